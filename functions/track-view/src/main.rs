@@ -1,0 +1,23 @@
+//! Lambda entry point: build clients once per cold start, then serve events.
+
+use lambda_http::{run, service_fn, Error};
+use reco_core::Config;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_target(false)
+        .without_time()
+        .init();
+    let config = Config::from_env()?;
+    let aws = aws_config::load_from_env().await;
+    let tokens = reco_secrets::token_key(&aws).await?;
+    let api = track_view::build_api(&config, aws_sdk_dynamodb::Client::new(&aws), tokens);
+    let api = &api;
+    run(service_fn(move |event| async move {
+        Ok::<_, Error>(track_view::handle(api, event).await)
+    }))
+    .await
+}

@@ -1,0 +1,79 @@
+//! The local runner: data-dir layout, the token secret, and the HTTP server that
+//! puts the shared API on embedded storage.
+
+pub mod server;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use reco_api::Api;
+use reco_core::{Config, SessionService, SystemClock, TokenKey};
+use reco_embedded::SqliteSessionStore;
+
+/// Files under `--data-dir`.
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    pub fn open(root: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(root)?;
+        Ok(DataDir {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn sessions_db(&self) -> PathBuf {
+        self.root.join("sessions.sqlite")
+    }
+
+    pub fn token_secret_file(&self) -> PathBuf {
+        self.root.join("token-secret")
+    }
+
+    /// `RECO_TOKEN_SECRET` when set; otherwise the data dir's secret, created with 32
+    /// random bytes on first use (mode 0600).
+    pub fn token_key(&self) -> Result<TokenKey, String> {
+        if let Ok(secret) = std::env::var("RECO_TOKEN_SECRET") {
+            return TokenKey::new(secret).map_err(|e| format!("RECO_TOKEN_SECRET: {e}"));
+        }
+        let path = self.token_secret_file();
+        match std::fs::read_to_string(&path) {
+            Ok(secret) => {
+                TokenKey::new(secret.trim()).map_err(|e| format!("{}: {e}", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut raw = [0u8; 32];
+                getrandom::fill(&mut raw).map_err(|e| format!("no randomness: {e}"))?;
+                let secret: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                match options.open(&path) {
+                    Ok(mut f) => f
+                        .write_all(secret.as_bytes())
+                        .map_err(|e| format!("{}: {e}", path.display()))?,
+                    // Another process created it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        return self.token_key();
+                    }
+                    Err(e) => return Err(format!("{}: {e}", path.display())),
+                }
+                TokenKey::new(secret).map_err(|e| e.to_string())
+            }
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+}
+
+/// The shared API on the data dir's embedded storage.
+pub fn build_api(config: &Config, dir: &DataDir) -> Result<Api, String> {
+    let store = SqliteSessionStore::open(&dir.sessions_db()).map_err(|e| e.to_string())?;
+    Ok(Api {
+        sessions: SessionService::new(Arc::new(store), Arc::new(SystemClock), config),
+        tokens: dir.token_key()?,
+        max_body_bytes: config.max_body_bytes,
+    })
+}

@@ -1,0 +1,124 @@
+//! `reco`: the recommender on one machine.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use reco::DataDir;
+use reco_core::{Clock, Config, SystemClock, TokenClaims};
+
+#[derive(Parser)]
+#[command(
+    name = "reco",
+    version,
+    about = "Recommendations for websites, on one machine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API on embedded storage in DATA_DIR.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Print a visitor token the local server accepts (last line of output).
+    Token {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        session: String,
+        #[arg(long)]
+        customer: Option<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    match cli.command {
+        Command::Serve { addr, data_dir } => {
+            let dir =
+                DataDir::open(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+            let api = Arc::new(reco::build_api(&config, &dir)?);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!(addr = %local, data_dir = %data_dir.display(), "serving");
+            reco::server::serve(listener, api, shutdown_signal())
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Command::Token {
+            data_dir,
+            session,
+            customer,
+            ttl,
+        } => {
+            if ttl <= 0 {
+                return Err("--ttl must be positive".into());
+            }
+            reco_api::validate::session_id(&session).map_err(|e| e.message)?;
+            let dir =
+                DataDir::open(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+            let key = dir.token_key()?;
+            let claims = TokenClaims {
+                sid: session,
+                cid: customer,
+                exp: SystemClock.now().seconds() + ttl,
+            };
+            println!("{}", key.sign(&claims));
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

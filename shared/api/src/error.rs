@@ -1,0 +1,114 @@
+//! API errors: `{"error": {"code", "message", "field"?}}` with the status that fits.
+//! Every use-case error is mapped to a status here, and only here.
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use reco_core::{SessionError, StoreError};
+use serde_json::json;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// A field failed validation; the message starts with the field's name.
+    pub fn invalid(field: &str, problem: &str) -> Self {
+        ApiError {
+            field: Some(field.to_string()),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+                format!("{field}: {problem}"),
+            )
+        }
+    }
+
+    pub fn unknown_field(field: &str) -> Self {
+        ApiError {
+            field: Some(field.to_string()),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_field",
+                format!("{field}: unknown field"),
+            )
+        }
+    }
+
+    pub fn malformed_json(detail: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("body: not valid JSON ({detail})"),
+        )
+    }
+
+    pub fn unauthorized(message: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn not_found(message: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn method_not_allowed(allowed: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this route accepts {allowed}"),
+        )
+    }
+
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("body: larger than {limit} bytes"),
+        )
+    }
+
+    pub fn into_response(self) -> Response<Bytes> {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(field) = &self.field {
+            error["field"] = json!(field);
+        }
+        crate::json_response(self.status, &json!({ "error": error }))
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        let message = e.to_string();
+        match e {
+            SessionError::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            SessionError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", message),
+            SessionError::Archived => Self::new(StatusCode::CONFLICT, "session_archived", message),
+            SessionError::CustomerConflict => {
+                Self::new(StatusCode::CONFLICT, "customer_conflict", message)
+            }
+            SessionError::CapReached { .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "view_cap_reached", message)
+            }
+            SessionError::Store(StoreError::Unavailable(_)) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("storage is unavailable, retry later ({message})"),
+            ),
+            SessionError::Store(_) => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+            }
+        }
+    }
+}

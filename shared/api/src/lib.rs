@@ -1,0 +1,167 @@
+//! The HTTP API of DESIGN.md section 3 as one function from request to response, so the
+//! Lambda and the local server answer every route identically. Handlers are thin:
+//! authenticate, validate, call a use case, map its error to a status.
+
+pub mod error;
+pub mod validate;
+
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use reco_core::{SessionDoc, SessionService, TokenClaims, TokenKey};
+use serde_json::{json, Value};
+
+pub use error::ApiError;
+
+/// Everything the routes need, built once per process (per cold start in Lambda).
+pub struct Api {
+    pub sessions: SessionService,
+    pub tokens: TokenKey,
+    pub max_body_bytes: usize,
+}
+
+enum Route<'a> {
+    PostViews(&'a str),
+    GetSession(&'a str),
+}
+
+impl Api {
+    /// Answers one request. Never panics on input; every failure is a JSON error.
+    pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+        let method = request.method().clone();
+        let result = if method == Method::OPTIONS {
+            Ok(preflight())
+        } else {
+            self.route(request).await
+        };
+        let mut response = result.unwrap_or_else(|e| {
+            if e.status.is_server_error() {
+                tracing::error!(code = e.code, message = %e.message, "request failed");
+            }
+            e.into_response()
+        });
+        response.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            header::HeaderValue::from_static("*"),
+        );
+        response
+    }
+
+    async fn route(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
+        let path = request.uri().path().to_string();
+        let route = match_route(request.method(), &path)?;
+        let claims = self.authenticate(&request)?;
+        match route {
+            Route::PostViews(session_id) => {
+                validate::session_id(session_id)?;
+                let body = request.body();
+                if body.len() > self.max_body_bytes {
+                    return Err(ApiError::too_large(self.max_body_bytes));
+                }
+                let now = self.sessions.clock().now();
+                let input = validate::track_views(body, now)?;
+                let tracked = self.sessions.track(session_id, &claims, input).await?;
+                let s = &tracked.session;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &json!({
+                        "session_id": s.session_id,
+                        "accepted": tracked.accepted,
+                        "view_count": s.view_count,
+                        "customer_id": s.customer_id,
+                        "is_active": s.is_active,
+                        "last_update": s.last_update.to_rfc3339(),
+                    }),
+                ))
+            }
+            Route::GetSession(session_id) => {
+                validate::session_id(session_id)?;
+                let doc = self.sessions.get(session_id, &claims).await?;
+                Ok(json_response(StatusCode::OK, &session_json(&doc)))
+            }
+        }
+    }
+
+    fn authenticate(&self, request: &Request<Bytes>) -> Result<TokenClaims, ApiError> {
+        let value = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("Authorization header is not ASCII"))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?;
+        let now = self.sessions.clock().now().seconds();
+        self.tokens
+            .verify(token.trim(), now)
+            .map_err(|e| ApiError::unauthorized(&e.to_string()))
+    }
+}
+
+fn match_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiError> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    match segments.as_slice() {
+        ["v1", "sessions", id, "views"] => {
+            if method == Method::POST {
+                Ok(Route::PostViews(id))
+            } else {
+                Err(ApiError::method_not_allowed("POST"))
+            }
+        }
+        ["v1", "sessions", id] => {
+            if method == Method::GET {
+                Ok(Route::GetSession(id))
+            } else {
+                Err(ApiError::method_not_allowed("GET"))
+            }
+        }
+        _ => Err(ApiError::not_found(&format!("no route for {path}"))),
+    }
+}
+
+/// The session document as the API renders it.
+pub fn session_json(doc: &SessionDoc) -> Value {
+    json!({
+        "session_id": doc.session_id,
+        "customer_id": doc.customer_id,
+        "is_active": doc.is_active,
+        "session_start": doc.session_start.to_rfc3339(),
+        "last_update": doc.last_update.to_rfc3339(),
+        "view_count": doc.view_count,
+        "items_viewed": doc.items_viewed.iter().map(|v| json!({
+            "item_id": v.item_id,
+            "viewed_at": v.viewed_at.to_rfc3339(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn preflight() -> Response<Bytes> {
+    let mut response = Response::new(Bytes::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let h = response.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        header::HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        header::HeaderValue::from_static("authorization, content-type"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        header::HeaderValue::from_static("600"),
+    );
+    response
+}

@@ -1,0 +1,272 @@
+//! Field-by-field validation of request input. Every refusal names the field, using
+//! JSON paths such as `views[3].item_id`.
+//!
+//! Limits: session ids 1..=128 characters of `A-Z a-z 0-9 . _ : -`; item and customer
+//! ids 1..=256 (customer 1..=128) characters with no control characters and no
+//! surrounding whitespace; 1..=25 views per batch; `viewed_at` RFC 3339, at most
+//! 5 minutes ahead of the server clock and at most 7 days old.
+
+use reco_core::sessions::{TrackViews, ViewInput};
+use reco_core::Timestamp;
+use serde_json::{Map, Value};
+
+use crate::ApiError;
+
+pub const MAX_SESSION_ID: usize = 128;
+pub const MAX_ITEM_ID: usize = 256;
+pub const MAX_CUSTOMER_ID: usize = 128;
+pub const MAX_BATCH: usize = 25;
+pub const MAX_FUTURE_SECS: i64 = 300;
+pub const MAX_AGE_SECS: i64 = 7 * 86_400;
+
+pub fn session_id(id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > MAX_SESSION_ID {
+        return Err(ApiError::invalid(
+            "session_id",
+            &format!("must be 1..={MAX_SESSION_ID} characters"),
+        ));
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+    {
+        return Err(ApiError::invalid(
+            "session_id",
+            "may hold only letters, digits and . _ : -",
+        ));
+    }
+    Ok(())
+}
+
+fn text_id(field: &str, value: &Value, max: usize) -> Result<String, ApiError> {
+    let Value::String(s) = value else {
+        return Err(ApiError::invalid(field, "must be a string"));
+    };
+    if s.is_empty() || s.chars().count() > max {
+        return Err(ApiError::invalid(
+            field,
+            &format!("must be 1..={max} characters"),
+        ));
+    }
+    if s.chars().any(char::is_control) || s.trim() != s {
+        return Err(ApiError::invalid(
+            field,
+            "must not hold control characters or surrounding whitespace",
+        ));
+    }
+    Ok(s.clone())
+}
+
+fn viewed_at(field: &str, value: &Value, now: Timestamp) -> Result<Timestamp, ApiError> {
+    let Value::String(s) = value else {
+        return Err(ApiError::invalid(
+            field,
+            "must be an RFC 3339 date-time string",
+        ));
+    };
+    let t = Timestamp::parse_rfc3339(s)
+        .ok_or_else(|| ApiError::invalid(field, "must be an RFC 3339 date-time string"))?;
+    if t > now.plus_secs(MAX_FUTURE_SECS) {
+        return Err(ApiError::invalid(field, "is in the future"));
+    }
+    if t < now.plus_secs(-MAX_AGE_SECS) {
+        return Err(ApiError::invalid(field, "is more than 7 days old"));
+    }
+    Ok(t)
+}
+
+fn reject_unknown(
+    object: &Map<String, Value>,
+    prefix: &str,
+    allowed: &[&str],
+) -> Result<(), ApiError> {
+    match object.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::unknown_field(&format!("{prefix}{k}"))),
+        None => Ok(()),
+    }
+}
+
+/// One view object: `{item_id, customer_id?, viewed_at?}`. Returns the view and its
+/// customer id, if any.
+fn view(
+    prefix: &str,
+    object: &Map<String, Value>,
+    now: Timestamp,
+) -> Result<(ViewInput, Option<String>), ApiError> {
+    reject_unknown(object, prefix, &["item_id", "customer_id", "viewed_at"])?;
+    let item_field = format!("{prefix}item_id");
+    let item_id = match object.get("item_id") {
+        Some(v) => text_id(&item_field, v, MAX_ITEM_ID)?,
+        None => return Err(ApiError::invalid(&item_field, "is required")),
+    };
+    let customer_id = match object.get("customer_id") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(text_id(
+            &format!("{prefix}customer_id"),
+            v,
+            MAX_CUSTOMER_ID,
+        )?),
+    };
+    let viewed_at = match object.get("viewed_at") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(viewed_at(&format!("{prefix}viewed_at"), v, now)?),
+    };
+    Ok((ViewInput { item_id, viewed_at }, customer_id))
+}
+
+/// Parses `{item_id, customer_id?, viewed_at?}` or `{views: [...], customer_id?}`.
+pub fn track_views(body: &[u8], now: Timestamp) -> Result<TrackViews, ApiError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::malformed_json(&e.to_string()))?;
+    let Value::Object(object) = value else {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    };
+    let mut customers: Vec<(String, String)> = Vec::new();
+    let mut views = Vec::new();
+    if let Some(batch) = object.get("views") {
+        reject_unknown(&object, "", &["views", "customer_id"])?;
+        if let Some(c) = object.get("customer_id").filter(|v| !v.is_null()) {
+            customers.push((
+                "customer_id".into(),
+                text_id("customer_id", c, MAX_CUSTOMER_ID)?,
+            ));
+        }
+        let Value::Array(items) = batch else {
+            return Err(ApiError::invalid("views", "must be an array"));
+        };
+        if items.is_empty() || items.len() > MAX_BATCH {
+            return Err(ApiError::invalid(
+                "views",
+                &format!("must hold 1..={MAX_BATCH} views"),
+            ));
+        }
+        for (i, item) in items.iter().enumerate() {
+            let prefix = format!("views[{i}].");
+            let Value::Object(o) = item else {
+                return Err(ApiError::invalid(
+                    &format!("views[{i}]"),
+                    "must be an object",
+                ));
+            };
+            let (v, c) = view(&prefix, o, now)?;
+            if let Some(c) = c {
+                customers.push((format!("{prefix}customer_id"), c));
+            }
+            views.push(v);
+        }
+    } else {
+        let (v, c) = view("", &object, now)?;
+        if let Some(c) = c {
+            customers.push(("customer_id".into(), c));
+        }
+        views.push(v);
+    }
+    let customer_id = match customers.split_first() {
+        None => None,
+        Some(((_, first), rest)) => {
+            if let Some((field, _)) = rest.iter().find(|(_, c)| c != first) {
+                return Err(ApiError::invalid(
+                    field,
+                    "differs from the other customer_id in this request",
+                ));
+            }
+            Some(first.clone())
+        }
+    };
+    Ok(TrackViews { customer_id, views })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = Timestamp(1_800_000_000_000);
+
+    fn err(body: &str) -> ApiError {
+        track_views(body.as_bytes(), NOW).expect_err("refused")
+    }
+
+    #[test]
+    fn single_and_batch_views_parse() {
+        let one = track_views(br#"{"item_id":"i1","customer_id":"c1"}"#, NOW).expect("valid");
+        assert_eq!(one.customer_id.as_deref(), Some("c1"));
+        assert_eq!(one.views.len(), 1);
+        let batch = track_views(
+            br#"{"views":[{"item_id":"a","viewed_at":"2027-01-15T08:00:00Z"},{"item_id":"b"}]}"#,
+            NOW,
+        )
+        .expect("valid");
+        assert_eq!(batch.views.len(), 2);
+        assert!(batch.views[0].viewed_at.is_some());
+        assert_eq!(batch.customer_id, None);
+    }
+
+    #[test]
+    fn each_refusal_names_its_field() {
+        let cases = [
+            (r#"{"item_id":""}"#, "invalid_field", Some("item_id")),
+            (r#"{"item_id":7}"#, "invalid_field", Some("item_id")),
+            (r#"{"item":"x"}"#, "unknown_field", Some("item")),
+            (r#"{}"#, "invalid_field", Some("item_id")),
+            (
+                r#"{"item_id":"x","viewed_at":"noon"}"#,
+                "invalid_field",
+                Some("viewed_at"),
+            ),
+            (
+                r#"{"item_id":"x","viewed_at":"2030-01-01T00:00:00Z"}"#,
+                "invalid_field",
+                Some("viewed_at"),
+            ),
+            (
+                r#"{"item_id":"x","viewed_at":"2020-01-01T00:00:00Z"}"#,
+                "invalid_field",
+                Some("viewed_at"),
+            ),
+            (r#"{"views":[]}"#, "invalid_field", Some("views")),
+            (
+                r#"{"views":[{"item_id":"a"},{"item_id":" b"}]}"#,
+                "invalid_field",
+                Some("views[1].item_id"),
+            ),
+            (
+                r#"{"views":[{"item_id":"a","extra":1}]}"#,
+                "unknown_field",
+                Some("views[0].extra"),
+            ),
+            (
+                r#"{"views":[{"item_id":"a","customer_id":"c1"},{"item_id":"b","customer_id":"c2"}]}"#,
+                "invalid_field",
+                Some("views[1].customer_id"),
+            ),
+            (r#"[1,2]"#, "invalid_field", Some("body")),
+            (r#"{"item_id":"x""#, "malformed_json", None),
+        ];
+        for (body, code, field) in cases {
+            let e = err(body);
+            assert_eq!(e.status.as_u16(), 400, "{body}");
+            assert_eq!(e.code, code, "{body}");
+            assert_eq!(e.field.as_deref(), field, "{body}");
+            if let Some(f) = field {
+                assert!(e.message.contains(f), "{body}: {}", e.message);
+            }
+        }
+    }
+
+    #[test]
+    fn batches_over_the_limit_are_refused() {
+        let views: Vec<String> = (0..26)
+            .map(|i| format!(r#"{{"item_id":"i{i}"}}"#))
+            .collect();
+        let e = err(&format!(r#"{{"views":[{}]}}"#, views.join(",")));
+        assert_eq!(e.field.as_deref(), Some("views"));
+    }
+
+    #[test]
+    fn session_ids_are_checked() {
+        assert!(session_id("abc-123_x:y.z").is_ok());
+        assert!(session_id("").is_err());
+        assert!(session_id("a b").is_err());
+        assert!(session_id(&"x".repeat(129)).is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! The recommender's core: domain types, the ports every adapter implements,
+//! the use cases both the Lambdas and the local server call, visitor tokens and
+//! configuration. It depends on no SDK.
+
+pub mod config;
+pub mod domain;
+pub mod ports;
+pub mod sessions;
+pub mod token;
+
+pub use config::{Config, ConfigError};
+pub use domain::{SessionDoc, Timestamp, View};
+pub use ports::{AppendOutcome, Clock, SessionStore, StoreError, SystemClock};
+pub use sessions::{SessionError, SessionService, TrackViews};
+pub use token::{TokenClaims, TokenError, TokenKey};

@@ -1,0 +1,82 @@
+//! Ports: the traits use cases depend on. Each has an AWS adapter and an embedded one.
+
+use async_trait::async_trait;
+
+use crate::domain::{SessionDoc, Timestamp, View};
+
+/// Failures of a store itself, as opposed to refusals the domain expects.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backing service could not be reached or throttled us; retrying may help.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store holds data this code cannot read.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+/// One atomic append of views to a session.
+#[derive(Debug, Clone)]
+pub struct AppendRequest<'a> {
+    pub session_id: &'a str,
+    /// Customer to attach; `None` leaves the session's customer as it is.
+    pub customer_id: Option<&'a str>,
+    pub views: &'a [View],
+    /// Receive time: becomes `last_update`, and `session_start` of a new session.
+    pub now: Timestamp,
+    /// Per-session cap; an append that would pass it is refused whole.
+    pub max_views: u32,
+    /// Shard of the active-session index this session lives in.
+    pub active_shard: u32,
+}
+
+/// What an append did. Refusals are outcomes, not errors: nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    Appended(SessionDoc),
+    Archived,
+    CapReached { view_count: u32 },
+    CustomerConflict { existing: String },
+}
+
+/// The session documents (DynamoDB in AWS, SQLite locally).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Appends views atomically: concurrent appends to one session all land, or each
+    /// is refused whole.
+    async fn append(&self, request: AppendRequest<'_>) -> Result<AppendOutcome, StoreError>;
+
+    /// The session as stored, views in time order.
+    async fn get(&self, session_id: &str) -> Result<Option<SessionDoc>, StoreError>;
+
+    /// Deactivates a session if its `last_update` is still `seen_last_update`, and sets
+    /// its expiry (epoch seconds). Returns false when a newer view raced in, or the
+    /// session is already archived: the session is then left untouched.
+    async fn archive(
+        &self,
+        session_id: &str,
+        seen_last_update: Timestamp,
+        expires_at: i64,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Time, as a port so that use cases can be run at any instant in tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Timestamp(ms)
+    }
+}

@@ -1,0 +1,170 @@
+//! Session capture: the use case behind `POST /v1/sessions/{id}/views` and
+//! `GET /v1/sessions/{id}`. Authorisation against the visitor token happens here so
+//! that every entry point enforces it the same way.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::domain::{SessionDoc, Timestamp, View};
+use crate::ports::{AppendOutcome, AppendRequest, Clock, SessionStore, StoreError};
+use crate::token::TokenClaims;
+
+/// Views already validated field by field (see the API layer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackViews {
+    pub customer_id: Option<String>,
+    pub views: Vec<ViewInput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewInput {
+    pub item_id: String,
+    /// When the visitor saw the item; the receive time when absent.
+    pub viewed_at: Option<Timestamp>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("the token does not grant access to {0}")]
+    Forbidden(String),
+    #[error("session {0} not found")]
+    NotFound(String),
+    #[error("session is archived; start a new session")]
+    Archived,
+    #[error("session already belongs to another customer")]
+    CustomerConflict,
+    #[error("session holds {view_count} views; the cap is {max}")]
+    CapReached { view_count: u32, max: u32 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Result of a successful append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracked {
+    pub accepted: usize,
+    pub session: SessionDoc,
+}
+
+pub struct SessionService {
+    store: Arc<dyn SessionStore>,
+    clock: Arc<dyn Clock>,
+    max_views: u32,
+    active_shards: u32,
+}
+
+impl SessionService {
+    pub fn new(store: Arc<dyn SessionStore>, clock: Arc<dyn Clock>, config: &Config) -> Self {
+        SessionService {
+            store,
+            clock,
+            max_views: config.max_views_per_session,
+            active_shards: config.active_shards,
+        }
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// Appends views to the token's session. The customer is the token's: a body
+    /// `customer_id` must agree with it.
+    pub async fn track(
+        &self,
+        session_id: &str,
+        claims: &TokenClaims,
+        input: TrackViews,
+    ) -> Result<Tracked, SessionError> {
+        authorise(session_id, claims)?;
+        if let Some(cid) = &input.customer_id {
+            if claims.cid.as_deref() != Some(cid.as_str()) {
+                return Err(SessionError::Forbidden(format!("customer_id {cid}")));
+            }
+        }
+        let now = self.clock.now();
+        if input.views.len() > self.max_views as usize {
+            return Err(SessionError::CapReached {
+                view_count: 0,
+                max: self.max_views,
+            });
+        }
+        let views: Vec<View> = input
+            .views
+            .into_iter()
+            .map(|v| View {
+                item_id: v.item_id,
+                viewed_at: v.viewed_at.unwrap_or(now),
+            })
+            .collect();
+        let outcome = self
+            .store
+            .append(AppendRequest {
+                session_id,
+                customer_id: claims.cid.as_deref(),
+                views: &views,
+                now,
+                max_views: self.max_views,
+                active_shard: shard_of(session_id, self.active_shards),
+            })
+            .await?;
+        match outcome {
+            AppendOutcome::Appended(session) => Ok(Tracked {
+                accepted: views.len(),
+                session,
+            }),
+            AppendOutcome::Archived => Err(SessionError::Archived),
+            AppendOutcome::CapReached { view_count } => Err(SessionError::CapReached {
+                view_count,
+                max: self.max_views,
+            }),
+            AppendOutcome::CustomerConflict { .. } => Err(SessionError::CustomerConflict),
+        }
+    }
+
+    /// The token's session document.
+    pub async fn get(
+        &self,
+        session_id: &str,
+        claims: &TokenClaims,
+    ) -> Result<SessionDoc, SessionError> {
+        authorise(session_id, claims)?;
+        self.store
+            .get(session_id)
+            .await?
+            .ok_or_else(|| SessionError::NotFound(session_id.to_string()))
+    }
+}
+
+fn authorise(session_id: &str, claims: &TokenClaims) -> Result<(), SessionError> {
+    if claims.sid != session_id {
+        return Err(SessionError::Forbidden(format!("session {session_id}")));
+    }
+    Ok(())
+}
+
+/// Shard of the active-session index: FNV-1a of the id, stable across builds and
+/// languages so that any tool can recompute it.
+pub fn shard_of(session_id: &str, shards: u32) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in session_id.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h % shards.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_spread_and_stay_in_range() {
+        let mut seen = [0u32; 8];
+        for i in 0..800 {
+            let s = shard_of(&format!("session-{i}"), 8);
+            seen[s as usize] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 50), "{seen:?}");
+        assert_eq!(shard_of("abc", 1), 0);
+    }
+}

@@ -1,0 +1,361 @@
+//! The session store on DynamoDB. One item per session; every append is a single
+//! conditional `UpdateItem`, so concurrent views of one session are never lost.
+//!
+//! Item attributes: `session_id` (S, key), `customer_id` (S, optional), `is_active`
+//! (BOOL), `session_start`, `last_update` (N, epoch ms), `items_viewed` (L of M
+//! `{item_id: S, viewed_at: N}`, arrival order), `view_count` (N), `active_shard`
+//! (N, present only while active: the sparse index's partition key) and
+//! `expires_at` (N, epoch seconds, the TTL attribute, set on archiving).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_dynamodb::Client;
+use reco_core::ports::AppendRequest;
+use reco_core::{AppendOutcome, SessionDoc, SessionStore, StoreError, Timestamp, View};
+
+/// Name of the sparse index over active sessions (also in template.yaml).
+pub const ACTIVE_INDEX: &str = "active-by-last-update";
+/// The TTL attribute (also in template.yaml).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone, Debug)]
+pub struct DynamoSessionStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoSessionStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoSessionStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn read(&self, session_id: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("session_id", AttributeValue::S(session_id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.item)
+    }
+
+    /// Works out why a conditional append was refused, from the item as it stood.
+    fn refusal(item: &Item, request: &AppendRequest<'_>) -> Result<AppendOutcome, StoreError> {
+        let doc = decode(item)?;
+        if !doc.is_active {
+            return Ok(AppendOutcome::Archived);
+        }
+        if let (Some(existing), Some(wanted)) = (&doc.customer_id, request.customer_id) {
+            if existing != wanted {
+                return Ok(AppendOutcome::CustomerConflict {
+                    existing: existing.clone(),
+                });
+            }
+        }
+        Ok(AppendOutcome::CapReached {
+            view_count: doc.view_count,
+        })
+    }
+}
+
+#[async_trait]
+impl SessionStore for DynamoSessionStore {
+    async fn append(&self, request: AppendRequest<'_>) -> Result<AppendOutcome, StoreError> {
+        let n = request.views.len() as u32;
+        if n > request.max_views {
+            return Ok(AppendOutcome::CapReached { view_count: 0 });
+        }
+        let views: Vec<AttributeValue> = request
+            .views
+            .iter()
+            .map(|v| {
+                AttributeValue::M(HashMap::from([
+                    ("item_id".to_string(), AttributeValue::S(v.item_id.clone())),
+                    (
+                        "viewed_at".to_string(),
+                        AttributeValue::N(v.viewed_at.millis().to_string()),
+                    ),
+                ]))
+            })
+            .collect();
+        let start = request
+            .views
+            .iter()
+            .map(|v| v.viewed_at)
+            .min()
+            .unwrap_or(request.now)
+            .min(request.now);
+        let mut update = String::from(
+            "SET items_viewed = list_append(if_not_exists(items_viewed, :empty), :views), \
+             view_count = if_not_exists(view_count, :zero) + :n, \
+             last_update = :now, session_start = if_not_exists(session_start, :start), \
+             is_active = :true, active_shard = if_not_exists(active_shard, :shard)",
+        );
+        // A new session, or an active one with room for every view of this request.
+        let mut condition = String::from(
+            "attribute_not_exists(session_id) OR (is_active = :true AND view_count <= :room)",
+        );
+        let mut call = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(
+                "session_id",
+                AttributeValue::S(request.session_id.to_string()),
+            )
+            .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+            .expression_attribute_values(":views", AttributeValue::L(views))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":n", AttributeValue::N(n.to_string()))
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(request.now.millis().to_string()),
+            )
+            .expression_attribute_values(":start", AttributeValue::N(start.millis().to_string()))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(
+                ":shard",
+                AttributeValue::N(request.active_shard.to_string()),
+            )
+            .expression_attribute_values(
+                ":room",
+                AttributeValue::N((request.max_views - n).to_string()),
+            );
+        if let Some(cid) = request.customer_id {
+            update.push_str(", customer_id = :cid");
+            condition = format!(
+                "({condition}) AND (attribute_not_exists(customer_id) OR customer_id = :cid)"
+            );
+            call = call.expression_attribute_values(":cid", AttributeValue::S(cid.to_string()));
+        }
+        let result = call
+            .update_expression(update)
+            .condition_expression(condition)
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out
+                    .attributes
+                    .ok_or_else(|| StoreError::Corrupt("UpdateItem returned no item".into()))?;
+                let mut doc = decode(&item)?;
+                doc.sort_views();
+                Ok(AppendOutcome::Appended(doc))
+            }
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                let old = match e.err() {
+                    UpdateItemError::ConditionalCheckFailedException(c) => c.item.clone(),
+                    _ => None,
+                };
+                // Older endpoints may not return the item: read it.
+                let item = match old {
+                    Some(item) => item,
+                    None => self.read(request.session_id).await?.ok_or_else(|| {
+                        StoreError::Other("condition failed on a missing session".into())
+                    })?,
+                };
+                Self::refusal(&item, &request)
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    async fn get(&self, session_id: &str) -> Result<Option<SessionDoc>, StoreError> {
+        match self.read(session_id).await? {
+            None => Ok(None),
+            Some(item) => {
+                let mut doc = decode(&item)?;
+                doc.sort_views();
+                Ok(Some(doc))
+            }
+        }
+    }
+
+    async fn archive(
+        &self,
+        session_id: &str,
+        seen_last_update: Timestamp,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("session_id", AttributeValue::S(session_id.to_string()))
+            .update_expression("SET is_active = :false, expires_at = :ttl REMOVE active_shard")
+            .condition_expression("is_active = :true AND last_update = :seen")
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":ttl", AttributeValue::N(expires_at.to_string()))
+            .expression_attribute_values(
+                ":seen",
+                AttributeValue::N(seen_last_update.millis().to_string()),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+}
+
+fn sdk_error<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let text = DisplayErrorContext(&e).to_string();
+    let transient = matches!(
+        e,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+    ) || text.contains("Throttling")
+        || text.contains("ProvisionedThroughputExceeded")
+        || text.contains("InternalServerError")
+        || text.contains("ServiceUnavailable");
+    if transient {
+        StoreError::Unavailable(text)
+    } else {
+        StoreError::Other(text)
+    }
+}
+
+fn number(item: &Item, name: &str) -> Result<i64, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("{name} is not a number: {n}"))),
+        _ => Err(StoreError::Corrupt(format!("{name} is missing"))),
+    }
+}
+
+/// Reads a session item into the domain type.
+pub fn decode(item: &Item) -> Result<SessionDoc, StoreError> {
+    let session_id = match item.get("session_id") {
+        Some(AttributeValue::S(s)) => s.clone(),
+        _ => return Err(StoreError::Corrupt("session_id is missing".into())),
+    };
+    let customer_id = match item.get("customer_id") {
+        Some(AttributeValue::S(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let is_active = matches!(item.get("is_active"), Some(AttributeValue::Bool(true)));
+    let mut items_viewed = Vec::new();
+    if let Some(AttributeValue::L(list)) = item.get("items_viewed") {
+        for entry in list {
+            let AttributeValue::M(m) = entry else {
+                return Err(StoreError::Corrupt("items_viewed holds a non-map".into()));
+            };
+            let item_id = match m.get("item_id") {
+                Some(AttributeValue::S(s)) => s.clone(),
+                _ => return Err(StoreError::Corrupt("a view has no item_id".into())),
+            };
+            items_viewed.push(View {
+                item_id,
+                viewed_at: Timestamp(number(m, "viewed_at")?),
+            });
+        }
+    }
+    let view_count = u32::try_from(number(item, "view_count")?)
+        .map_err(|_| StoreError::Corrupt("view_count out of range".into()))?;
+    let expires_at = match item.get(TTL_ATTRIBUTE) {
+        Some(_) => Some(number(item, TTL_ATTRIBUTE)?),
+        None => None,
+    };
+    Ok(SessionDoc {
+        session_id,
+        customer_id,
+        is_active,
+        session_start: Timestamp(number(item, "session_start")?),
+        last_update: Timestamp(number(item, "last_update")?),
+        items_viewed,
+        view_count,
+        expires_at,
+    })
+}
+
+/// Creates the sessions table exactly as template.yaml declares it (a test checks
+/// that the two agree): on-demand, keyed by `session_id`, with the sparse
+/// active-session index and TTL on `expires_at`. For local stacks and tests.
+pub async fn create_sessions_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))
+    };
+    let attr = |name: &str, kind: ScalarAttributeType| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(kind)
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))
+    };
+    let index = GlobalSecondaryIndex::builder()
+        .index_name(ACTIVE_INDEX)
+        .key_schema(key("active_shard", KeyType::Hash)?)
+        .key_schema(key("last_update", KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .map_err(|e| StoreError::Other(e.to_string()))?;
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("session_id", ScalarAttributeType::S)?)
+        .attribute_definitions(attr("active_shard", ScalarAttributeType::N)?)
+        .attribute_definitions(attr("last_update", ScalarAttributeType::N)?)
+        .key_schema(key("session_id", KeyType::Hash)?)
+        .global_secondary_indexes(index)
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(TTL_ATTRIBUTE)
+                .build()
+                .map_err(|e| StoreError::Other(e.to_string()))?,
+        )
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    Ok(())
+}

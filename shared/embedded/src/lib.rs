@@ -1,0 +1,6 @@
+//! Embedded adapters: the same ports as the AWS adapters, on local files, so that the
+//! `reco` binary runs every use case on one machine.
+
+pub mod sessions;
+
+pub use sessions::SqliteSessionStore;

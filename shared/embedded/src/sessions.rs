@@ -1,0 +1,266 @@
+//! The session store on SQLite: the local stand-in for the DynamoDB table, with the
+//! same semantics (atomic appends, cap, customer rule, archive with a condition on
+//! `last_update`). One connection behind a mutex; every call runs on the blocking pool.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use reco_core::ports::AppendRequest;
+use reco_core::{AppendOutcome, SessionDoc, SessionStore, StoreError, Timestamp, View};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS session_docs (
+    session_id    TEXT PRIMARY KEY,
+    customer_id   TEXT,
+    is_active     INTEGER NOT NULL,
+    session_start INTEGER NOT NULL,
+    last_update   INTEGER NOT NULL,
+    view_count    INTEGER NOT NULL,
+    active_shard  INTEGER,
+    expires_at    INTEGER
+);
+CREATE INDEX IF NOT EXISTS session_docs_active
+    ON session_docs (active_shard, last_update) WHERE active_shard IS NOT NULL;
+CREATE TABLE IF NOT EXISTS session_doc_views (
+    session_id TEXT    NOT NULL REFERENCES session_docs (session_id),
+    seq        INTEGER NOT NULL,
+    item_id    TEXT    NOT NULL,
+    viewed_at  INTEGER NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+";
+
+#[derive(Clone)]
+pub struct SqliteSessionStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn db_error(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        other => StoreError::Other(other.to_string()),
+    }
+}
+
+struct Row {
+    customer_id: Option<String>,
+    is_active: bool,
+    session_start: i64,
+    last_update: i64,
+    view_count: u32,
+    expires_at: Option<i64>,
+}
+
+fn read_row(conn: &Connection, session_id: &str) -> Result<Option<Row>, rusqlite::Error> {
+    conn.query_row(
+        "SELECT customer_id, is_active, session_start, last_update, view_count, expires_at
+         FROM session_docs WHERE session_id = ?1",
+        params![session_id],
+        |r| {
+            Ok(Row {
+                customer_id: r.get(0)?,
+                is_active: r.get(1)?,
+                session_start: r.get(2)?,
+                last_update: r.get(3)?,
+                view_count: r.get(4)?,
+                expires_at: r.get(5)?,
+            })
+        },
+    )
+    .optional()
+}
+
+fn read_doc(conn: &Connection, session_id: &str) -> Result<Option<SessionDoc>, rusqlite::Error> {
+    let Some(row) = read_row(conn, session_id)? else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT item_id, viewed_at FROM session_doc_views WHERE session_id = ?1 ORDER BY seq",
+    )?;
+    let items_viewed = stmt
+        .query_map(params![session_id], |r| {
+            Ok(View {
+                item_id: r.get(0)?,
+                viewed_at: Timestamp(r.get(1)?),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut doc = SessionDoc {
+        session_id: session_id.to_string(),
+        customer_id: row.customer_id,
+        is_active: row.is_active,
+        session_start: Timestamp(row.session_start),
+        last_update: Timestamp(row.last_update),
+        items_viewed,
+        view_count: row.view_count,
+        expires_at: row.expires_at,
+    };
+    doc.sort_views();
+    Ok(Some(doc))
+}
+
+impl SqliteSessionStore {
+    /// Opens (creating if needed) the database file.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(db_error)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory store.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(db_error)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_error)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(db_error)?;
+        conn.execute_batch(SCHEMA).map_err(db_error)?;
+        Ok(SqliteSessionStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Other("session store lock poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("session store task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteSessionStore {
+    async fn append(&self, request: AppendRequest<'_>) -> Result<AppendOutcome, StoreError> {
+        let session_id = request.session_id.to_string();
+        let customer_id = request.customer_id.map(str::to_string);
+        let views = request.views.to_vec();
+        let now = request.now;
+        let max_views = request.max_views;
+        let shard = request.active_shard;
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            let n = views.len() as u32;
+            let existing = read_row(&tx, &session_id).map_err(db_error)?;
+            match &existing {
+                Some(row) if !row.is_active => return Ok(AppendOutcome::Archived),
+                Some(row) => {
+                    if let (Some(have), Some(want)) = (&row.customer_id, &customer_id) {
+                        if have != want {
+                            return Ok(AppendOutcome::CustomerConflict {
+                                existing: have.clone(),
+                            });
+                        }
+                    }
+                    if row.view_count + n > max_views {
+                        return Ok(AppendOutcome::CapReached {
+                            view_count: row.view_count,
+                        });
+                    }
+                }
+                None if n > max_views => return Ok(AppendOutcome::CapReached { view_count: 0 }),
+                None => {}
+            }
+            let first_seq = existing.as_ref().map_or(0, |r| r.view_count);
+            match existing {
+                None => {
+                    let start = views
+                        .iter()
+                        .map(|v| v.viewed_at)
+                        .min()
+                        .unwrap_or(now)
+                        .min(now);
+                    tx.execute(
+                        "INSERT INTO session_docs (session_id, customer_id, is_active, session_start,
+                             last_update, view_count, active_shard)
+                         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6)",
+                        params![session_id, customer_id, start.millis(), now.millis(), n, shard],
+                    )
+                    .map_err(db_error)?;
+                }
+                Some(_) => {
+                    tx.execute(
+                        "UPDATE session_docs SET last_update = ?2, view_count = view_count + ?3,
+                             customer_id = COALESCE(?4, customer_id)
+                         WHERE session_id = ?1",
+                        params![session_id, now.millis(), n, customer_id],
+                    )
+                    .map_err(db_error)?;
+                }
+            }
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO session_doc_views (session_id, seq, item_id, viewed_at)
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .map_err(db_error)?;
+                for (i, v) in views.iter().enumerate() {
+                    insert
+                        .execute(params![
+                            session_id,
+                            first_seq + i as u32,
+                            v.item_id,
+                            v.viewed_at.millis()
+                        ])
+                        .map_err(db_error)?;
+                }
+            }
+            let doc = read_doc(&tx, &session_id)
+                .map_err(db_error)?
+                .ok_or_else(|| StoreError::Other("appended session vanished".into()))?;
+            tx.commit().map_err(db_error)?;
+            Ok(AppendOutcome::Appended(doc))
+        })
+        .await
+    }
+
+    async fn get(&self, session_id: &str) -> Result<Option<SessionDoc>, StoreError> {
+        let session_id = session_id.to_string();
+        self.with_conn(move |conn| read_doc(conn, &session_id).map_err(db_error))
+            .await
+    }
+
+    async fn archive(
+        &self,
+        session_id: &str,
+        seen_last_update: Timestamp,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let session_id = session_id.to_string();
+        self.with_conn(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE session_docs SET is_active = 0, active_shard = NULL, expires_at = ?3
+                     WHERE session_id = ?1 AND is_active = 1 AND last_update = ?2",
+                    params![session_id, seen_last_update.millis(), expires_at],
+                )
+                .map_err(db_error)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+}
