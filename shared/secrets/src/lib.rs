@@ -15,24 +15,35 @@ pub enum SecretError {
     Unusable(String),
 }
 
-/// Builds the token key from the environment or Secrets Manager.
+/// Builds the token key from `RECO_TOKEN_SECRET` or `RECO_TOKEN_SECRET_ARN`.
 pub async fn token_key(config: &SdkConfig) -> Result<TokenKey, SecretError> {
-    if let Ok(secret) = std::env::var("RECO_TOKEN_SECRET") {
+    let secret = std::env::var("RECO_TOKEN_SECRET").ok();
+    let arn = std::env::var("RECO_TOKEN_SECRET_ARN").ok();
+    token_key_from(config, secret.as_deref(), arn.as_deref()).await
+}
+
+/// Builds the token key from a literal secret if given, else from the named secret.
+pub async fn token_key_from(
+    config: &SdkConfig,
+    secret: Option<&str>,
+    arn: Option<&str>,
+) -> Result<TokenKey, SecretError> {
+    if let Some(secret) = secret {
         return TokenKey::new(secret).map_err(SecretError::Unusable);
     }
-    let arn = std::env::var("RECO_TOKEN_SECRET_ARN").map_err(|_| SecretError::Missing)?;
+    let arn = arn.ok_or(SecretError::Missing)?;
     let client = aws_sdk_secretsmanager::Client::new(config);
     let out = client
         .get_secret_value()
-        .secret_id(&arn)
+        .secret_id(arn)
         .send()
         .await
         .map_err(|e| SecretError::Read {
-            arn: arn.clone(),
+            arn: arn.to_string(),
             message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
         })?;
     let secret = out.secret_string().ok_or_else(|| SecretError::Read {
-        arn: arn.clone(),
+        arn: arn.to_string(),
         message: "the secret has no string value".into(),
     })?;
     TokenKey::new(secret.trim()).map_err(SecretError::Unusable)

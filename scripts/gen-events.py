@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Writes events/track-view/*.json: API Gateway HTTP API (payload 2.0) events for
+`sam local invoke` and for the handler tests. Tokens are signed with the development
+secret in events/env.json and expire in 2100. Run after changing a case:
+    python3 scripts/gen-events.py
+"""
+import base64, hashlib, hmac, json, os
+
+SECRET = b"local-development-secret-not-for-production"
+EXP = 4102444800  # 2100-01-01
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def token(sid, cid=None, secret=SECRET):
+    claims = {"sid": sid, "exp": EXP}
+    if cid:
+        claims["cid"] = cid
+    signing = b64(b'{"alg":"HS256","typ":"JWT"}') + "." + b64(json.dumps(claims, separators=(",", ":")).encode())
+    return signing + "." + b64(hmac.new(secret, signing.encode(), hashlib.sha256).digest())
+
+
+def event(method, path, route, params, body=None, auth=None):
+    headers = {"content-type": "application/json", "host": "api.example.com"}
+    if auth:
+        headers["authorization"] = auth
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {route}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "api.example.com",
+            "domainPrefix": "api",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "192.0.2.1", "userAgent": "sam-local"},
+            "requestId": "req",
+            "routeKey": f"{method} {route}",
+            "stage": "$default",
+            "time": "26/Nov/2026:10:00:00 +0000",
+            "timeEpoch": 1795687200000,
+        },
+        "pathParameters": params,
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def post(sid, body, auth):
+    return event("POST", f"/v1/sessions/{sid}/views", "/v1/sessions/{session_id}/views",
+                 {"session_id": sid}, body, auth)
+
+
+def get(sid, auth):
+    return event("GET", f"/v1/sessions/{sid}", "/v1/sessions/{session_id}", {"session_id": sid}, None, auth)
+
+
+bearer = lambda sid, cid=None: "Bearer " + token(sid, cid)
+S, C = "s-events-1", "s-events-customer"
+tampered = token(S)[:-4] + "AAAA"
+cases = {
+    # name: event (the handler test knows each case's expected status and code)
+    "post-view": post(S, json.dumps({"item_id": "item-1"}), bearer(S)),
+    "post-batch": post(S, json.dumps({"views": [{"item_id": "item-2"}, {"item_id": "item-3"}]}), bearer(S)),
+    "get-session": get(S, bearer(S)),
+    "post-view-customer": post(C, json.dumps({"item_id": "item-9", "customer_id": "c-1"}), bearer(C, "c-1")),
+    "post-view-other-customer": post(C, json.dumps({"item_id": "item-9"}), bearer(C, "c-2")),
+    "post-view-archived": post("s-events-archived", json.dumps({"item_id": "item-1"}), bearer("s-events-archived")),
+    "post-view-over-cap": post("s-events-full", json.dumps({"item_id": "item-1"}), bearer("s-events-full")),
+    "get-unknown-session": get("s-events-never", bearer("s-events-never")),
+    "no-token": post(S, json.dumps({"item_id": "item-1"}), None),
+    "tampered-token": post(S, json.dumps({"item_id": "item-1"}), "Bearer " + tampered),
+    "token-for-other-session": post(S, json.dumps({"item_id": "item-1"}), bearer("s-someone-else")),
+    "malformed-json": post(S, '{"item_id": ', bearer(S)),
+    "unknown-field": post(S, json.dumps({"item_id": "item-1", "price": 3}), bearer(S)),
+    "empty-item-id": post(S, json.dumps({"item_id": ""}), bearer(S)),
+    "bad-viewed-at": post(S, json.dumps({"item_id": "item-1", "viewed_at": "yesterday"}), bearer(S)),
+    "batch-too-long": post(S, json.dumps({"views": [{"item_id": f"i{i}"} for i in range(26)]}), bearer(S)),
+    "body-too-large": post(S, json.dumps({"item_id": "x" * 70000}), bearer(S)),
+    "unknown-route": event("GET", "/v1/nothing-here", "$default", None, None, bearer(S)),
+}
+
+out = os.path.join(os.path.dirname(__file__), "..", "events", "track-view")
+os.makedirs(out, exist_ok=True)
+for name, ev in cases.items():
+    with open(os.path.join(out, name + ".json"), "w") as f:
+        json.dump(ev, f, indent=2)
+        f.write("\n")
+with open(os.path.join(out, "..", "env.json"), "w") as f:
+    json.dump({"TrackViewFunction": {
+        "RECO_TOKEN_SECRET": SECRET.decode(),
+        "RECO_SESSIONS_TABLE": "reco-sessions",
+        "AWS_ENDPOINT_URL_DYNAMODB": "http://host.docker.internal:5000",
+    }}, f, indent=2)
+    f.write("\n")
+print(f"wrote {len(cases)} events")
