@@ -1,6 +1,6 @@
 //! The visitor-token secret for the Lambdas: `RECO_TOKEN_SECRET` when set (local
 //! invocations), otherwise the Secrets Manager secret named by
-//! `RECO_TOKEN_SECRET_ARN`, read once per cold start.
+//! `RECO_TOKEN_SECRET_ARN`, read once per cold start. Empty values count as unset.
 
 use aws_config::SdkConfig;
 use reco_core::TokenKey;
@@ -17,8 +17,11 @@ pub enum SecretError {
 
 /// Builds the token key from `RECO_TOKEN_SECRET` or `RECO_TOKEN_SECRET_ARN`.
 pub async fn token_key(config: &SdkConfig) -> Result<TokenKey, SecretError> {
-    let secret = std::env::var("RECO_TOKEN_SECRET").ok();
-    let arn = std::env::var("RECO_TOKEN_SECRET_ARN").ok();
+    // Empty counts as unset: the template declares RECO_TOKEN_SECRET empty so that
+    // `sam local invoke --env-vars` may fill it.
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    let secret = var("RECO_TOKEN_SECRET");
+    let arn = var("RECO_TOKEN_SECRET_ARN");
     token_key_from(config, secret.as_deref(), arn.as_deref()).await
 }
 
