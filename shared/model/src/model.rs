@@ -1,0 +1,414 @@
+//! The fitted model: parameters, training entry points and scoring.
+
+use ndarray::{Array1, Array2, ArrayView1, Axis};
+
+use crate::csr::{Csr, Interactions};
+use crate::hogwild::{dot, Cells, Kernel, Side};
+use crate::params::{Params, Schedule};
+use crate::rng::Rng;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("invalid hyperparameter {0}")]
+    Params(String),
+    #[error("dimension mismatch: {0}")]
+    Shape(String),
+    #[error("invalid input: {0}")]
+    Input(String),
+    #[error(
+        "training diverged in epoch {epoch}: {what} is no longer finite; lower the \
+         learning rate or add regularisation"
+    )]
+    Diverged { epoch: usize, what: &'static str },
+    #[error("artifact: {0}")]
+    Artifact(String),
+}
+
+/// Parameters of one side (users or items).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SideParams {
+    /// One row per feature.
+    pub embeddings: Array2<f32>,
+    pub biases: Array1<f32>,
+    /// Schedule state: adagrad's sums of squared gradients (or adadelta's running
+    /// average of squared gradients), and adadelta's running average of squared steps
+    /// (empty under adagrad).
+    pub emb_acc: Array2<f32>,
+    pub bias_acc: Array1<f32>,
+    pub emb_step: Array2<f32>,
+    pub bias_step: Array1<f32>,
+}
+
+impl SideParams {
+    fn new(n_features: usize, d: usize, schedule: &Schedule, rng: &mut Rng) -> Self {
+        // LightFM's initialisation: uniform in [-0.5/d, 0.5/d).
+        let embeddings = Array2::from_shape_fn((n_features, d), |_| {
+            ((rng.unit_f64() - 0.5) / d as f64) as f32
+        });
+        let (acc0, steps) = match schedule {
+            Schedule::Adagrad { .. } => (1.0, 0),
+            Schedule::Adadelta { .. } => (0.0, n_features),
+        };
+        SideParams {
+            embeddings,
+            biases: Array1::zeros(n_features),
+            emb_acc: Array2::from_elem((n_features, d), acc0),
+            bias_acc: Array1::from_elem(n_features, acc0),
+            emb_step: Array2::zeros((steps, d)),
+            bias_step: Array1::zeros(steps),
+        }
+    }
+
+    fn cells<'a>(&'a mut self, features: &'a Csr, alpha: f32) -> Side<'a> {
+        Side {
+            emb: Cells::new(as_slice(&mut self.embeddings)),
+            bias: Cells::new(as_slice1(&mut self.biases)),
+            emb_acc: Cells::new(as_slice(&mut self.emb_acc)),
+            bias_acc: Cells::new(as_slice1(&mut self.bias_acc)),
+            emb_step: Cells::new(as_slice(&mut self.emb_step)),
+            bias_step: Cells::new(as_slice1(&mut self.bias_step)),
+            features,
+            alpha,
+        }
+    }
+
+    fn finite(&self) -> bool {
+        self.embeddings.iter().all(|v| v.is_finite()) && self.biases.iter().all(|v| v.is_finite())
+    }
+
+    /// Representation of an entity with the given feature row: (vector, bias).
+    pub fn represent(&self, cols: &[u32], weights: &[f32]) -> (Array1<f32>, f32) {
+        let mut v = Array1::zeros(self.embeddings.ncols());
+        let mut b = 0.0;
+        for (&f, &w) in cols.iter().zip(weights) {
+            v.scaled_add(w, &self.embeddings.row(f as usize));
+            b += w * self.biases[f as usize];
+        }
+        (v, b)
+    }
+
+    /// Representations of every row of `features`: (n_rows x d, n_rows).
+    pub fn represent_all(&self, features: &Csr) -> (Array2<f32>, Array1<f32>) {
+        let d = self.embeddings.ncols();
+        let mut vectors = Array2::zeros((features.n_rows(), d));
+        let mut biases = Array1::zeros(features.n_rows());
+        for (r, mut out) in vectors.axis_iter_mut(Axis(0)).enumerate() {
+            let (cols, weights) = features.row(r);
+            for (&f, &w) in cols.iter().zip(weights) {
+                out.scaled_add(w, &self.embeddings.row(f as usize));
+                biases[r] += w * self.biases[f as usize];
+            }
+        }
+        (vectors, biases)
+    }
+}
+
+fn as_slice(a: &mut Array2<f32>) -> &mut [f32] {
+    // Arrays are created in standard layout here and never transposed in place.
+    a.as_slice_mut().expect("parameters are contiguous")
+}
+
+fn as_slice1(a: &mut Array1<f32>) -> &mut [f32] {
+    a.as_slice_mut().expect("parameters are contiguous")
+}
+
+/// What one epoch did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochStats {
+    pub epoch: usize,
+    /// Mean loss over the examples visited (for WARP: the mean rank-weighted step).
+    pub loss: f64,
+}
+
+/// A hybrid factorisation model and the feature matrices it was fitted with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    pub params: Params,
+    pub users: SideParams,
+    pub items: SideParams,
+    pub user_features: Csr,
+    pub item_features: Csr,
+    /// Epochs trained so far (continues across `fit_partial`).
+    pub epochs: usize,
+}
+
+impl Model {
+    /// A fresh, initialised model for these feature matrices.
+    pub fn new(params: Params, user_features: Csr, item_features: Csr) -> Result<Self, ModelError> {
+        params.validate()?;
+        let mut rng = Rng::new(params.seed);
+        let d = params.no_components;
+        // Items first, then users, as LightFM draws them.
+        let items = SideParams::new(item_features.n_cols(), d, &params.schedule, &mut rng);
+        let users = SideParams::new(user_features.n_cols(), d, &params.schedule, &mut rng);
+        Ok(Model {
+            params,
+            users,
+            items,
+            user_features,
+            item_features,
+            epochs: 0,
+        })
+    }
+
+    /// Initialises and trains for `epochs` epochs.
+    pub fn fit(
+        params: Params,
+        interactions: &Interactions,
+        user_features: Csr,
+        item_features: Csr,
+        epochs: usize,
+    ) -> Result<Self, ModelError> {
+        let mut model = Model::new(params, user_features, item_features)?;
+        model.fit_partial(interactions, epochs)?;
+        Ok(model)
+    }
+
+    pub fn n_users(&self) -> usize {
+        self.user_features.n_rows()
+    }
+
+    pub fn n_items(&self) -> usize {
+        self.item_features.n_rows()
+    }
+
+    pub fn dim(&self) -> usize {
+        self.params.no_components
+    }
+
+    /// Continues training with the same feature dimensions.
+    pub fn fit_partial(
+        &mut self,
+        interactions: &Interactions,
+        epochs: usize,
+    ) -> Result<Vec<EpochStats>, ModelError> {
+        self.fit_partial_with(interactions, epochs, |_, _| Ok(()))
+    }
+
+    /// Like `fit_partial`, calling `after_epoch` with each epoch's statistics and the
+    /// model as it stands (for learning curves, progress and deadlines).
+    pub fn fit_partial_with(
+        &mut self,
+        interactions: &Interactions,
+        epochs: usize,
+        mut after_epoch: impl FnMut(&EpochStats, &Model) -> Result<(), ModelError>,
+    ) -> Result<Vec<EpochStats>, ModelError> {
+        self.params.validate()?;
+        interactions.validate()?;
+        self.check_shapes(interactions)?;
+        let positives = interactions.to_csr();
+        let mut order: Vec<u32> = (0..interactions.len() as u32).collect();
+        let mut rng = Rng::new(self.params.seed ^ (self.epochs as u64).wrapping_mul(0x9E37_79B9));
+        let mut stats = Vec::with_capacity(epochs);
+        for _ in 0..epochs {
+            rng.shuffle(&mut order);
+            let seeds: Vec<u64> = (0..self.params.threads).map(|_| rng.next_u64()).collect();
+            let (loss, visited) = self.run_epoch(interactions, &positives, &order, &seeds);
+            self.epochs += 1;
+            if !self.users.finite() {
+                return Err(ModelError::Diverged {
+                    epoch: self.epochs,
+                    what: "a user parameter",
+                });
+            }
+            if !self.items.finite() {
+                return Err(ModelError::Diverged {
+                    epoch: self.epochs,
+                    what: "an item parameter",
+                });
+            }
+            let s = EpochStats {
+                epoch: self.epochs,
+                loss: if visited > 0 {
+                    loss / visited as f64
+                } else {
+                    0.0
+                },
+            };
+            stats.push(s);
+            after_epoch(&s, self)?;
+        }
+        Ok(stats)
+    }
+
+    fn run_epoch(
+        &mut self,
+        interactions: &Interactions,
+        positives: &Csr,
+        order: &[u32],
+        seeds: &[u64],
+    ) -> (f64, usize) {
+        let d = self.params.no_components;
+        let params = &self.params;
+        let kernel = Kernel {
+            d,
+            users: self.users.cells(&self.user_features, params.user_alpha),
+            items: self.items.cells(&self.item_features, params.item_alpha),
+            params,
+            data: interactions,
+            positives,
+        };
+        let threads = seeds.len();
+        if threads == 1 || order.len() < 2 * threads {
+            return kernel.run(order, seeds[0]);
+        }
+        // Contiguous blocks of the shuffled order, one per thread.
+        let chunk = order.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = order
+                .chunks(chunk)
+                .zip(seeds)
+                .map(|(block, &seed)| {
+                    let kernel = &kernel;
+                    scope.spawn(move || kernel.run(block, seed))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or((f64::NAN, 0)))
+                .fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        })
+    }
+
+    fn check_shapes(&self, interactions: &Interactions) -> Result<(), ModelError> {
+        if interactions.n_users != self.user_features.n_rows() {
+            return Err(ModelError::Shape(format!(
+                "interactions have {} users but the user feature matrix has {} rows",
+                interactions.n_users,
+                self.user_features.n_rows()
+            )));
+        }
+        if interactions.n_items != self.item_features.n_rows() {
+            return Err(ModelError::Shape(format!(
+                "interactions have {} items but the item feature matrix has {} rows",
+                interactions.n_items,
+                self.item_features.n_rows()
+            )));
+        }
+        if self.user_features.n_cols() != self.users.embeddings.nrows() {
+            return Err(ModelError::Shape(format!(
+                "the user feature matrix has {} columns but the model has {} user features",
+                self.user_features.n_cols(),
+                self.users.embeddings.nrows()
+            )));
+        }
+        if self.item_features.n_cols() != self.items.embeddings.nrows() {
+            return Err(ModelError::Shape(format!(
+                "the item feature matrix has {} columns but the model has {} item features",
+                self.item_features.n_cols(),
+                self.items.embeddings.nrows()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replaces the feature matrices (new users or items with known features) keeping
+    /// the parameters; the feature dimensions must not change.
+    pub fn set_features(
+        &mut self,
+        user_features: Csr,
+        item_features: Csr,
+    ) -> Result<(), ModelError> {
+        if user_features.n_cols() != self.users.embeddings.nrows()
+            || item_features.n_cols() != self.items.embeddings.nrows()
+        {
+            return Err(ModelError::Shape(format!(
+                "feature matrices have {} user and {} item features; the model has {} and {}",
+                user_features.n_cols(),
+                item_features.n_cols(),
+                self.users.embeddings.nrows(),
+                self.items.embeddings.nrows()
+            )));
+        }
+        self.user_features = user_features;
+        self.item_features = item_features;
+        Ok(())
+    }
+
+    /// A user's representation (vector, bias).
+    pub fn user_representation(&self, user: usize) -> (Array1<f32>, f32) {
+        let (c, w) = self.user_features.row(user);
+        self.users.represent(c, w)
+    }
+
+    /// An item's representation (vector, bias).
+    pub fn item_representation(&self, item: usize) -> (Array1<f32>, f32) {
+        let (c, w) = self.item_features.row(item);
+        self.items.represent(c, w)
+    }
+
+    /// Every item's representation: (n_items x d, n_items).
+    pub fn item_representations(&self) -> (Array2<f32>, Array1<f32>) {
+        self.items.represent_all(&self.item_features)
+    }
+
+    /// Every user's representation: (n_users x d, n_users).
+    pub fn user_representations(&self) -> (Array2<f32>, Array1<f32>) {
+        self.users.represent_all(&self.user_features)
+    }
+
+    /// Scores of (user, item) pairs.
+    pub fn predict(&self, user: usize, items: &[usize]) -> Result<Vec<f32>, ModelError> {
+        if user >= self.n_users() {
+            return Err(ModelError::Input(format!(
+                "user {user} >= {}",
+                self.n_users()
+            )));
+        }
+        let (u, ub) = self.user_representation(user);
+        items
+            .iter()
+            .map(|&i| {
+                if i >= self.n_items() {
+                    return Err(ModelError::Input(format!("item {i} >= {}", self.n_items())));
+                }
+                let (v, b) = self.item_representation(i);
+                Ok(u.dot(&v) + ub + b)
+            })
+            .collect()
+    }
+}
+
+/// The `k` best of `scores`, skipping `exclude` (sorted or not), best first.
+pub fn top_k(scores: ArrayView1<f32>, k: usize, exclude: &[usize]) -> Vec<(usize, f32)> {
+    let mut excluded = exclude.to_vec();
+    excluded.sort_unstable();
+    let mut candidates: Vec<(usize, f32)> = scores
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(i, s)| s.is_finite() && excluded.binary_search(i).is_err())
+        .collect();
+    let by_score = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if candidates.len() > k {
+        if k == 0 {
+            return Vec::new();
+        }
+        candidates.select_nth_unstable_by(k - 1, by_score);
+        candidates.truncate(k);
+    }
+    candidates.sort_unstable_by(by_score);
+    candidates
+}
+
+/// Scores of every item for a representation: `items · v + item_bias + bias`.
+pub fn score_all(
+    items: &Array2<f32>,
+    item_biases: &Array1<f32>,
+    v: ArrayView1<f32>,
+    bias: f32,
+) -> Array1<f32> {
+    let mut s = Array1::zeros(items.nrows());
+    if let (Some(vs), Some(out)) = (v.as_slice(), s.as_slice_mut()) {
+        for (r, (o, row)) in out.iter_mut().zip(items.rows()).enumerate() {
+            *o = match row.as_slice() {
+                Some(x) => dot(x, vs),
+                None => row.dot(&v),
+            } + item_biases[r]
+                + bias;
+        }
+    } else {
+        s = items.dot(&v) + item_biases + bias;
+    }
+    s
+}

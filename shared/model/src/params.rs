@@ -1,0 +1,205 @@
+//! Hyperparameters: one validated struct, LightFM's defaults.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::ModelError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "name")]
+pub enum Loss {
+    /// Pointwise: positives (value > 0) against explicit negatives (value <= 0).
+    Logistic,
+    /// Bayesian personalised ranking: one sampled negative per positive.
+    Bpr,
+    /// Weighted approximate-rank pairwise: negatives sampled until one violates the margin.
+    Warp,
+    /// k-order-statistic WARP: the k-th best of `n` sampled positives is the anchor.
+    WarpKos { k: usize, n: usize },
+}
+
+impl std::str::FromStr for Loss {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self, ModelError> {
+        match s {
+            "logistic" => Ok(Loss::Logistic),
+            "bpr" => Ok(Loss::Bpr),
+            "warp" => Ok(Loss::Warp),
+            "warp-kos" => Ok(Loss::WarpKos { k: 5, n: 10 }),
+            other => Err(ModelError::Params(format!(
+                "loss: `{other}` is not one of logistic, bpr, warp, warp-kos"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "name")]
+pub enum Schedule {
+    /// Per-parameter rate `learning_rate / sqrt(sum of squared gradients)`, the sum
+    /// starting at 1.
+    Adagrad { learning_rate: f32 },
+    /// Rate from running averages of squared gradients and squared steps.
+    Adadelta { rho: f32, epsilon: f32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Params {
+    pub no_components: usize,
+    pub loss: Loss,
+    pub schedule: Schedule,
+    /// L2 penalty on item feature parameters, applied to each parameter an update touches.
+    pub item_alpha: f32,
+    pub user_alpha: f32,
+    /// WARP: most negatives drawn per positive.
+    pub max_sampled: usize,
+    pub seed: u64,
+    pub threads: usize,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            no_components: 10,
+            loss: Loss::Logistic,
+            schedule: Schedule::Adagrad {
+                learning_rate: 0.05,
+            },
+            item_alpha: 0.0,
+            user_alpha: 0.0,
+            max_sampled: 10,
+            seed: 42,
+            threads: 1,
+        }
+    }
+}
+
+impl Params {
+    pub fn with_loss(loss: Loss) -> Self {
+        Params {
+            loss,
+            ..Params::default()
+        }
+    }
+
+    /// Refuses values the model cannot train with, naming the parameter.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let bad = |m: String| Err(ModelError::Params(m));
+        if self.no_components == 0 || self.no_components > 4096 {
+            return bad(format!(
+                "no_components: {} is outside 1..=4096",
+                self.no_components
+            ));
+        }
+        if self.max_sampled == 0 {
+            return bad("max_sampled: must be at least 1".into());
+        }
+        if self.threads == 0 || self.threads > 1024 {
+            return bad(format!("threads: {} is outside 1..=1024", self.threads));
+        }
+        for (name, v) in [
+            ("item_alpha", self.item_alpha),
+            ("user_alpha", self.user_alpha),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return bad(format!("{name}: {v} must be finite and >= 0"));
+            }
+        }
+        match self.schedule {
+            Schedule::Adagrad { learning_rate } => {
+                if !learning_rate.is_finite() || learning_rate <= 0.0 {
+                    return bad(format!("learning_rate: {learning_rate} must be > 0"));
+                }
+            }
+            Schedule::Adadelta { rho, epsilon } => {
+                if !(rho > 0.0 && rho < 1.0) {
+                    return bad(format!("rho: {rho} must be in (0, 1)"));
+                }
+                if !epsilon.is_finite() || epsilon < 0.0 {
+                    return bad(format!("epsilon: {epsilon} must be >= 0"));
+                }
+            }
+        }
+        if let Loss::WarpKos { k, n } = self.loss {
+            if k == 0 || n == 0 {
+                return bad("k and n (warp-kos): must be at least 1".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_lightfms_and_valid() {
+        let p = Params::default();
+        assert_eq!(p.no_components, 10);
+        assert_eq!(
+            p.schedule,
+            Schedule::Adagrad {
+                learning_rate: 0.05
+            }
+        );
+        assert!(p.validate().is_ok());
+    }
+
+    #[test]
+    fn invalid_values_name_the_parameter() {
+        let cases = [
+            (
+                Params {
+                    no_components: 0,
+                    ..Params::default()
+                },
+                "no_components",
+            ),
+            (
+                Params {
+                    item_alpha: -1.0,
+                    ..Params::default()
+                },
+                "item_alpha",
+            ),
+            (
+                Params {
+                    schedule: Schedule::Adagrad {
+                        learning_rate: f32::NAN,
+                    },
+                    ..Params::default()
+                },
+                "learning_rate",
+            ),
+            (
+                Params {
+                    schedule: Schedule::Adadelta {
+                        rho: 1.0,
+                        epsilon: 1e-6,
+                    },
+                    ..Params::default()
+                },
+                "rho",
+            ),
+            (
+                Params {
+                    threads: 0,
+                    ..Params::default()
+                },
+                "threads",
+            ),
+            (
+                Params {
+                    max_sampled: 0,
+                    ..Params::default()
+                },
+                "max_sampled",
+            ),
+        ];
+        for (p, name) in cases {
+            let e = p.validate().expect_err("refused").to_string();
+            assert!(e.contains(name), "{e}");
+        }
+        assert!("hinge".parse::<Loss>().is_err());
+    }
+}
