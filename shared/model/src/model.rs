@@ -4,7 +4,10 @@ use ndarray::{Array1, Array2, ArrayView1, Axis};
 
 use crate::csr::{Csr, Interactions};
 use crate::hogwild::{dot, Cells, Kernel, Side};
-use crate::params::{Params, Schedule};
+use crate::params::{Loss, Params, Schedule};
+
+/// Most snapshot rounds per epoch.
+const MAX_ROUNDS: usize = 16;
 use crate::rng::Rng;
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +88,24 @@ impl SideParams {
             b += w * self.biases[f as usize];
         }
         (v, b)
+    }
+
+    /// Representations of every row of `features` into `table`, stride d + 1 with the
+    /// bias last.
+    fn fill_table(&self, features: &Csr, table: &mut Vec<f32>) {
+        let d = self.embeddings.ncols();
+        table.clear();
+        table.resize(features.n_rows() * (d + 1), 0.0);
+        for (r, out) in table.chunks_exact_mut(d + 1).enumerate() {
+            let (cols, weights) = features.row(r);
+            for (&f, &w) in cols.iter().zip(weights) {
+                let e = self.embeddings.row(f as usize);
+                for (o, v) in out[..d].iter_mut().zip(e.iter()) {
+                    *o += w * v;
+                }
+                out[d] += w * self.biases[f as usize];
+            }
+        }
     }
 
     /// Representations of every row of `features`: (n_rows x d, n_rows).
@@ -202,8 +223,7 @@ impl Model {
         let mut stats = Vec::with_capacity(epochs);
         for _ in 0..epochs {
             rng.shuffle(&mut order);
-            let seeds: Vec<u64> = (0..self.params.threads).map(|_| rng.next_u64()).collect();
-            let (loss, visited) = self.run_epoch(interactions, &positives, &order, &seeds);
+            let (loss, visited) = self.run_epoch(interactions, &positives, &order, &mut rng);
             self.epochs += 1;
             if !self.users.finite() {
                 return Err(ModelError::Diverged {
@@ -236,38 +256,60 @@ impl Model {
         interactions: &Interactions,
         positives: &Csr,
         order: &[u32],
-        seeds: &[u64],
+        rng: &mut Rng,
     ) -> (f64, usize) {
         let d = self.params.no_components;
-        let params = &self.params;
-        let kernel = Kernel {
-            d,
-            users: self.users.cells(&self.user_features, params.user_alpha),
-            items: self.items.cells(&self.item_features, params.item_alpha),
-            params,
-            data: interactions,
-            positives,
+        let threads = self.params.threads;
+        // The epoch runs in rounds; each round screens negatives against a snapshot
+        // of the item representations taken at its start (see hogwild.rs). More
+        // rounds mean fresher snapshots; each costs one pass over the items.
+        let n_items = self.item_features.n_rows().max(1);
+        let rounds = if matches!(self.params.loss, Loss::Warp | Loss::WarpKos { .. }) {
+            (order.len() / (4 * n_items)).clamp(1, MAX_ROUNDS)
+        } else {
+            1
         };
-        let threads = seeds.len();
-        if threads == 1 || order.len() < 2 * threads {
-            return kernel.run(order, seeds[0]);
-        }
-        // Contiguous blocks of the shuffled order, one per thread.
-        let chunk = order.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = order
-                .chunks(chunk)
-                .zip(seeds)
-                .map(|(block, &seed)| {
-                    let kernel = &kernel;
-                    scope.spawn(move || kernel.run(block, seed))
+        let per_round = order.len().div_ceil(rounds).max(1);
+        let mut table = Vec::new();
+        let mut total = (0.0, 0);
+        for round in order.chunks(per_round) {
+            let seeds: Vec<u64> = (0..threads).map(|_| rng.next_u64()).collect();
+            if rounds > 1 || table.is_empty() {
+                self.items.fill_table(&self.item_features, &mut table);
+            }
+            let params = &self.params;
+            let kernel = Kernel {
+                d,
+                users: self.users.cells(&self.user_features, params.user_alpha),
+                items: self.items.cells(&self.item_features, params.item_alpha),
+                params,
+                data: interactions,
+                positives,
+                item_table: &table,
+            };
+            let (loss, visited) = if threads == 1 || round.len() < 2 * threads {
+                kernel.run(round, seeds[0])
+            } else {
+                // Contiguous blocks of the shuffled order, one per thread.
+                let chunk = round.len().div_ceil(threads);
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = round
+                        .chunks(chunk)
+                        .zip(&seeds)
+                        .map(|(block, &seed)| {
+                            let kernel = &kernel;
+                            scope.spawn(move || kernel.run(block, seed))
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or((f64::NAN, 0)))
+                        .fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or((f64::NAN, 0)))
-                .fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
-        })
+            };
+            total = (total.0 + loss, total.1 + visited);
+        }
+        total
     }
 
     fn check_shapes(&self, interactions: &Interactions) -> Result<(), ModelError> {
