@@ -56,6 +56,23 @@ fn run(args: &[String]) -> Result<String, String> {
     )
     .map_err(|e| e.to_string())?;
     let fit_s = start.elapsed().as_secs_f64();
+    if let Ok(dir) = std::env::var("RECO_BENCH_DUMP") {
+        // Parameters as raw little-endian f32, for evaluating them with other tools.
+        let dump = |name: &str, values: Vec<f32>| {
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            std::fs::write(format!("{dir}/{name}.f32"), bytes).map_err(|e| e.to_string())
+        };
+        dump(
+            "item_embeddings",
+            model.items.embeddings.iter().copied().collect(),
+        )?;
+        dump("item_biases", model.items.biases.to_vec())?;
+        dump(
+            "user_embeddings",
+            model.users.embeddings.iter().copied().collect(),
+        )?;
+        dump("user_biases", model.users.biases.to_vec())?;
+    }
     let m = evaluate(&model, &split.test, Some(&split.train_csr), 10).map_err(|e| e.to_string())?;
     Ok(serde_json::json!({
         "impl": "reco",

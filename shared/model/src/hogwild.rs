@@ -43,10 +43,109 @@ impl<'a> Cells<'a> {
     pub fn set(&self, i: usize, v: f32) {
         self.0[i].store(v.to_bits(), Relaxed)
     }
+}
+
+/// A shared view of a row-major `f32` matrix for whole-row loads and stores. Where
+/// the row length is even and the buffer 8-byte aligned (on little-endian targets
+/// with 64-bit atomics), cells hold two `f32`s each, halving the number of memory
+/// operations; otherwise one. Within a view every access uses the same cell width,
+/// so no two atomic accesses of different sizes ever overlap.
+#[derive(Clone, Copy)]
+pub(crate) enum Rows<'a> {
+    Narrow(&'a [AtomicU32]),
+    #[cfg(all(target_endian = "little", target_has_atomic = "64"))]
+    Wide(&'a [std::sync::atomic::AtomicU64]),
+}
+
+impl<'a> Rows<'a> {
+    pub fn new(values: &'a mut [f32], row_len: usize) -> Self {
+        #[cfg(all(target_endian = "little", target_has_atomic = "64"))]
+        {
+            use std::sync::atomic::AtomicU64;
+            let ptr = values.as_mut_ptr();
+            if row_len.is_multiple_of(2)
+                && values.len().is_multiple_of(2)
+                && (ptr as usize).is_multiple_of(std::mem::align_of::<AtomicU64>())
+            {
+                // SAFETY: the buffer is 8-byte aligned (checked) and holds an even
+                // number of f32s, so it is a valid `[AtomicU64]` of half the length
+                // (AtomicU64 has the size and, as checked, the alignment of two f32s,
+                // and every bit pattern is valid). The exclusive borrow of `values`
+                // lasts as long as the view, so nothing else accesses the buffer.
+                let cells = unsafe {
+                    std::slice::from_raw_parts(ptr.cast::<AtomicU64>(), values.len() / 2)
+                };
+                return Rows::Wide(cells);
+            }
+        }
+        Rows::Narrow(Cells::new(values).0)
+    }
+
+    /// Copies `out.len()` values starting at element `start` (a row start).
+    #[inline(always)]
+    pub fn load(&self, start: usize, out: &mut [f32]) {
+        match self {
+            Rows::Narrow(cells) => load(&cells[start..start + out.len()], out),
+            #[cfg(all(target_endian = "little", target_has_atomic = "64"))]
+            Rows::Wide(cells) => {
+                let cells = &cells[start / 2..(start + out.len()) / 2];
+                for (pair, c) in out.chunks_exact_mut(2).zip(cells) {
+                    let v = c.load(Relaxed);
+                    pair[0] = f32::from_bits(v as u32);
+                    pair[1] = f32::from_bits((v >> 32) as u32);
+                }
+            }
+        }
+    }
+
+    /// Stores `values` starting at element `start` (a row start).
+    #[inline(always)]
+    pub fn store(&self, start: usize, values: &[f32]) {
+        match self {
+            Rows::Narrow(cells) => store(&cells[start..start + values.len()], values),
+            #[cfg(all(target_endian = "little", target_has_atomic = "64"))]
+            Rows::Wide(cells) => {
+                let cells = &cells[start / 2..(start + values.len()) / 2];
+                for (pair, c) in values.chunks_exact(2).zip(cells) {
+                    let v = u64::from(pair[0].to_bits()) | (u64::from(pair[1].to_bits()) << 32);
+                    c.store(v, Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// "Is (user, item) a stored interaction?": a bit matrix when users x items is at
+/// most 2^27 bits (16 MiB), otherwise a binary search in the user's sorted row.
+pub(crate) struct Known<'a> {
+    csr: &'a Csr,
+    bits: Vec<u64>,
+}
+
+impl<'a> Known<'a> {
+    pub fn new(csr: &'a Csr) -> Self {
+        let cells = csr.n_rows().saturating_mul(csr.n_cols());
+        let mut bits = Vec::new();
+        if cells <= 1 << 27 {
+            bits = vec![0u64; cells.div_ceil(64)];
+            for r in 0..csr.n_rows() {
+                for &c in csr.row(r).0 {
+                    let i = r * csr.n_cols() + c as usize;
+                    bits[i >> 6] |= 1 << (i & 63);
+                }
+            }
+        }
+        Known { csr, bits }
+    }
 
     #[inline(always)]
-    pub fn row(&self, start: usize, len: usize) -> &'a [AtomicU32] {
-        &self.0[start..start + len]
+    pub fn contains(&self, user: usize, item: usize) -> bool {
+        if self.bits.is_empty() {
+            self.csr.contains(user, item as u32)
+        } else {
+            let i = user * self.csr.n_cols() + item;
+            self.bits[i >> 6] >> (i & 63) & 1 == 1
+        }
     }
 }
 
@@ -55,11 +154,11 @@ impl<'a> Cells<'a> {
 /// squared gradients and squared steps).
 #[derive(Clone, Copy)]
 pub(crate) struct Side<'a> {
-    pub emb: Cells<'a>,
+    pub emb: Rows<'a>,
     pub bias: Cells<'a>,
-    pub emb_acc: Cells<'a>,
+    pub emb_acc: Rows<'a>,
     pub bias_acc: Cells<'a>,
-    pub emb_step: Cells<'a>,
+    pub emb_step: Rows<'a>,
     pub bias_step: Cells<'a>,
     pub features: &'a Csr,
     pub alpha: f32,
@@ -73,9 +172,13 @@ pub(crate) struct Kernel<'a> {
     pub data: &'a Interactions,
     /// Stored entries per user (sorted), for "is this a known positive?".
     pub positives: &'a Csr,
+    pub known: &'a Known<'a>,
     /// Item representations (stride d + 1, bias last) as they stood at the start of
-    /// this round, read without atomics: WARP screens sampled negatives against it,
-    /// then re-reads the live parameters of the one negative it updates with.
+    /// the epoch, read without atomics: WARP screens sampled negatives against this
+    /// snapshot (plain, vectorised dot products, and O(d) whatever the number of item
+    /// features), then reads the live parameters of the one negative it steps on.
+    /// Empty: screen against the live parameters (the first epochs, while they move
+    /// fast). Measured against LightFM in docs/benchmarks.md.
     pub item_table: &'a [f32],
 }
 
@@ -86,6 +189,7 @@ struct Scratch {
     neg: Vec<f32>,
     grad: Vec<f32>,
     kos: Vec<(f32, u32)>,
+    tmp: Vec<f32>,
     buf: Buffers,
 }
 
@@ -94,6 +198,55 @@ struct Buffers {
     params: Vec<f32>,
     acc: Vec<f32>,
     step: Vec<f32>,
+    rate: Vec<f32>,
+    /// The CPU has AVX2 and FMA (checked once per thread).
+    avx2: bool,
+}
+
+/// `out[i] = 1 / sqrt(values[i])`. With AVX2 and FMA: the hardware estimate refined
+/// by one Newton-Raphson step (relative error about 1e-7, like a correctly rounded
+/// division to within f32 precision), several times faster than a square root and a
+/// division per element.
+#[inline(always)]
+fn inverse_sqrt(values: &[f32], out: &mut [f32], avx2: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: `avx2` is only true when the CPU was found to support AVX2 and FMA.
+        unsafe { inverse_sqrt_avx2(values, out) };
+        return;
+    }
+    let _ = avx2;
+    for (o, v) in out.iter_mut().zip(values) {
+        *o = 1.0 / v.sqrt();
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn inverse_sqrt_avx2(values: &[f32], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let n = values.len().min(out.len());
+    let whole = n / 8 * 8;
+    let half = _mm256_set1_ps(0.5);
+    let three_halves = _mm256_set1_ps(1.5);
+    for (v, o) in values[..whole]
+        .chunks_exact(8)
+        .zip(out[..whole].chunks_exact_mut(8))
+    {
+        // SAFETY: both chunks hold exactly 8 f32s; unaligned loads and stores.
+        unsafe {
+            let x = _mm256_loadu_ps(v.as_ptr());
+            let y = _mm256_rsqrt_ps(x);
+            // y * (1.5 - 0.5 * x * y * y)
+            let xyy = _mm256_mul_ps(_mm256_mul_ps(x, y), y);
+            let y = _mm256_mul_ps(y, _mm256_fnmadd_ps(half, xyy, three_halves));
+            _mm256_storeu_ps(o.as_mut_ptr(), y);
+        }
+    }
+    for (o, v) in out[whole..n].iter_mut().zip(&values[whole..n]) {
+        *o = 1.0 / v.sqrt();
+    }
 }
 
 #[inline(always)]
@@ -112,16 +265,17 @@ fn store(cells: &[AtomicU32], values: &[f32]) {
 
 impl<'a> Kernel<'a> {
     /// Representation of one row: weighted sum of feature embeddings; the last slot
-    /// holds the summed bias.
+    /// holds the summed bias. `tmp` is scratch of length d.
     #[inline(always)]
-    fn repr(&self, side: &Side<'a>, row: usize, out: &mut [f32]) {
+    fn repr(&self, side: &Side<'a>, row: usize, out: &mut [f32], tmp: &mut [f32]) {
         let d = self.d;
         let (cols, weights) = side.features.row(row);
         if let ([f], [w]) = (cols, weights) {
-            // One feature (identity features): a scaled copy, no accumulation.
+            // One feature (identity features): a copy, scaled unless the weight is 1.
             let f = *f as usize;
-            for (o, cell) in out[..d].iter_mut().zip(side.emb.row(f * d, d)) {
-                *o = w * f32::from_bits(cell.load(Relaxed));
+            side.emb.load(f * d, &mut out[..d]);
+            if *w != 1.0 {
+                out[..d].iter_mut().for_each(|v| *v *= w);
             }
             out[d] = w * side.bias.get(f);
             return;
@@ -129,8 +283,9 @@ impl<'a> Kernel<'a> {
         out.fill(0.0);
         for (&f, &w) in cols.iter().zip(weights) {
             let f = f as usize;
-            for (o, cell) in out[..d].iter_mut().zip(side.emb.row(f * d, d)) {
-                *o += w * f32::from_bits(cell.load(Relaxed));
+            side.emb.load(f * d, &mut tmp[..d]);
+            for (o, v) in out[..d].iter_mut().zip(&tmp[..d]) {
+                *o += w * v;
             }
             out[d] += w * side.bias.get(f);
         }
@@ -146,24 +301,40 @@ impl<'a> Kernel<'a> {
     /// `row`, each scaled by the feature's weight, under the configured schedule.
     /// Each row is copied into thread-local buffers, updated there (a loop the
     /// compiler vectorises, square roots included) and stored back.
+    /// `known`: the row's representation as just read, reused as the parameters
+    /// when the row is a single feature of weight 1 (identity features), saving a
+    /// reload.
     #[inline(always)]
-    fn update(&self, side: &Side<'a>, row: usize, grad: &[f32], grad_bias: f32, buf: &mut Buffers) {
+    fn update(
+        &self,
+        side: &Side<'a>,
+        row: usize,
+        grad: &[f32],
+        grad_bias: f32,
+        known: &[f32],
+        buf: &mut Buffers,
+    ) {
         let d = self.d;
         let alpha = side.alpha;
         let (cols, weights) = side.features.row(row);
+        let identity = matches!(weights, [w] if *w == 1.0);
         let (p, a, st) = (&mut buf.params[..d], &mut buf.acc[..d], &mut buf.step[..d]);
         for (&f, &w) in cols.iter().zip(weights) {
             let f = f as usize;
             let base = f * d;
-            let emb = side.emb.row(base, d);
-            let acc = side.emb_acc.row(base, d);
-            load(emb, p);
-            load(acc, a);
+            if identity {
+                p.copy_from_slice(&known[..d]);
+            } else {
+                side.emb.load(base, p);
+            }
+            side.emb_acc.load(base, a);
             match self.params.schedule {
                 Schedule::Adagrad { learning_rate } => {
+                    let r = &mut buf.rate[..d];
+                    inverse_sqrt(a, r, buf.avx2);
                     for c in 0..d {
                         let g = grad[c] * w;
-                        let rate = learning_rate / a[c].sqrt();
+                        let rate = learning_rate * r[c];
                         p[c] -= rate * (g + alpha * p[c]);
                         a[c] += g * g;
                     }
@@ -177,8 +348,7 @@ impl<'a> Kernel<'a> {
                     }
                 }
                 Schedule::Adadelta { rho, epsilon } => {
-                    let step = side.emb_step.row(base, d);
-                    load(step, st);
+                    side.emb_step.load(base, st);
                     for c in 0..d {
                         let (delta, acc, stp) =
                             adadelta(grad[c] * w + alpha * p[c], a[c], st[c], rho, epsilon);
@@ -186,7 +356,7 @@ impl<'a> Kernel<'a> {
                         a[c] = acc;
                         st[c] = stp;
                     }
-                    store(step, st);
+                    side.emb_step.store(base, st);
                     if grad_bias != 0.0 {
                         let pb = side.bias.get(f);
                         let (delta, acc, stp) = adadelta(
@@ -202,8 +372,8 @@ impl<'a> Kernel<'a> {
                     }
                 }
             }
-            store(emb, p);
-            store(acc, a);
+            side.emb.store(base, p);
+            side.emb_acc.store(base, a);
         }
     }
 
@@ -216,15 +386,15 @@ impl<'a> Kernel<'a> {
         for c in 0..d {
             s.grad[c] = -l * s.user[c];
         }
-        self.update(&self.items, pos, &s.grad, -l, &mut s.buf);
+        self.update(&self.items, pos, &s.grad, -l, &s.pos, &mut s.buf);
         for c in 0..d {
             s.grad[c] = -s.grad[c];
         }
-        self.update(&self.items, neg, &s.grad, l, &mut s.buf);
+        self.update(&self.items, neg, &s.grad, l, &s.neg, &mut s.buf);
         for c in 0..d {
             s.grad[c] = l * (s.neg[c] - s.pos[c]);
         }
-        self.update(&self.users, user, &s.grad, 0.0, &mut s.buf);
+        self.update(&self.users, user, &s.grad, 0.0, &s.user, &mut s.buf);
     }
 
     /// Draws negatives until one violates the margin, then steps; returns the loss.
@@ -242,13 +412,18 @@ impl<'a> Kernel<'a> {
         let n_items = self.data.n_items;
         for sampled in 1..=self.params.max_sampled {
             let neg = rng.below(n_items);
-            let row = &self.item_table[neg * (self.d + 1)..(neg + 1) * (self.d + 1)];
-            let neg_score = self.score(&s.user, row);
+            let neg_score = if self.item_table.is_empty() {
+                self.repr(&self.items, neg, &mut s.neg, &mut s.tmp);
+                self.score(&s.user, &s.neg)
+            } else {
+                let row = &self.item_table[neg * (self.d + 1)..(neg + 1) * (self.d + 1)];
+                self.score(&s.user, row)
+            };
             if neg_score > pos_score - 1.0 {
-                if self.positives.contains(user, neg as u32) {
+                if self.known.contains(user, neg) {
                     continue;
                 }
-                self.repr(&self.items, neg, &mut s.neg);
+                self.repr(&self.items, neg, &mut s.neg, &mut s.tmp);
                 // ln of the estimated rank, floor((n_items - 1) / draws), at least 1 so
                 // that tiny catalogues never give a negative or infinite weight.
                 let rank_estimate = ((n_items - 1) / sampled).max(1) as f32;
@@ -266,15 +441,15 @@ impl<'a> Kernel<'a> {
     /// vectors); elsewhere it runs as compiled for the baseline target.
     pub fn run(&self, order: &[u32], seed: u64) -> (f64, usize) {
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: `run_avx2` only requires AVX2, which the CPU was just found to have.
+        if avx2_fma() {
+            // SAFETY: `run_avx2` requires AVX2 and FMA, which the CPU was just found to have.
             return unsafe { self.run_avx2(order, seed) };
         }
         self.run_any(order, seed)
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     unsafe fn run_avx2(&self, order: &[u32], seed: u64) -> (f64, usize) {
         self.run_any(order, seed)
     }
@@ -289,10 +464,13 @@ impl<'a> Kernel<'a> {
             neg: vec![0.0; d + 1],
             grad: vec![0.0; d],
             kos: Vec::new(),
+            tmp: vec![0.0; d],
             buf: Buffers {
                 params: vec![0.0; d],
                 acc: vec![0.0; d],
                 step: vec![0.0; d],
+                rate: vec![0.0; d],
+                avx2: avx2_fma(),
             },
         };
         let data = self.data;
@@ -306,19 +484,19 @@ impl<'a> Kernel<'a> {
             let weight = data.weights.as_ref().map_or(1.0, |w| w[idx]);
             match self.params.loss {
                 Loss::Logistic => {
-                    self.repr(&self.users, user, &mut s.user);
-                    self.repr(&self.items, item, &mut s.pos);
+                    self.repr(&self.users, user, &mut s.user, &mut s.tmp);
+                    self.repr(&self.items, item, &mut s.pos, &mut s.tmp);
                     let p = sigmoid(self.score(&s.user, &s.pos));
                     let y = if value > 0.0 { 1.0 } else { 0.0 };
                     let l = weight * (p - y);
                     for c in 0..d {
                         s.grad[c] = l * s.user[c];
                     }
-                    self.update(&self.items, item, &s.grad, l, &mut s.buf);
+                    self.update(&self.items, item, &s.grad, l, &s.pos, &mut s.buf);
                     for c in 0..d {
                         s.grad[c] = l * s.pos[c];
                     }
-                    self.update(&self.users, user, &s.grad, l, &mut s.buf);
+                    self.update(&self.users, user, &s.grad, l, &s.user, &mut s.buf);
                     let pt = if y > 0.0 { p } else { 1.0 - p };
                     total += f64::from(-weight * pt.max(1e-7).ln());
                 }
@@ -326,8 +504,8 @@ impl<'a> Kernel<'a> {
                     if value <= 0.0 {
                         continue;
                     }
-                    self.repr(&self.users, user, &mut s.user);
-                    self.repr(&self.items, item, &mut s.pos);
+                    self.repr(&self.users, user, &mut s.user, &mut s.tmp);
+                    self.repr(&self.items, item, &mut s.pos, &mut s.tmp);
                     let pos_score = self.score(&s.user, &s.pos);
                     total +=
                         f64::from(self.warp_step(user, item, pos_score, weight, &mut rng, &mut s));
@@ -337,17 +515,17 @@ impl<'a> Kernel<'a> {
                     if row.is_empty() {
                         continue;
                     }
-                    self.repr(&self.users, user, &mut s.user);
+                    self.repr(&self.users, user, &mut s.user, &mut s.tmp);
                     let m = n.min(row.len());
                     s.kos.clear();
                     for _ in 0..m {
                         let q = row[rng.below(row.len())];
-                        self.repr(&self.items, q as usize, &mut s.pos);
+                        self.repr(&self.items, q as usize, &mut s.pos, &mut s.tmp);
                         s.kos.push((self.score(&s.user, &s.pos), q));
                     }
                     s.kos.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
                     let (pos_score, pos) = s.kos[k.min(m) - 1];
-                    self.repr(&self.items, pos as usize, &mut s.pos);
+                    self.repr(&self.items, pos as usize, &mut s.pos, &mut s.tmp);
                     total += f64::from(self.warp_step(
                         user,
                         pos as usize,
@@ -374,13 +552,13 @@ impl<'a> Kernel<'a> {
                         } else {
                             data.items[rng.below(nnz)] as usize
                         };
-                        if !self.positives.contains(user, neg as u32) {
+                        if !self.known.contains(user, neg) {
                             break;
                         }
                     }
-                    self.repr(&self.users, user, &mut s.user);
-                    self.repr(&self.items, item, &mut s.pos);
-                    self.repr(&self.items, neg, &mut s.neg);
+                    self.repr(&self.users, user, &mut s.user, &mut s.tmp);
+                    self.repr(&self.items, item, &mut s.pos, &mut s.tmp);
+                    self.repr(&self.items, neg, &mut s.neg, &mut s.tmp);
                     let diff = self.score(&s.user, &s.pos) - self.score(&s.user, &s.neg);
                     let l = weight * (1.0 - sigmoid(diff));
                     self.pairwise_update(l, user, item, neg, &mut s);
@@ -391,6 +569,15 @@ impl<'a> Kernel<'a> {
         }
         (total, visited)
     }
+}
+
+fn avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 #[inline(always)]

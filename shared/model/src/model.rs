@@ -3,11 +3,11 @@
 use ndarray::{Array1, Array2, ArrayView1, Axis};
 
 use crate::csr::{Csr, Interactions};
-use crate::hogwild::{dot, Cells, Kernel, Side};
+use crate::hogwild::{dot, Cells, Kernel, Known, Rows, Side};
 use crate::params::{Loss, Params, Schedule};
 
-/// Most snapshot rounds per epoch.
-const MAX_ROUNDS: usize = 16;
+/// Epochs whose WARP screening reads live parameters rather than a snapshot.
+const LIVE_EPOCHS: usize = 2;
 use crate::rng::Rng;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,12 +63,13 @@ impl SideParams {
     }
 
     fn cells<'a>(&'a mut self, features: &'a Csr, alpha: f32) -> Side<'a> {
+        let d = self.embeddings.ncols();
         Side {
-            emb: Cells::new(as_slice(&mut self.embeddings)),
+            emb: Rows::new(as_slice(&mut self.embeddings), d),
             bias: Cells::new(as_slice1(&mut self.biases)),
-            emb_acc: Cells::new(as_slice(&mut self.emb_acc)),
+            emb_acc: Rows::new(as_slice(&mut self.emb_acc), d),
             bias_acc: Cells::new(as_slice1(&mut self.bias_acc)),
-            emb_step: Cells::new(as_slice(&mut self.emb_step)),
+            emb_step: Rows::new(as_slice(&mut self.emb_step), d),
             bias_step: Cells::new(as_slice1(&mut self.bias_step)),
             features,
             alpha,
@@ -218,12 +219,14 @@ impl Model {
         interactions.validate()?;
         self.check_shapes(interactions)?;
         let positives = interactions.to_csr();
+        let known = Known::new(&positives);
         let mut order: Vec<u32> = (0..interactions.len() as u32).collect();
         let mut rng = Rng::new(self.params.seed ^ (self.epochs as u64).wrapping_mul(0x9E37_79B9));
         let mut stats = Vec::with_capacity(epochs);
         for _ in 0..epochs {
             rng.shuffle(&mut order);
-            let (loss, visited) = self.run_epoch(interactions, &positives, &order, &mut rng);
+            let (loss, visited) =
+                self.run_epoch(interactions, &positives, &known, &order, &mut rng);
             self.epochs += 1;
             if !self.users.finite() {
                 return Err(ModelError::Diverged {
@@ -255,61 +258,53 @@ impl Model {
         &mut self,
         interactions: &Interactions,
         positives: &Csr,
+        known: &Known<'_>,
         order: &[u32],
         rng: &mut Rng,
     ) -> (f64, usize) {
         let d = self.params.no_components;
         let threads = self.params.threads;
-        // The epoch runs in rounds; each round screens negatives against a snapshot
-        // of the item representations taken at its start (see hogwild.rs). More
-        // rounds mean fresher snapshots; each costs one pass over the items.
-        let n_items = self.item_features.n_rows().max(1);
-        let rounds = if matches!(self.params.loss, Loss::Warp | Loss::WarpKos { .. }) {
-            (order.len() / (4 * n_items)).clamp(1, MAX_ROUNDS)
-        } else {
-            1
-        };
-        let per_round = order.len().div_ceil(rounds).max(1);
+        // WARP screens sampled negatives against a snapshot of the item
+        // representations taken at the start of the epoch (see hogwild.rs), except in
+        // the first epochs, where parameters move fastest and screening reads the
+        // live values. The snapshot costs one pass over the items per epoch.
         let mut table = Vec::new();
-        let mut total = (0.0, 0);
-        for round in order.chunks(per_round) {
-            let seeds: Vec<u64> = (0..threads).map(|_| rng.next_u64()).collect();
-            if rounds > 1 || table.is_empty() {
-                self.items.fill_table(&self.item_features, &mut table);
-            }
-            let params = &self.params;
-            let kernel = Kernel {
-                d,
-                users: self.users.cells(&self.user_features, params.user_alpha),
-                items: self.items.cells(&self.item_features, params.item_alpha),
-                params,
-                data: interactions,
-                positives,
-                item_table: &table,
-            };
-            let (loss, visited) = if threads == 1 || round.len() < 2 * threads {
-                kernel.run(round, seeds[0])
-            } else {
-                // Contiguous blocks of the shuffled order, one per thread.
-                let chunk = round.len().div_ceil(threads);
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = round
-                        .chunks(chunk)
-                        .zip(&seeds)
-                        .map(|(block, &seed)| {
-                            let kernel = &kernel;
-                            scope.spawn(move || kernel.run(block, seed))
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().unwrap_or((f64::NAN, 0)))
-                        .fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
-                })
-            };
-            total = (total.0 + loss, total.1 + visited);
+        if matches!(self.params.loss, Loss::Warp | Loss::WarpKos { .. })
+            && self.epochs >= LIVE_EPOCHS
+        {
+            self.items.fill_table(&self.item_features, &mut table);
         }
-        total
+        let seeds: Vec<u64> = (0..threads).map(|_| rng.next_u64()).collect();
+        let params = &self.params;
+        let kernel = Kernel {
+            d,
+            users: self.users.cells(&self.user_features, params.user_alpha),
+            items: self.items.cells(&self.item_features, params.item_alpha),
+            params,
+            data: interactions,
+            positives,
+            known,
+            item_table: &table,
+        };
+        if threads == 1 || order.len() < 2 * threads {
+            return kernel.run(order, seeds[0]);
+        }
+        // Contiguous blocks of the shuffled order, one per thread.
+        let chunk = order.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = order
+                .chunks(chunk)
+                .zip(&seeds)
+                .map(|(block, &seed)| {
+                    let kernel = &kernel;
+                    scope.spawn(move || kernel.run(block, seed))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or((f64::NAN, 0)))
+                .fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        })
     }
 
     fn check_shapes(&self, interactions: &Interactions) -> Result<(), ModelError> {
