@@ -86,3 +86,104 @@ pub fn load_split(dir: &Path, base: &str, test: &str) -> Result<Split, String> {
         train_csr,
     })
 }
+
+/// Attribute features of MovieLens users and items, as (entity id, feature name):
+/// items by genre (u.item's 19 flags); users by age band, gender and occupation
+/// (u.user). Files are latin-1; only ASCII fields are used.
+pub fn movielens_features(dir: &Path) -> Result<(Vec<(u64, String)>, Vec<(u64, String)>), String> {
+    const GENRES: [&str; 19] = [
+        "unknown",
+        "action",
+        "adventure",
+        "animation",
+        "children",
+        "comedy",
+        "crime",
+        "documentary",
+        "drama",
+        "fantasy",
+        "film-noir",
+        "horror",
+        "musical",
+        "mystery",
+        "romance",
+        "sci-fi",
+        "thriller",
+        "war",
+        "western",
+    ];
+    let read = |name: &str| -> Result<String, String> {
+        let bytes = std::fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
+        Ok(bytes.iter().map(|&b| b as char).collect())
+    };
+    let mut items = Vec::new();
+    for (n, line) in read("u.item")?.lines().enumerate() {
+        let f: Vec<&str> = line.split('|').collect();
+        if f.len() < 24 {
+            return Err(format!("u.item:{}: expected 24 fields", n + 1));
+        }
+        let id: u64 = f[0]
+            .parse()
+            .map_err(|_| format!("u.item:{}: bad id", n + 1))?;
+        for (g, flag) in GENRES.iter().zip(&f[5..24]) {
+            if *flag == "1" {
+                items.push((id, format!("genre:{g}")));
+            }
+        }
+    }
+    let mut users = Vec::new();
+    for (n, line) in read("u.user")?.lines().enumerate() {
+        let f: Vec<&str> = line.split('|').collect();
+        if f.len() < 4 {
+            return Err(format!("u.user:{}: expected 5 fields", n + 1));
+        }
+        let id: u64 = f[0]
+            .parse()
+            .map_err(|_| format!("u.user:{}: bad id", n + 1))?;
+        let age: u32 = f[1]
+            .parse()
+            .map_err(|_| format!("u.user:{}: bad age", n + 1))?;
+        users.push((id, format!("age:{}", age_band(age))));
+        users.push((id, format!("gender:{}", f[2])));
+        users.push((id, format!("occupation:{}", f[3])));
+    }
+    Ok((users, items))
+}
+
+/// MovieLens' own age bands.
+pub fn age_band(age: u32) -> &'static str {
+    match age {
+        0..=17 => "under-18",
+        18..=24 => "18-24",
+        25..=34 => "25-34",
+        35..=44 => "35-44",
+        45..=49 => "45-49",
+        50..=55 => "50-55",
+        _ => "56+",
+    }
+}
+
+/// Identity features followed by the named attributes, rows L1-normalised (as
+/// LightFM's `Dataset` builds them). Returns the matrix and the attribute names.
+pub fn hybrid_features(
+    ids: &[u64],
+    attributes: &[(u64, String)],
+) -> Result<(Csr, Vec<String>), String> {
+    let names: Vec<String> = attributes
+        .iter()
+        .map(|a| a.1.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let triplets: Vec<(u32, u32, f32)> = attributes
+        .iter()
+        .filter_map(|(id, name)| {
+            let row = ids.binary_search(id).ok()?;
+            let col = names.binary_search(name).ok()?;
+            Some((row as u32, col as u32, 1.0))
+        })
+        .collect();
+    let m =
+        Csr::identity_plus(ids.len(), names.len(), &triplets, true).map_err(|e| e.to_string())?;
+    Ok((m, names))
+}

@@ -112,6 +112,18 @@ impl Csr {
         }
     }
 
+    /// Whether this is the identity: row r holds only column r, with weight 1.
+    pub fn is_identity(&self) -> bool {
+        self.n_rows == self.n_cols
+            && self.indices.len() == self.n_rows
+            && self
+                .indices
+                .iter()
+                .enumerate()
+                .all(|(r, &c)| c as usize == r)
+            && self.data.iter().all(|&w| w == 1.0)
+    }
+
     pub fn n_rows(&self) -> usize {
         self.n_rows
     }
@@ -293,5 +305,7 @@ mod tests {
         assert_eq!(cols, &[0, 2, 3]);
         assert!((vals.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert_eq!(m.row(1), (&[1u32][..], &[1.0f32][..]));
+        assert!(!m.is_identity());
+        assert!(Csr::identity(3).is_identity());
     }
 }
