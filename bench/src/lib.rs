@@ -90,7 +90,10 @@ pub fn load_split(dir: &Path, base: &str, test: &str) -> Result<Split, String> {
 /// Attribute features of MovieLens users and items, as (entity id, feature name):
 /// items by genre (u.item's 19 flags); users by age band, gender and occupation
 /// (u.user). Files are latin-1; only ASCII fields are used.
-pub fn movielens_features(dir: &Path) -> Result<(Vec<(u64, String)>, Vec<(u64, String)>), String> {
+/// (entity id, feature name) pairs.
+pub type Attributes = Vec<(u64, String)>;
+
+pub fn movielens_features(dir: &Path) -> Result<(Attributes, Attributes), String> {
     const GENRES: [&str; 19] = [
         "unknown",
         "action",
