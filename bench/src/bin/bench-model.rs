@@ -43,7 +43,11 @@ fn run(args: &[String]) -> Result<String, String> {
         no_components: components,
         loss,
         threads,
-        seed: 42,
+        // RECO_BENCH_SEED: another seed, to see the spread of a configuration.
+        seed: std::env::var("RECO_BENCH_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(42),
         ..Params::default()
     };
     let start = Instant::now();

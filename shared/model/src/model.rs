@@ -7,7 +7,7 @@ use crate::hogwild::{dot, Cells, Kernel, Known, Rows, Side};
 use crate::params::{Loss, Params, Schedule};
 
 /// Epochs whose WARP screening reads live parameters rather than a snapshot.
-const LIVE_EPOCHS: usize = 2;
+const LIVE_EPOCHS: usize = 1;
 use crate::rng::Rng;
 
 #[derive(Debug, thiserror::Error)]
@@ -266,7 +266,8 @@ impl Model {
         let threads = self.params.threads;
         // WARP screens sampled negatives against a snapshot of the item
         // representations taken at the start of the epoch (see hogwild.rs), except in
-        // the first epochs, where parameters move fastest, and with item attribute
+        // the first epoch, where parameters move fastest (against the initial
+        // near-zero vectors every draw would look like a violation), and with item attribute
         // features, which many items share and which therefore move fast all along:
         // there screening reads the live values (measured: a stale snapshot costs a
         // third of P@10 in the hybrid benchmark). The snapshot costs one pass over the
