@@ -27,6 +27,14 @@ impl SessionStore for EmptyStore {
     async fn archive(&self, _: &str, _: Timestamp, _: i64) -> Result<bool, StoreError> {
         Ok(false)
     }
+    async fn inactive(
+        &self,
+        _: u32,
+        _: Timestamp,
+        _: usize,
+    ) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 struct Fixed;

@@ -25,6 +25,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `RECO_DEADPOOL_INTERVAL_SECS`: local server only; in AWS a schedule decides.
     pub deadpool_interval_secs: u64,
+    /// `RECO_DEADPOOL_BATCH`: sessions the deadpool archives per warehouse transaction.
+    pub deadpool_batch: usize,
 }
 
 impl Default for Config {
@@ -37,6 +39,7 @@ impl Default for Config {
             archived_ttl_days: 30,
             max_body_bytes: 64 * 1024,
             deadpool_interval_secs: 60,
+            deadpool_batch: 100,
         }
     }
 }
@@ -97,6 +100,7 @@ impl Config {
                 1,
                 86_400,
             )?,
+            deadpool_batch: number(&lookup, "RECO_DEADPOOL_BATCH", d.deadpool_batch, 1, 1000)?,
         })
     }
 }

@@ -3,13 +3,17 @@
 //! configuration. It depends on no SDK.
 
 pub mod config;
+pub mod deadpool;
 pub mod domain;
 pub mod ports;
 pub mod sessions;
 pub mod token;
 
 pub use config::{Config, ConfigError};
+pub use deadpool::{Deadpool, DeadpoolReport};
 pub use domain::{SessionDoc, Timestamp, View};
-pub use ports::{AppendOutcome, Clock, SessionStore, StoreError, SystemClock};
+pub use ports::{
+    AppendOutcome, Clock, SessionStore, StoreError, SystemClock, Warehouse, WarehouseError,
+};
 pub use sessions::{SessionError, SessionService, TrackViews};
 pub use token::{TokenClaims, TokenError, TokenKey};

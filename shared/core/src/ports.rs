@@ -60,6 +60,39 @@ pub trait SessionStore: Send + Sync {
         seen_last_update: Timestamp,
         expires_at: i64,
     ) -> Result<bool, StoreError>;
+
+    /// Up to `limit` active sessions of one shard of the active-session index whose
+    /// `last_update` is before `cutoff`, oldest first: (session id, last_update).
+    /// The index may lag; callers re-read each session before acting on it.
+    async fn inactive(
+        &self,
+        shard: u32,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(String, Timestamp)>, StoreError>;
+}
+
+/// Failures of the warehouse.
+#[derive(Debug, thiserror::Error)]
+pub enum WarehouseError {
+    /// Worth retrying later (throttled, unreachable, timed out).
+    #[error("warehouse unavailable: {0}")]
+    Unavailable(String),
+    /// The data broke a constraint; the message says which.
+    #[error("warehouse refused the data: {0}")]
+    Rejected(String),
+    #[error("warehouse error: {0}")]
+    Other(String),
+}
+
+/// The warehouse the training set is built in (Aurora PostgreSQL via the RDS Data API
+/// in AWS, SQLite locally).
+#[async_trait]
+pub trait Warehouse: Send + Sync {
+    /// Writes sessions and their views, all or nothing. Idempotent: rows are upserted
+    /// by session id and view sequence, so writing a session again (after a crash, or
+    /// with more views) duplicates nothing.
+    async fn archive_sessions(&self, sessions: &[SessionDoc]) -> Result<(), WarehouseError>;
 }
 
 /// Time, as a port so that use cases can be run at any instant in tests.

@@ -227,6 +227,57 @@ impl SessionStore for DynamoSessionStore {
             Err(e) => Err(sdk_error(e)),
         }
     }
+
+    async fn inactive(
+        &self,
+        shard: u32,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        self.query_inactive(shard, cutoff, limit).await
+    }
+}
+
+impl DynamoSessionStore {
+    async fn query_inactive(
+        &self,
+        shard: u32,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        while found.len() < limit {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(ACTIVE_INDEX)
+                .key_condition_expression("active_shard = :shard AND last_update < :cutoff")
+                .expression_attribute_values(":shard", AttributeValue::N(shard.to_string()))
+                .expression_attribute_values(
+                    ":cutoff",
+                    AttributeValue::N(cutoff.millis().to_string()),
+                )
+                .limit((limit - found.len()).min(1000) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in out.items() {
+                let id = match item.get("session_id") {
+                    Some(AttributeValue::S(s)) => s.clone(),
+                    _ => return Err(StoreError::Corrupt("index entry without session_id".into())),
+                };
+                found.push((id, Timestamp(number(item, "last_update")?)));
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
 }
 
 fn sdk_error<E, R>(e: SdkError<E, R>) -> StoreError

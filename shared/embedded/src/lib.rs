@@ -2,5 +2,7 @@
 //! `reco` binary runs every use case on one machine.
 
 pub mod sessions;
+pub mod warehouse;
 
 pub use sessions::SqliteSessionStore;
+pub use warehouse::SqliteWarehouse;

@@ -263,4 +263,28 @@ impl SessionStore for SqliteSessionStore {
         })
         .await
     }
+
+    async fn inactive(
+        &self,
+        shard: u32,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT session_id, last_update FROM session_docs
+                     WHERE active_shard = ?1 AND last_update < ?2
+                     ORDER BY last_update LIMIT ?3",
+                )
+                .map_err(db_error)?;
+            let rows = stmt
+                .query_map(params![shard, cutoff.millis(), limit as i64], |r| {
+                    Ok((r.get::<_, String>(0)?, Timestamp(r.get(1)?)))
+                })
+                .map_err(db_error)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
+        })
+        .await
+    }
 }

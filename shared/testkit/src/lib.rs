@@ -217,3 +217,381 @@ pub async fn session_store_contract(store: Arc<dyn SessionStore>) {
         None
     );
 }
+
+/// A clock tests move by hand.
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    pub fn at(ms: i64) -> Arc<Self> {
+        Arc::new(ManualClock(std::sync::atomic::AtomicI64::new(ms)))
+    }
+    pub fn set(&self, ms: i64) {
+        self.0.store(ms, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl reco_core::Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+/// Reads back what the deadpool wrote, whatever the warehouse.
+#[async_trait::async_trait]
+pub trait WarehouseProbe: Send + Sync {
+    /// Number of archived sessions.
+    async fn session_count(&self) -> usize;
+    /// Total archived views.
+    async fn view_count(&self) -> usize;
+    /// Item ids of one archived session, by sequence.
+    async fn views_of(&self, session_id: &str) -> Vec<String>;
+}
+
+/// A session store that fails to deactivate (a crash between the warehouse commit and
+/// the DynamoDB update) and, optionally, lets a view race in before deactivating one
+/// chosen session.
+pub struct Faulty {
+    pub inner: Arc<dyn SessionStore>,
+    pub fail_archive: bool,
+    /// (session, item, time): appended just before this session is deactivated.
+    pub race: Option<(String, String, i64)>,
+}
+
+#[async_trait::async_trait]
+impl SessionStore for Faulty {
+    async fn append(&self, r: AppendRequest<'_>) -> Result<AppendOutcome, reco_core::StoreError> {
+        self.inner.append(r).await
+    }
+    async fn get(&self, id: &str) -> Result<Option<SessionDoc>, reco_core::StoreError> {
+        self.inner.get(id).await
+    }
+    async fn archive(
+        &self,
+        id: &str,
+        seen: Timestamp,
+        ttl: i64,
+    ) -> Result<bool, reco_core::StoreError> {
+        if self.fail_archive {
+            return Err(reco_core::StoreError::Unavailable("injected crash".into()));
+        }
+        if let Some((sid, item, at)) = &self.race {
+            if sid == id {
+                let view = [View {
+                    item_id: item.clone(),
+                    viewed_at: Timestamp(*at),
+                }];
+                appended(append(self.inner.as_ref(), sid, None, &view, *at, 500).await);
+            }
+        }
+        self.inner.archive(id, seen, ttl).await
+    }
+    async fn inactive(
+        &self,
+        shard: u32,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(String, Timestamp)>, reco_core::StoreError> {
+        self.inner.inactive(shard, cutoff, limit).await
+    }
+}
+
+fn deadpool(
+    store: Arc<dyn SessionStore>,
+    warehouse: Arc<dyn reco_core::Warehouse>,
+    clock: Arc<ManualClock>,
+    config: &reco_core::Config,
+) -> reco_core::Deadpool {
+    reco_core::Deadpool::new(store, warehouse, clock, config)
+}
+
+/// The deadpool's guarantees on any store and warehouse: a crash between the
+/// warehouse write and the deactivation loses and duplicates nothing; a view racing
+/// the deadpool is never lost; archived sessions carry their expiry.
+pub async fn deadpool_contract(
+    store: Arc<dyn SessionStore>,
+    warehouse: Arc<dyn reco_core::Warehouse>,
+    probe: &dyn WarehouseProbe,
+) {
+    let prefix = run_prefix();
+    let config = reco_core::Config {
+        deadpool_batch: 7,
+        ..reco_core::Config::default()
+    };
+    let timeout_ms = config.session_timeout_secs as i64 * 1000;
+    let clock = ManualClock::at(T0);
+    // 30 sessions, 1-3 views each, a third with a customer.
+    let mut expected_views = 0;
+    for i in 0..30usize {
+        let sid = format!("{prefix}-dp-{i}");
+        let n = 1 + i % 3;
+        expected_views += n;
+        let customer = (i % 3 == 0).then(|| format!("c-{i}"));
+        let v = views(&sid, n, T0);
+        let shard = crate_shard(&sid, config.active_shards);
+        let out = store
+            .append(AppendRequest {
+                session_id: &sid,
+                customer_id: customer.as_deref(),
+                views: &v,
+                now: Timestamp(T0),
+                max_views: 500,
+                active_shard: shard,
+            })
+            .await
+            .expect("seeded");
+        appended(out);
+    }
+    clock.set(T0 + timeout_ms + 1000);
+
+    // Crash after the warehouse commit: nothing deactivated, everything in the warehouse.
+    let crashing = Arc::new(Faulty {
+        inner: Arc::clone(&store),
+        fail_archive: true,
+        race: None,
+    });
+    let report = deadpool(
+        crashing,
+        Arc::clone(&warehouse),
+        Arc::clone(&clock),
+        &config,
+    )
+    .run(None)
+    .await;
+    assert_eq!((report.archived, report.failed), (0, 30), "{report:?}");
+    assert_eq!(probe.session_count().await, 30);
+    assert_eq!(probe.view_count().await, expected_views);
+    assert!(
+        store
+            .get(&format!("{prefix}-dp-0"))
+            .await
+            .expect("read")
+            .expect("kept")
+            .is_active
+    );
+
+    // Rerun: every session archived once, no row duplicated.
+    let report = deadpool(
+        Arc::clone(&store),
+        Arc::clone(&warehouse),
+        Arc::clone(&clock),
+        &config,
+    )
+    .run(None)
+    .await;
+    assert_eq!(
+        (report.archived, report.raced, report.failed),
+        (30, 0, 0),
+        "{report:?}"
+    );
+    assert_eq!(probe.session_count().await, 30);
+    assert_eq!(probe.view_count().await, expected_views);
+    let doc = store
+        .get(&format!("{prefix}-dp-4"))
+        .await
+        .expect("read")
+        .expect("kept");
+    assert!(!doc.is_active);
+    assert_eq!(
+        doc.expires_at,
+        Some((T0 + timeout_ms + 1000) / 1000 + i64::from(config.archived_ttl_days) * 86_400)
+    );
+    assert_eq!(
+        probe.views_of(&format!("{prefix}-dp-4")).await,
+        vec![
+            format!("{prefix}-dp-4-item-0"),
+            format!("{prefix}-dp-4-item-1")
+        ]
+    );
+    // Nothing left to do.
+    let report = deadpool(
+        Arc::clone(&store),
+        Arc::clone(&warehouse),
+        Arc::clone(&clock),
+        &config,
+    )
+    .run(None)
+    .await;
+    assert_eq!(
+        report.archived + report.raced + report.failed,
+        0,
+        "{report:?}"
+    );
+
+    // A view racing the deadpool: the session stays active with both views, and is
+    // archived complete by a later run.
+    let sid = format!("{prefix}-race");
+    let t1 = T0 + 10 * timeout_ms;
+    let v = views("r", 1, t1);
+    appended(
+        store
+            .append(AppendRequest {
+                session_id: &sid,
+                customer_id: None,
+                views: &v,
+                now: Timestamp(t1),
+                max_views: 500,
+                active_shard: crate_shard(&sid, config.active_shards),
+            })
+            .await
+            .expect("seeded"),
+    );
+    let t2 = t1 + timeout_ms + 1000;
+    clock.set(t2);
+    let racing = Arc::new(Faulty {
+        inner: Arc::clone(&store),
+        fail_archive: false,
+        race: Some((sid.clone(), "late-item".into(), t2)),
+    });
+    let report = deadpool(racing, Arc::clone(&warehouse), Arc::clone(&clock), &config)
+        .run(None)
+        .await;
+    assert_eq!((report.archived, report.raced), (0, 1), "{report:?}");
+    let doc = store.get(&sid).await.expect("read").expect("kept");
+    assert!(doc.is_active, "the racing view kept the session active");
+    assert_eq!(doc.view_count, 2);
+    assert_eq!(probe.views_of(&sid).await, vec!["r-item-0".to_string()]);
+    clock.set(t2 + timeout_ms + 1000);
+    let report = deadpool(
+        Arc::clone(&store),
+        Arc::clone(&warehouse),
+        Arc::clone(&clock),
+        &config,
+    )
+    .run(None)
+    .await;
+    assert_eq!((report.archived, report.raced), (1, 0), "{report:?}");
+    assert_eq!(
+        probe.views_of(&sid).await,
+        vec!["r-item-0".to_string(), "late-item".to_string()]
+    );
+    assert!(
+        !store
+            .get(&sid)
+            .await
+            .expect("read")
+            .expect("kept")
+            .is_active
+    );
+}
+
+fn crate_shard(session_id: &str, shards: u32) -> u32 {
+    reco_core::sessions::shard_of(session_id, shards)
+}
+
+/// A hand-checked warehouse fixture and the rows the training views must return for it,
+/// in PostgreSQL and SQLite alike.
+pub mod fixture {
+    /// (customer_id, birth_year, gender, region)
+    pub const CUSTOMERS: &[(&str, i32, &str, Option<&str>)] =
+        &[("c1", 1990, "F", Some("North")), ("c2", 2010, "M", None)];
+    /// (item_id, category, brand, price, tags)
+    pub type Item = (
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+        f64,
+        &'static str,
+    );
+    pub const ITEMS: &[Item] = &[
+        ("i1", Some("Shoes"), Some("Acme"), 30.0, "red, sale"),
+        ("i2", Some("Hats"), None, 5.0, ""),
+        ("i3", None, Some("Zed"), 300.0, "Eco"),
+    ];
+    /// (purchase_id, customer_id, item_id, quantity)
+    pub const PURCHASES: &[(&str, &str, &str, i32)] =
+        &[("p1", "c1", "i2", 2), ("p2", "c1", "i2", 5)];
+    /// (customer_id, item_id, rating)
+    pub const RATINGS: &[(&str, &str, i32)] = &[("c1", "i1", 2), ("c2", "i1", 5), ("c2", "i3", 3)];
+    /// (session_id, customer_id, viewed items in order)
+    pub const SESSIONS: &[(&str, Option<&str>, &[&str])] = &[
+        ("s1", Some("c1"), &["i1", "i1", "i3"]),
+        ("s2", None, &["i2"]),
+    ];
+
+    /// (user_key, item_id, weight, positive), sorted.
+    pub fn interactions(anonymous: bool) -> Vec<(String, String, f64, bool)> {
+        let mut rows = vec![
+            // two views (2) + a rating of 2 (2); the dislike overrides the views
+            ("c1", "i1", 4.0, false),
+            // 7 units bought, 3 count: 15
+            ("c1", "i2", 15.0, true),
+            ("c1", "i3", 1.0, true),
+            ("c2", "i1", 5.0, true),
+            // rated 3: weight 3, not a positive
+            ("c2", "i3", 3.0, false),
+        ];
+        if anonymous {
+            rows.push(("session:s2", "i2", 1.0, true));
+        }
+        let mut rows: Vec<_> = rows
+            .into_iter()
+            .map(|(u, i, w, p)| (u.to_string(), i.to_string(), w, p))
+            .collect();
+        rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        rows
+    }
+
+    fn band(age: i32) -> &'static str {
+        match age {
+            ..=17 => "under-18",
+            18..=24 => "18-24",
+            25..=34 => "25-34",
+            35..=44 => "35-44",
+            45..=54 => "45-54",
+            55..=64 => "55-64",
+            _ => "65+",
+        }
+    }
+
+    /// (user_key, feature), sorted, for the given current year.
+    pub fn user_features(year: i32) -> Vec<(String, String)> {
+        let mut rows = vec![
+            ("c1".to_string(), format!("age:{}", band(year - 1990))),
+            ("c1".to_string(), "gender:F".to_string()),
+            ("c1".to_string(), "region:north".to_string()),
+            ("c2".to_string(), format!("age:{}", band(year - 2010))),
+            ("c2".to_string(), "gender:M".to_string()),
+        ];
+        rows.sort();
+        rows
+    }
+
+    /// (item_id, feature), sorted.
+    pub fn item_features() -> Vec<(String, String)> {
+        let mut rows: Vec<(String, String)> = [
+            ("i1", "category:shoes"),
+            ("i1", "brand:acme"),
+            ("i1", "price:25-50"),
+            ("i1", "tag:red"),
+            ("i1", "tag:sale"),
+            ("i2", "category:hats"),
+            ("i2", "price:under-10"),
+            ("i3", "brand:zed"),
+            ("i3", "price:250+"),
+            ("i3", "tag:eco"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        rows.sort();
+        rows
+    }
+
+    /// The current UTC year.
+    pub fn current_year() -> i32 {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        // Days to civil year (Howard Hinnant's algorithm).
+        let z = (secs / 86_400) as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        (yoe + era * 400 + i64::from(month <= 2)) as i32
+    }
+}
