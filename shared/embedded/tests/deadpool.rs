@@ -12,10 +12,8 @@ impl WarehouseProbe for Probe {
     async fn session_count(&self) -> usize {
         self.0
             .with_conn(|c| {
-                Ok(
-                    c.query_row("SELECT count(*) FROM sessions", [], |r| r.get::<_, i64>(0))
-                        .map_err(|e| reco_core::WarehouseError::Other(e.to_string()))?,
-                )
+                c.query_row("SELECT count(*) FROM sessions", [], |r| r.get::<_, i64>(0))
+                    .map_err(|e| reco_core::WarehouseError::Other(e.to_string()))
             })
             .await
             .expect("count") as usize
