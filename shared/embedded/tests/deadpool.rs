@@ -21,10 +21,10 @@ impl WarehouseProbe for Probe {
     async fn view_count(&self) -> usize {
         self.0
             .with_conn(|c| {
-                Ok(c.query_row("SELECT count(*) FROM session_views", [], |r| {
+                c.query_row("SELECT count(*) FROM session_views", [], |r| {
                     r.get::<_, i64>(0)
                 })
-                .map_err(|e| reco_core::WarehouseError::Other(e.to_string()))?)
+                .map_err(|e| reco_core::WarehouseError::Other(e.to_string()))
             })
             .await
             .expect("count") as usize
