@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use reco_api::Api;
-use reco_core::{Config, SessionService, SystemClock, TokenKey};
-use reco_embedded::SqliteSessionStore;
+use reco_core::{Config, Deadpool, SessionService, SessionStore, SystemClock, TokenKey};
+use reco_embedded::{SqliteSessionStore, SqliteWarehouse};
 
 /// Files under `--data-dir`.
 pub struct DataDir {
@@ -26,6 +26,10 @@ impl DataDir {
 
     pub fn sessions_db(&self) -> PathBuf {
         self.root.join("sessions.sqlite")
+    }
+
+    pub fn warehouse_db(&self) -> PathBuf {
+        self.root.join("warehouse.sqlite")
     }
 
     pub fn token_secret_file(&self) -> PathBuf {
@@ -68,12 +72,29 @@ impl DataDir {
     }
 }
 
-/// The shared API on the data dir's embedded storage.
-pub fn build_api(config: &Config, dir: &DataDir) -> Result<Api, String> {
-    let store = SqliteSessionStore::open(&dir.sessions_db()).map_err(|e| e.to_string())?;
-    Ok(Api {
-        sessions: SessionService::new(Arc::new(store), Arc::new(SystemClock), config),
+/// The use cases on the data dir's embedded storage.
+pub struct Local {
+    pub api: Arc<Api>,
+    pub deadpool: Deadpool,
+    pub warehouse: SqliteWarehouse,
+}
+
+/// Opens the data dir's storage (creating and migrating it as needed).
+pub fn open(config: &Config, dir: &DataDir) -> Result<Local, String> {
+    let store: Arc<dyn SessionStore> =
+        Arc::new(SqliteSessionStore::open(&dir.sessions_db()).map_err(|e| e.to_string())?);
+    let warehouse = SqliteWarehouse::open(&dir.warehouse_db())
+        .map_err(|e| format!("{}: {e}", dir.warehouse_db().display()))?;
+    let clock = Arc::new(SystemClock);
+    let api = Api {
+        sessions: SessionService::new(Arc::clone(&store), clock.clone(), config),
         tokens: dir.token_key()?,
         max_body_bytes: config.max_body_bytes,
+    };
+    let deadpool = Deadpool::new(store, Arc::new(warehouse.clone()), clock, config);
+    Ok(Local {
+        api: Arc::new(api),
+        deadpool,
+        warehouse,
     })
 }

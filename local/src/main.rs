@@ -29,6 +29,11 @@ enum Command {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Archive sessions inactive for RECO_SESSION_TIMEOUT_SECS into the warehouse, once.
+    Deadpool {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// Print a visitor token the local server accepts (last line of output).
     Token {
         #[arg(long)]
@@ -67,15 +72,43 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve { addr, data_dir } => {
             let dir =
                 DataDir::open(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
-            let api = Arc::new(reco::build_api(&config, &dir)?);
+            let local = reco::open(&config, &dir)?;
+            let api = Arc::clone(&local.api);
+            // The deadpool on a timer, as the schedule runs it in AWS.
+            let interval = std::time::Duration::from_secs(config.deadpool_interval_secs);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(interval);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let report = local.deadpool.run(None).await;
+                    if report.archived + report.raced + report.failed > 0 {
+                        tracing::info!(?report, "deadpool");
+                    }
+                }
+            });
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-            let local = listener.local_addr().map_err(|e| e.to_string())?;
-            tracing::info!(addr = %local, data_dir = %data_dir.display(), "serving");
+            let bound = listener.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!(addr = %bound, data_dir = %data_dir.display(), "serving");
             reco::server::serve(listener, api, shutdown_signal())
                 .await
                 .map_err(|e| e.to_string())
+        }
+        Command::Deadpool { data_dir } => {
+            let dir =
+                DataDir::open(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+            let local = reco::open(&config, &dir)?;
+            let r = local.deadpool.run(None).await;
+            println!(
+                "archived {} sessions ({} raced with new views, {} failed)",
+                r.archived, r.raced, r.failed
+            );
+            if r.failed > 0 {
+                return Err(format!("{} sessions could not be archived", r.failed));
+            }
+            Ok(())
         }
         Command::Token {
             data_dir,

@@ -27,6 +27,10 @@ fn free_port() -> u16 {
 }
 
 async fn start(dir: &std::path::Path) -> Server {
+    start_with(dir, &[]).await
+}
+
+async fn start_with(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
     let port = free_port();
     let child = Command::new(BIN)
         .args([
@@ -36,6 +40,7 @@ async fn start(dir: &std::path::Path) -> Server {
             "--data-dir",
         ])
         .arg(dir)
+        .envs(env.iter().copied())
         .env_remove("RECO_TOKEN_SECRET")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -219,4 +224,77 @@ fn token_command_refuses_bad_arguments() {
         .expect("runs");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ttl"));
+}
+
+/// The server's deadpool archives an idle session into the warehouse; the session then
+/// refuses new views with 409.
+#[tokio::test]
+async fn idle_sessions_are_archived_and_then_refuse_views() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start_with(
+        dir.path(),
+        &[
+            ("RECO_SESSION_TIMEOUT_SECS", "1"),
+            ("RECO_DEADPOOL_INTERVAL_SECS", "1"),
+        ],
+    )
+    .await;
+    let tok = token(dir.path(), "s-idle", Some("c-9"));
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/sessions/s-idle/views", server.base);
+    for item in ["a", "b"] {
+        let r = http
+            .post(&url)
+            .bearer_auth(&tok)
+            .body(format!(r#"{{"item_id":"{item}"}}"#))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let mut archived = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let r = http
+            .get(format!("{}/v1/sessions/s-idle", server.base))
+            .bearer_auth(&tok)
+            .send()
+            .await
+            .expect("sent");
+        let doc: serde_json::Value =
+            serde_json::from_str(&r.text().await.expect("body")).expect("json");
+        if doc["is_active"] == false {
+            archived = true;
+            break;
+        }
+    }
+    assert!(
+        archived,
+        "the deadpool archived the idle session within 10 s"
+    );
+    let r = http
+        .post(&url)
+        .bearer_auth(&tok)
+        .body(r#"{"item_id":"c"}"#)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(error_code(r).await, (409, "session_archived".into()));
+    let db = rusqlite::Connection::open(dir.path().join("warehouse.sqlite")).expect("warehouse");
+    let items: Vec<String> = db
+        .prepare("SELECT item_id FROM session_views WHERE session_id = 's-idle' ORDER BY seq")
+        .expect("query")
+        .query_map([], |r| r.get(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("read");
+    assert_eq!(items, ["a", "b"]);
+    let customer: String = db
+        .query_row(
+            "SELECT customer_id FROM sessions WHERE session_id = 's-idle'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("session row");
+    assert_eq!(customer, "c-9");
 }

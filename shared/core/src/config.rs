@@ -58,7 +58,7 @@ impl Config {
                 &lookup,
                 "RECO_SESSION_TIMEOUT_SECS",
                 d.session_timeout_secs,
-                60,
+                1,
                 7 * 86_400,
             )?,
             max_views_per_session: number(
@@ -148,7 +148,7 @@ mod tests {
         let e = Config::from_lookup(|k| (k == "RECO_MAX_VIEWS_PER_SESSION").then(|| "lots".into()))
             .expect_err("refused");
         assert_eq!(e.var, "RECO_MAX_VIEWS_PER_SESSION");
-        let e = Config::from_lookup(|k| (k == "RECO_SESSION_TIMEOUT_SECS").then(|| "5".into()))
+        let e = Config::from_lookup(|k| (k == "RECO_SESSION_TIMEOUT_SECS").then(|| "0".into()))
             .expect_err("refused");
         assert!(e.to_string().contains("outside"), "{e}");
     }
