@@ -29,6 +29,15 @@ enum Command {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Apply the warehouse migrations: to DATA_DIR's SQLite warehouse, or with
+    /// --rds-data to Aurora PostgreSQL through the RDS Data API (RECO_RDS_RESOURCE_ARN,
+    /// RECO_RDS_SECRET_ARN, RECO_RDS_DATABASE; AWS_ENDPOINT_URL_RDS_DATA for the emulator).
+    Migrate {
+        #[arg(long, required_unless_present = "rds_data")]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        rds_data: bool,
+    },
     /// Archive sessions inactive for RECO_SESSION_TIMEOUT_SECS into the warehouse, once.
     Deadpool {
         #[arg(long)]
@@ -95,6 +104,31 @@ async fn run(cli: Cli) -> Result<(), String> {
             reco::server::serve(listener, api, shutdown_signal())
                 .await
                 .map_err(|e| e.to_string())
+        }
+        Command::Migrate { data_dir, rds_data } => {
+            if rds_data {
+                let target = reco_rdsdata::Target::from_env()?;
+                let aws = aws_config::load_from_env().await;
+                let rds = reco_rdsdata::RdsData::new(aws_sdk_rdsdata::Client::new(&aws), target);
+                let applied = reco_rdsdata::migrate::apply(&rds)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!(
+                    "applied {} migration(s) to {}: {:?}",
+                    applied.len(),
+                    rds.target().database,
+                    applied
+                );
+            } else if let Some(data_dir) = data_dir {
+                let dir =
+                    DataDir::open(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+                reco::open(&config, &dir)?;
+                println!(
+                    "warehouse at {} is up to date",
+                    dir.warehouse_db().display()
+                );
+            }
+            Ok(())
         }
         Command::Deadpool { data_dir } => {
             let dir =

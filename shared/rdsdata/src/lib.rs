@@ -1,0 +1,506 @@
+//! The warehouse on Aurora PostgreSQL through the RDS Data API: parameterised
+//! statements only (no SQL is assembled from input), `BatchExecuteStatement` for bulk
+//! writes inside transactions, keyset-paged reads so no response nears the service's
+//! 1 MiB limit, typed decoding, and retries with backoff on transient errors.
+
+pub mod migrate;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_rdsdata::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_rdsdata::types::{Field, SqlParameter, TypeHint};
+use aws_sdk_rdsdata::Client;
+use reco_core::{SessionDoc, Timestamp, Warehouse, WarehouseError};
+
+/// Rows per keyset page: small enough that a page of the widest row stays far below
+/// the 1 MiB response limit.
+pub const PAGE_ROWS: usize = 2000;
+/// Parameter sets per `BatchExecuteStatement`.
+pub const BATCH_SETS: usize = 500;
+const ATTEMPTS: u32 = 5;
+
+/// Where the cluster is: `RECO_RDS_RESOURCE_ARN`, `RECO_RDS_SECRET_ARN`,
+/// `RECO_RDS_DATABASE` (default `reco`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub resource_arn: String,
+    pub secret_arn: String,
+    pub database: String,
+}
+
+impl Target {
+    pub fn from_env() -> Result<Self, String> {
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("{name} is not set"))
+        };
+        Ok(Target {
+            resource_arn: var("RECO_RDS_RESOURCE_ARN")?,
+            secret_arn: var("RECO_RDS_SECRET_ARN")?,
+            database: var("RECO_RDS_DATABASE").unwrap_or_else(|_| "reco".to_string()),
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RdsData {
+    client: Client,
+    target: Target,
+}
+
+/// Whether an error is worth retrying: throttling, an unreachable or resuming
+/// database, server-side failures and lost connections.
+fn transient<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ServiceError(s) => matches!(
+            s.err().code(),
+            Some(
+                "DatabaseResumingException"
+                    | "DatabaseUnavailableException"
+                    | "ServiceUnavailableError"
+                    | "InternalServerErrorException"
+                    | "ThrottlingException"
+            )
+        ),
+        _ => false,
+    }
+}
+
+fn map_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    e: SdkError<E, R>,
+) -> WarehouseError {
+    let transient = transient(&e);
+    let (code, message) = match &e {
+        SdkError::ServiceError(s) => (
+            s.err().code().unwrap_or("").to_string(),
+            s.err().message().unwrap_or("").to_string(),
+        ),
+        _ => (
+            String::new(),
+            aws_sdk_rdsdata::error::DisplayErrorContext(&e).to_string(),
+        ),
+    };
+    if transient {
+        return WarehouseError::Unavailable(format!("{code} {message}").trim().to_string());
+    }
+    // Integrity violations (SQLSTATE class 23) are the data's fault.
+    if code == "DatabaseErrorException" && message.contains("SQLState: 23") {
+        return WarehouseError::Rejected(message);
+    }
+    WarehouseError::Other(format!("{code}: {message}"))
+}
+
+/// A named text parameter.
+pub fn text(name: &str, value: &str) -> SqlParameter {
+    SqlParameter::builder()
+        .name(name)
+        .value(Field::StringValue(value.to_string()))
+        .build()
+}
+
+/// A named text parameter, or NULL.
+pub fn text_or_null(name: &str, value: Option<&str>) -> SqlParameter {
+    match value {
+        Some(v) => text(name, v),
+        None => SqlParameter::builder()
+            .name(name)
+            .value(Field::IsNull(true))
+            .build(),
+    }
+}
+
+pub fn long(name: &str, value: i64) -> SqlParameter {
+    SqlParameter::builder()
+        .name(name)
+        .value(Field::LongValue(value))
+        .build()
+}
+
+pub fn double(name: &str, value: f64) -> SqlParameter {
+    SqlParameter::builder()
+        .name(name)
+        .value(Field::DoubleValue(value))
+        .build()
+}
+
+/// A timestamp, sent as the service expects (`YYYY-MM-DD HH:MM:SS.fff`, UTC, hinted).
+pub fn timestamp(name: &str, value: Timestamp) -> SqlParameter {
+    SqlParameter::builder()
+        .name(name)
+        .value(Field::StringValue(format_timestamp(value)))
+        .type_hint(TypeHint::Timestamp)
+        .build()
+}
+
+pub fn format_timestamp(t: Timestamp) -> String {
+    let odt = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.millis()) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
+        odt.year(),
+        u8::from(odt.month()),
+        odt.day(),
+        odt.hour(),
+        odt.minute(),
+        odt.second(),
+        odt.millisecond()
+    )
+}
+
+/// Parses the service's timestamp strings (`YYYY-MM-DD HH:MM:SS[.f]`, UTC).
+pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
+    let iso = format!("{}Z", s.replacen(' ', "T", 1));
+    Timestamp::parse_rfc3339(&iso)
+}
+
+/// Typed access to one record.
+pub struct Record<'a>(pub &'a [Field]);
+
+impl Record<'_> {
+    fn field(&self, i: usize) -> Result<&Field, WarehouseError> {
+        self.0
+            .get(i)
+            .ok_or_else(|| WarehouseError::Other(format!("record has no column {i}")))
+    }
+    pub fn text(&self, i: usize) -> Result<String, WarehouseError> {
+        match self.field(i)? {
+            Field::StringValue(s) => Ok(s.clone()),
+            other => Err(WarehouseError::Other(format!(
+                "column {i}: expected text, got {other:?}"
+            ))),
+        }
+    }
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>, WarehouseError> {
+        match self.field(i)? {
+            Field::IsNull(true) => Ok(None),
+            _ => self.text(i).map(Some),
+        }
+    }
+    pub fn long(&self, i: usize) -> Result<i64, WarehouseError> {
+        match self.field(i)? {
+            Field::LongValue(v) => Ok(*v),
+            other => Err(WarehouseError::Other(format!(
+                "column {i}: expected a long, got {other:?}"
+            ))),
+        }
+    }
+    pub fn double(&self, i: usize) -> Result<f64, WarehouseError> {
+        match self.field(i)? {
+            Field::DoubleValue(v) => Ok(*v),
+            Field::LongValue(v) => Ok(*v as f64),
+            Field::StringValue(s) => s
+                .parse()
+                .map_err(|_| WarehouseError::Other(format!("column {i}: `{s}` is not a number"))),
+            other => Err(WarehouseError::Other(format!(
+                "column {i}: expected a number, got {other:?}"
+            ))),
+        }
+    }
+    pub fn boolean(&self, i: usize) -> Result<bool, WarehouseError> {
+        match self.field(i)? {
+            Field::BooleanValue(v) => Ok(*v),
+            other => Err(WarehouseError::Other(format!(
+                "column {i}: expected a boolean, got {other:?}"
+            ))),
+        }
+    }
+    pub fn timestamp(&self, i: usize) -> Result<Timestamp, WarehouseError> {
+        let s = self.text(i)?;
+        parse_timestamp(&s)
+            .ok_or_else(|| WarehouseError::Other(format!("column {i}: `{s}` is not a timestamp")))
+    }
+}
+
+/// One row of `training_interactions`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InteractionRow {
+    pub user_key: String,
+    pub item_id: String,
+    pub weight: f64,
+    pub positive: bool,
+    pub last_at: Timestamp,
+}
+
+impl RdsData {
+    pub fn new(client: Client, target: Target) -> Self {
+        RdsData { client, target }
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    async fn backoff(attempt: u32) {
+        tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
+    }
+
+    /// Runs one statement (in `transaction` if given), retrying transient failures.
+    pub async fn execute(
+        &self,
+        sql: &str,
+        params: Vec<SqlParameter>,
+        transaction: Option<&str>,
+    ) -> Result<aws_sdk_rdsdata::operation::execute_statement::ExecuteStatementOutput, WarehouseError>
+    {
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .execute_statement()
+                .resource_arn(&self.target.resource_arn)
+                .secret_arn(&self.target.secret_arn)
+                .database(&self.target.database)
+                .sql(sql)
+                .set_parameters(Some(params.clone()))
+                .set_transaction_id(transaction.map(str::to_string))
+                .send()
+                .await;
+            match result {
+                Ok(out) => return Ok(out),
+                Err(e) if transient(&e) && attempt + 1 < ATTEMPTS => {
+                    tracing::warn!(attempt, error = %aws_sdk_rdsdata::error::DisplayErrorContext(&e), "retrying statement");
+                    Self::backoff(attempt).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(map_error(e)),
+            }
+        }
+    }
+
+    /// Runs one statement once per parameter set, in chunks of `BATCH_SETS`.
+    pub async fn batch(
+        &self,
+        sql: &str,
+        sets: Vec<Vec<SqlParameter>>,
+        transaction: Option<&str>,
+    ) -> Result<(), WarehouseError> {
+        for chunk in sets.chunks(BATCH_SETS) {
+            let mut attempt = 0;
+            loop {
+                let result = self
+                    .client
+                    .batch_execute_statement()
+                    .resource_arn(&self.target.resource_arn)
+                    .secret_arn(&self.target.secret_arn)
+                    .database(&self.target.database)
+                    .sql(sql)
+                    .set_parameter_sets(Some(chunk.to_vec()))
+                    .set_transaction_id(transaction.map(str::to_string))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => break,
+                    Err(e) if transient(&e) && attempt + 1 < ATTEMPTS => {
+                        Self::backoff(attempt).await;
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(map_error(e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn begin(&self) -> Result<String, WarehouseError> {
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .begin_transaction()
+                .resource_arn(&self.target.resource_arn)
+                .secret_arn(&self.target.secret_arn)
+                .database(&self.target.database)
+                .send()
+                .await;
+            match result {
+                Ok(out) => {
+                    return out.transaction_id.ok_or_else(|| {
+                        WarehouseError::Other("BeginTransaction returned no id".into())
+                    })
+                }
+                Err(e) if transient(&e) && attempt + 1 < ATTEMPTS => {
+                    Self::backoff(attempt).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(map_error(e)),
+            }
+        }
+    }
+
+    pub async fn commit(&self, transaction: &str) -> Result<(), WarehouseError> {
+        self.client
+            .commit_transaction()
+            .resource_arn(&self.target.resource_arn)
+            .secret_arn(&self.target.secret_arn)
+            .transaction_id(transaction)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(map_error)
+    }
+
+    /// Best effort: the service also rolls back a transaction left idle.
+    pub async fn rollback(&self, transaction: &str) {
+        let result = self
+            .client
+            .rollback_transaction()
+            .resource_arn(&self.target.resource_arn)
+            .secret_arn(&self.target.secret_arn)
+            .transaction_id(transaction)
+            .send()
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %aws_sdk_rdsdata::error::DisplayErrorContext(&e), "rollback failed");
+        }
+    }
+
+    /// Runs `work` in a transaction: committed if it succeeds, rolled back if not.
+    pub async fn in_transaction<'a, F, Fut>(&'a self, work: F) -> Result<(), WarehouseError>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<(), WarehouseError>> + 'a,
+    {
+        let tx = self.begin().await?;
+        match work(tx.clone()).await {
+            Ok(()) => self.commit(&tx).await,
+            Err(e) => {
+                self.rollback(&tx).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Every row of `training_interactions` (or the materialized variant), read in
+    /// keyset pages ordered by (user_key, item_id).
+    pub async fn interactions(
+        &self,
+        materialized: bool,
+    ) -> Result<Vec<InteractionRow>, WarehouseError> {
+        let sql = if materialized {
+            "SELECT user_key, item_id, weight, positive, last_at FROM training_interactions_materialized
+             WHERE (user_key, item_id) > (:after_user, :after_item)
+             ORDER BY user_key, item_id LIMIT :page"
+        } else {
+            "SELECT user_key, item_id, weight, positive, last_at FROM training_interactions
+             WHERE (user_key, item_id) > (:after_user, :after_item)
+             ORDER BY user_key, item_id LIMIT :page"
+        };
+        let mut rows = Vec::new();
+        let (mut after_user, mut after_item) = (String::new(), String::new());
+        loop {
+            let out = self
+                .execute(
+                    sql,
+                    vec![
+                        text("after_user", &after_user),
+                        text("after_item", &after_item),
+                        long("page", PAGE_ROWS as i64),
+                    ],
+                    None,
+                )
+                .await?;
+            let records = out.records.unwrap_or_default();
+            let n = records.len();
+            for r in &records {
+                let r = Record(r);
+                rows.push(InteractionRow {
+                    user_key: r.text(0)?,
+                    item_id: r.text(1)?,
+                    weight: r.double(2)?,
+                    positive: r.boolean(3)?,
+                    last_at: r.timestamp(4)?,
+                });
+            }
+            match rows.last() {
+                Some(last) if n == PAGE_ROWS => {
+                    after_user = last.user_key.clone();
+                    after_item = last.item_id.clone();
+                }
+                _ => break,
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Recomputes the materialized training set without blocking readers.
+    pub async fn refresh_materialized(&self) -> Result<(), WarehouseError> {
+        self.execute(
+            "REFRESH MATERIALIZED VIEW CONCURRENTLY training_interactions_materialized",
+            Vec::new(),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+const UPSERT_SESSION: &str =
+    "INSERT INTO sessions (session_id, customer_id, session_start, last_update, view_count)
+     VALUES (:session_id, :customer_id, :session_start, :last_update, :view_count)
+     ON CONFLICT (session_id) DO UPDATE SET
+         customer_id = EXCLUDED.customer_id, session_start = EXCLUDED.session_start,
+         last_update = EXCLUDED.last_update, view_count = EXCLUDED.view_count, archived_at = now()";
+
+const UPSERT_VIEW: &str = "INSERT INTO session_views (session_id, seq, item_id, viewed_at)
+     VALUES (:session_id, :seq, :item_id, :viewed_at)
+     ON CONFLICT (session_id, seq) DO UPDATE SET item_id = EXCLUDED.item_id, viewed_at = EXCLUDED.viewed_at";
+
+#[async_trait]
+impl Warehouse for RdsData {
+    async fn archive_sessions(&self, sessions: &[SessionDoc]) -> Result<(), WarehouseError> {
+        let session_sets: Vec<Vec<SqlParameter>> = sessions
+            .iter()
+            .map(|s| {
+                vec![
+                    text("session_id", &s.session_id),
+                    text_or_null("customer_id", s.customer_id.as_deref()),
+                    timestamp("session_start", s.session_start),
+                    timestamp("last_update", s.last_update),
+                    long("view_count", i64::from(s.view_count)),
+                ]
+            })
+            .collect();
+        let view_sets: Vec<Vec<SqlParameter>> = sessions
+            .iter()
+            .flat_map(|s| {
+                s.items_viewed.iter().enumerate().map(move |(seq, v)| {
+                    vec![
+                        text("session_id", &s.session_id),
+                        long("seq", seq as i64),
+                        text("item_id", &v.item_id),
+                        timestamp("viewed_at", v.viewed_at),
+                    ]
+                })
+            })
+            .collect();
+        self.in_transaction(|tx| async move {
+            self.batch(UPSERT_SESSION, session_sets, Some(&tx)).await?;
+            if !view_sets.is_empty() {
+                self.batch(UPSERT_VIEW, view_sets, Some(&tx)).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_through_the_service_format() {
+        let t = Timestamp(1_800_000_000_123);
+        assert_eq!(format_timestamp(t), "2027-01-15 08:00:00.123");
+        assert_eq!(parse_timestamp("2027-01-15 08:00:00.123"), Some(t));
+        assert_eq!(
+            parse_timestamp("2027-01-15 08:00:00"),
+            Some(Timestamp(1_800_000_000_000))
+        );
+        assert_eq!(parse_timestamp("garbage"), None);
+    }
+}

@@ -1,0 +1,572 @@
+//! An RDS Data API emulator over PostgreSQL: `ExecuteStatement`, `BatchExecuteStatement`,
+//! `BeginTransaction`, `CommitTransaction` and `RollbackTransaction` with the request,
+//! response and error shapes of the real service (REST-JSON, `x-amzn-ErrorType`), so the
+//! unmodified `aws-sdk-rdsdata` client works against it through
+//! `AWS_ENDPOINT_URL_RDS_DATA`. Signatures and ARNs are accepted, not checked; the
+//! `database` member picks the PostgreSQL database.
+
+pub mod sql;
+pub mod values;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+use tokio::sync::Mutex;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls};
+
+/// The service's limit on a result.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// Idle transactions are rolled back after this long, as the service does.
+pub const TRANSACTION_IDLE: Duration = Duration::from_secs(180);
+
+/// An error as the service reports it.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    fn bad_request(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "BadRequestException",
+            message: message.into(),
+        }
+    }
+    fn database(e: &tokio_postgres::Error) -> Self {
+        let message = match e.as_db_error() {
+            Some(db) => {
+                let mut m = format!("ERROR: {}", db.message());
+                if let Some(detail) = db.detail() {
+                    m.push_str(&format!("\n  Detail: {detail}"));
+                }
+                if let Some(hint) = db.hint() {
+                    m.push_str(&format!("\n  Hint: {hint}"));
+                }
+                format!("{m}; SQLState: {}", db.code().code())
+            }
+            None => e.to_string(),
+        };
+        if e.as_db_error().is_none() && e.is_closed() {
+            return ApiError {
+                status: StatusCode::GATEWAY_TIMEOUT,
+                code: "DatabaseUnavailableException",
+                message,
+            };
+        }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "DatabaseErrorException",
+            message,
+        }
+    }
+    fn transaction_not_found(id: &str) -> Self {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "TransactionNotFoundException",
+            message: format!("Transaction {id} is not found"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        headers.insert("x-amzn-ErrorType", HeaderValue::from_static(self.code));
+        (
+            self.status,
+            headers,
+            json!({ "message": self.message }).to_string(),
+        )
+            .into_response()
+    }
+}
+
+struct Transaction {
+    client: Arc<Mutex<Client>>,
+    last_used: Instant,
+}
+
+/// Shared state: connection pools per database and open transactions.
+pub struct Emulator {
+    base: tokio_postgres::Config,
+    default_db: String,
+    pools: std::sync::Mutex<HashMap<String, Vec<Client>>>,
+    transactions: std::sync::Mutex<HashMap<String, Transaction>>,
+}
+
+impl Emulator {
+    /// `postgres_url`: where PostgreSQL listens; its database is the default one.
+    pub fn new(postgres_url: &str) -> Result<Arc<Self>, String> {
+        let base: tokio_postgres::Config = postgres_url
+            .parse()
+            .map_err(|e| format!("postgres url: {e}"))?;
+        let default_db = base.get_dbname().unwrap_or("postgres").to_string();
+        Ok(Arc::new(Emulator {
+            base,
+            default_db,
+            pools: std::sync::Mutex::new(HashMap::new()),
+            transactions: std::sync::Mutex::new(HashMap::new()),
+        }))
+    }
+
+    async fn connect(&self, db: &str) -> Result<Client, ApiError> {
+        let mut config = self.base.clone();
+        config.dbname(db);
+        let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+            if e.as_db_error().is_some_and(|d| d.code().code() == "3D000") {
+                ApiError {
+                    status: StatusCode::NOT_FOUND,
+                    code: "DatabaseNotFoundException",
+                    message: format!("Database {db} does not exist"),
+                }
+            } else {
+                ApiError {
+                    status: StatusCode::GATEWAY_TIMEOUT,
+                    code: "DatabaseUnavailableException",
+                    message: format!("cannot connect to the database: {e}"),
+                }
+            }
+        })?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        // Timestamps render in UTC, as the service returns them.
+        client
+            .batch_execute("SET TIME ZONE 'UTC'")
+            .await
+            .map_err(|e| ApiError::database(&e))?;
+        Ok(client)
+    }
+
+    async fn take(&self, db: &str) -> Result<Client, ApiError> {
+        let pooled = self
+            .pools
+            .lock()
+            .ok()
+            .and_then(|mut p| p.get_mut(db).and_then(Vec::pop));
+        match pooled {
+            Some(c) if !c.is_closed() => Ok(c),
+            _ => self.connect(db).await,
+        }
+    }
+
+    fn give_back(&self, db: &str, client: Client) {
+        if client.is_closed() {
+            return;
+        }
+        if let Ok(mut p) = self.pools.lock() {
+            let pool = p.entry(db.to_string()).or_default();
+            if pool.len() < 16 {
+                pool.push(client);
+            }
+        }
+    }
+
+    fn transaction(&self, id: &str) -> Result<Arc<Mutex<Client>>, ApiError> {
+        let mut txs = self
+            .transactions
+            .lock()
+            .map_err(|_| ApiError::bad_request("state poisoned"))?;
+        let tx = txs
+            .get_mut(id)
+            .ok_or_else(|| ApiError::transaction_not_found(id))?;
+        tx.last_used = Instant::now();
+        Ok(Arc::clone(&tx.client))
+    }
+
+    fn end_transaction(&self, id: &str) -> Result<Arc<Mutex<Client>>, ApiError> {
+        let mut txs = self
+            .transactions
+            .lock()
+            .map_err(|_| ApiError::bad_request("state poisoned"))?;
+        txs.remove(id)
+            .map(|t| t.client)
+            .ok_or_else(|| ApiError::transaction_not_found(id))
+    }
+
+    /// Rolls back transactions idle for longer than `TRANSACTION_IDLE`.
+    pub fn expire_idle(&self) {
+        if let Ok(mut txs) = self.transactions.lock() {
+            txs.retain(|_, t| t.last_used.elapsed() < TRANSACTION_IDLE);
+        }
+    }
+}
+
+/// The HTTP routes of the service.
+pub fn router(emulator: Arc<Emulator>) -> Router {
+    Router::new()
+        .route("/Execute", post(execute))
+        .route("/BatchExecute", post(batch_execute))
+        .route("/BeginTransaction", post(begin))
+        .route("/CommitTransaction", post(commit))
+        .route("/RollbackTransaction", post(rollback))
+        .with_state(emulator)
+}
+
+fn parse(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(ApiError::bad_request(
+            "The request body is not a JSON object",
+        )),
+    }
+}
+
+fn required<'a>(req: &'a Map<String, Value>, name: &str) -> Result<&'a str, ApiError> {
+    match req.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        _ => Err(ApiError::bad_request(format!("{name} is required"))),
+    }
+}
+
+fn database(emulator: &Emulator, req: &Map<String, Value>) -> String {
+    req.get("database")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(&emulator.default_db)
+        .to_string()
+}
+
+type Params = Vec<Box<dyn ToSql + Sync + Send>>;
+
+/// Turns `:name` placeholders into typed positional ones, binding each parameter as
+/// the service does: strings as varchar (or through the type hint), longs as int8,
+/// doubles as float8, blobs as bytea, nulls as untyped NULL.
+fn bind(sql: &str, parameters: Option<&Value>) -> Result<(String, Params), ApiError> {
+    let mut by_name: HashMap<String, &Map<String, Value>> = HashMap::new();
+    if let Some(list) = parameters {
+        let list = list
+            .as_array()
+            .ok_or_else(|| ApiError::bad_request("parameters must be a list"))?;
+        for p in list {
+            let p = p
+                .as_object()
+                .ok_or_else(|| ApiError::bad_request("a parameter must be an object"))?;
+            let name = p
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            by_name.insert(name, p);
+        }
+    }
+    let mut params: Params = Vec::new();
+    let rewritten = sql::rewrite(sql, |name| {
+        let p = by_name
+            .get(name)
+            .ok_or_else(|| format!("No value specified for parameter: {name}"))?;
+        let value = p
+            .get("value")
+            .and_then(Value::as_object)
+            .ok_or_else(|| format!("parameter {name} has no value"))?;
+        let hint = p.get("typeHint").and_then(Value::as_str);
+        let (kind, v) = value
+            .iter()
+            .next()
+            .ok_or_else(|| format!("parameter {name} has an empty value"))?;
+        let n = params.len() + 1;
+        let cast = match (kind.as_str(), v) {
+            ("isNull", _) => return Ok("NULL".to_string()),
+            ("stringValue", Value::String(s)) => {
+                params.push(Box::new(s.clone()));
+                match hint {
+                    Some("TIMESTAMP") => "::text::timestamp",
+                    Some("DATE") => "::text::date",
+                    Some("TIME") => "::text::time",
+                    Some("DECIMAL") => "::text::numeric",
+                    Some("UUID") => "::text::uuid",
+                    Some("JSON") => "::text::json",
+                    _ => "::varchar",
+                }
+            }
+            ("longValue", Value::Number(x)) => {
+                params.push(Box::new(
+                    x.as_i64()
+                        .ok_or_else(|| format!("parameter {name} is not a long"))?,
+                ));
+                "::int8"
+            }
+            ("doubleValue", x) => {
+                let v = match x {
+                    Value::Number(x) => x.as_f64().unwrap_or(f64::NAN),
+                    Value::String(s) => s.parse().unwrap_or(f64::NAN),
+                    _ => return Err(format!("parameter {name} is not a double")),
+                };
+                params.push(Box::new(v));
+                "::float8"
+            }
+            ("booleanValue", Value::Bool(b)) => {
+                params.push(Box::new(*b));
+                "::bool"
+            }
+            ("blobValue", Value::String(s)) => {
+                let bytes = STANDARD
+                    .decode(s)
+                    .map_err(|_| format!("parameter {name} is not base64"))?;
+                params.push(Box::new(bytes));
+                "::bytea"
+            }
+            ("arrayValue", _) => return Err("Array parameters are not supported".to_string()),
+            (other, _) => return Err(format!("parameter {name}: unsupported value {other}")),
+        };
+        Ok(format!("${n}{cast}"))
+    })
+    .map_err(ApiError::bad_request)?;
+    Ok((rewritten, params))
+}
+
+struct Outcome {
+    updated: u64,
+    records: Option<(Vec<Value>, Vec<Value>, Vec<Value>)>,
+}
+
+async fn run(client: &Client, sql: &str, parameters: Option<&Value>) -> Result<Outcome, ApiError> {
+    let (sql, params) = bind(sql, parameters)?;
+    let refs: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let statement = client
+        .prepare(&sql)
+        .await
+        .map_err(|e| ApiError::database(&e))?;
+    if statement.columns().is_empty() {
+        let updated = client
+            .execute(&statement, &refs)
+            .await
+            .map_err(|e| ApiError::database(&e))?;
+        return Ok(Outcome {
+            updated,
+            records: None,
+        });
+    }
+    let rows = client
+        .query(&statement, &refs)
+        .await
+        .map_err(|e| ApiError::database(&e))?;
+    let columns = statement.columns();
+    let metadata: Vec<Value> = columns
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name(), "label": c.name(), "typeName": c.type_().name(),
+                "type": values::jdbc_type(c.type_()), "schemaName": "", "tableName": "",
+                "nullable": 1, "precision": 0, "scale": 0, "isAutoIncrement": false,
+                "isSigned": matches!(c.type_().name(), "int2" | "int4" | "int8" | "float4" | "float8" | "numeric"),
+                "isCurrency": false, "isCaseSensitive": matches!(c.type_().name(), "text" | "varchar" | "bpchar" | "name"),
+                "arrayBaseColumnType": 0,
+            })
+        })
+        .collect();
+    let mut records = Vec::with_capacity(rows.len());
+    let mut plain = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut fields = Vec::with_capacity(columns.len());
+        let mut object = Map::new();
+        for (i, c) in columns.iter().enumerate() {
+            let raw: values::Raw<'_> = row.try_get(i).map_err(|e| ApiError::database(&e))?;
+            let (field, value) = values::field(c.type_(), raw.0).map_err(|m| ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: "UnsupportedResultException",
+                message: m,
+            })?;
+            fields.push(field);
+            object.insert(c.name().to_string(), value);
+        }
+        records.push(Value::Array(fields));
+        plain.push(Value::Object(object));
+    }
+    Ok(Outcome {
+        updated: 0,
+        records: Some((records, metadata, plain)),
+    })
+}
+
+fn reply(body: Value) -> Result<Response, ApiError> {
+    let text = body.to_string();
+    if text.len() > MAX_RESPONSE_BYTES {
+        return Err(ApiError::bad_request(
+            "Database returned more than the allowed response size limit",
+        ));
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    Ok((StatusCode::OK, headers, text).into_response())
+}
+
+async fn execute(State(em): State<Arc<Emulator>>, body: Bytes) -> Result<Response, ApiError> {
+    let req = parse(&body)?;
+    required(&req, "resourceArn")?;
+    required(&req, "secretArn")?;
+    let sql = required(&req, "sql")?.to_string();
+    let params = req.get("parameters");
+    let outcome = match req.get("transactionId").and_then(Value::as_str) {
+        Some(id) => {
+            let client = em.transaction(id)?;
+            let client = client.lock().await;
+            run(&client, &sql, params).await?
+        }
+        None => {
+            let db = database(&em, &req);
+            let client = em.take(&db).await?;
+            let outcome = run(&client, &sql, params).await;
+            em.give_back(&db, client);
+            outcome?
+        }
+    };
+    let json_format = req.get("formatRecordsAs").and_then(Value::as_str) == Some("JSON");
+    let metadata_wanted = req.get("includeResultMetadata").and_then(Value::as_bool) == Some(true);
+    let mut out = Map::new();
+    out.insert("numberOfRecordsUpdated".into(), json!(outcome.updated));
+    out.insert("generatedFields".into(), json!([]));
+    if let Some((records, metadata, plain)) = outcome.records {
+        if json_format {
+            out.insert(
+                "formattedRecords".into(),
+                json!(Value::Array(plain).to_string()),
+            );
+        } else {
+            out.insert("records".into(), Value::Array(records));
+            if metadata_wanted {
+                out.insert("columnMetadata".into(), Value::Array(metadata));
+            }
+        }
+    }
+    reply(Value::Object(out))
+}
+
+async fn batch_execute(State(em): State<Arc<Emulator>>, body: Bytes) -> Result<Response, ApiError> {
+    let req = parse(&body)?;
+    required(&req, "resourceArn")?;
+    required(&req, "secretArn")?;
+    let sql = required(&req, "sql")?.to_string();
+    let sets: Vec<Value> = match req.get("parameterSets") {
+        Some(Value::Array(sets)) => sets.clone(),
+        None => vec![Value::Array(Vec::new())],
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "parameterSets must be a list of lists",
+            ))
+        }
+    };
+    let run_all = |client: Arc<Mutex<Client>>| {
+        let sql = sql.clone();
+        let sets = sets.clone();
+        async move {
+            let client = client.lock().await;
+            let mut results = Vec::with_capacity(sets.len());
+            for set in &sets {
+                run(&client, &sql, Some(set)).await?;
+                results.push(json!({"generatedFields": []}));
+            }
+            Ok::<_, ApiError>(results)
+        }
+    };
+    let results = match req.get("transactionId").and_then(Value::as_str) {
+        Some(id) => run_all(em.transaction(id)?).await?,
+        None => {
+            // Outside a transaction the batch is atomic on its own.
+            let db = database(&em, &req);
+            let client = em.take(&db).await?;
+            client
+                .batch_execute("BEGIN")
+                .await
+                .map_err(|e| ApiError::database(&e))?;
+            let shared = Arc::new(Mutex::new(client));
+            let result = run_all(Arc::clone(&shared)).await;
+            let client = Arc::try_unwrap(shared)
+                .map_err(|_| ApiError::bad_request("connection still in use"))?
+                .into_inner();
+            let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            let ended = client.batch_execute(end).await;
+            em.give_back(&db, client);
+            let results = result?;
+            ended.map_err(|e| ApiError::database(&e))?;
+            results
+        }
+    };
+    reply(json!({ "updateResults": results }))
+}
+
+fn new_id() -> String {
+    let mut raw = [0u8; 48];
+    let _ = getrandom::fill(&mut raw);
+    STANDARD.encode(raw)
+}
+
+async fn begin(State(em): State<Arc<Emulator>>, body: Bytes) -> Result<Response, ApiError> {
+    let req = parse(&body)?;
+    required(&req, "resourceArn")?;
+    required(&req, "secretArn")?;
+    let db = database(&em, &req);
+    let client = em.connect(&db).await?;
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| ApiError::database(&e))?;
+    let id = new_id();
+    em.expire_idle();
+    if let Ok(mut txs) = em.transactions.lock() {
+        txs.insert(
+            id.clone(),
+            Transaction {
+                client: Arc::new(Mutex::new(client)),
+                last_used: Instant::now(),
+            },
+        );
+    }
+    reply(json!({ "transactionId": id }))
+}
+
+async fn end(em: &Emulator, body: &Bytes, sql: &str, status: &str) -> Result<Response, ApiError> {
+    let req = parse(body)?;
+    required(&req, "resourceArn")?;
+    required(&req, "secretArn")?;
+    let id = required(&req, "transactionId")?;
+    let client = em.end_transaction(id)?;
+    let client = client.lock().await;
+    client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| ApiError::database(&e))?;
+    reply(json!({ "transactionStatus": status }))
+}
+
+async fn commit(State(em): State<Arc<Emulator>>, body: Bytes) -> Result<Response, ApiError> {
+    end(&em, &body, "COMMIT", "Transaction Committed").await
+}
+
+async fn rollback(State(em): State<Arc<Emulator>>, body: Bytes) -> Result<Response, ApiError> {
+    end(&em, &body, "ROLLBACK", "Rollback Complete").await
+}
+
+/// Serves until the process ends, expiring idle transactions in the background.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    emulator: Arc<Emulator>,
+) -> std::io::Result<()> {
+    let sweeper = Arc::clone(&emulator);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            sweeper.expire_idle();
+        }
+    });
+    axum::serve(listener, router(emulator)).await
+}
