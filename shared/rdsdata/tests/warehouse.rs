@@ -1,0 +1,404 @@
+//! The Data API warehouse against the emulator over real PostgreSQL, and the deadpool
+//! on DynamoDB (moto) + Aurora (emulator): migrations, the training views on the
+//! hand-checked fixture, constraint errors, keyset paging, and archiving that loses
+//! and duplicates nothing, also at 10,000 sessions in one run.
+
+use std::sync::Arc;
+
+use aws_sdk_rdsdata::types::Field;
+use reco_core::{Config, Deadpool, SessionStore, SystemClock, Warehouse, WarehouseError};
+use reco_dynamodb::{create_sessions_table, DynamoSessionStore};
+use reco_rdsdata::{double, long, text, text_or_null, timestamp, RdsData, Record, Target};
+use reco_testkit::{fixture, run_prefix, service_env, WarehouseProbe};
+
+/// A fresh, migrated database.
+async fn warehouse() -> RdsData {
+    service_env(
+        "AWS_ENDPOINT_URL_RDS_DATA",
+        "the RDS Data API emulator (tools/rdsdata-emulator)",
+    );
+    let aws = aws_config::load_from_env().await;
+    let client = aws_sdk_rdsdata::Client::new(&aws);
+    let base = Target::from_env().expect("RECO_RDS_* set by scripts/test");
+    let name = format!("wh_{}", run_prefix().replace('-', "_"));
+    RdsData::new(
+        client.clone(),
+        Target {
+            database: "postgres".into(),
+            ..base.clone()
+        },
+    )
+    .execute(&format!("CREATE DATABASE {name}"), vec![], None)
+    .await
+    .expect("database created");
+    let rds = RdsData::new(
+        client,
+        Target {
+            database: name,
+            ..base
+        },
+    );
+    let applied = reco_rdsdata::migrate::apply(&rds).await.expect("migrates");
+    assert_eq!(applied, ["0001_warehouse"]);
+    assert!(reco_rdsdata::migrate::apply(&rds)
+        .await
+        .expect("idempotent")
+        .is_empty());
+    rds
+}
+
+async fn count(rds: &RdsData, sql: &str) -> usize {
+    let out = rds.execute(sql, vec![], None).await.expect("count");
+    Record(&out.records.expect("rows")[0])
+        .long(0)
+        .expect("a number") as usize
+}
+
+struct Probe(RdsData);
+
+#[async_trait::async_trait]
+impl WarehouseProbe for Probe {
+    async fn session_count(&self) -> usize {
+        count(&self.0, "SELECT count(*) FROM sessions").await
+    }
+    async fn view_count(&self) -> usize {
+        count(&self.0, "SELECT count(*) FROM session_views").await
+    }
+    async fn views_of(&self, session_id: &str) -> Vec<String> {
+        let out = self
+            .0
+            .execute(
+                "SELECT item_id FROM session_views WHERE session_id = :id ORDER BY seq",
+                vec![text("id", session_id)],
+                None,
+            )
+            .await
+            .expect("views");
+        out.records
+            .unwrap_or_default()
+            .iter()
+            .map(|r| Record(r).text(0).expect("text"))
+            .collect()
+    }
+}
+
+async fn sessions_table() -> (aws_sdk_dynamodb::Client, String) {
+    service_env("AWS_ENDPOINT_URL_DYNAMODB", "moto server (DynamoDB)");
+    let client = aws_sdk_dynamodb::Client::new(&aws_config::load_from_env().await);
+    let table = format!("dp-{}", run_prefix());
+    create_sessions_table(&client, &table).await.expect("table");
+    (client, table)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadpool_meets_its_contract_on_dynamodb_and_aurora() {
+    let rds = warehouse().await;
+    let (client, table) = sessions_table().await;
+    let store = Arc::new(DynamoSessionStore::new(client, table));
+    reco_testkit::deadpool_contract(store, Arc::new(rds.clone()), &Probe(rds)).await;
+}
+
+async fn load_fixture(rds: &RdsData) {
+    let tx = rds.begin().await.expect("begin");
+    for (id, year, gender, region) in fixture::CUSTOMERS {
+        rds.execute(
+            "INSERT INTO customers (customer_id, birth_year, gender, region) VALUES (:id, :year, :gender, :region)",
+            vec![text("id", id), long("year", i64::from(*year)), text("gender", gender), text_or_null("region", *region)],
+            Some(&tx),
+        )
+        .await
+        .expect("customer");
+    }
+    for (id, category, brand, price, tags) in fixture::ITEMS {
+        rds.execute(
+            "INSERT INTO items (item_id, category, brand, price, tags) VALUES (:id, :category, :brand, :price, :tags)",
+            vec![text("id", id), text_or_null("category", *category), text_or_null("brand", *brand), double("price", *price), text("tags", tags)],
+            Some(&tx),
+        )
+        .await
+        .expect("item");
+    }
+    let at = reco_core::Timestamp(1_800_000_000_000);
+    for (id, customer, item, qty) in fixture::PURCHASES {
+        rds.execute(
+            "INSERT INTO purchases VALUES (:id, :customer, :item, :qty, :at)",
+            vec![
+                text("id", id),
+                text("customer", customer),
+                text("item", item),
+                long("qty", i64::from(*qty)),
+                timestamp("at", at),
+            ],
+            Some(&tx),
+        )
+        .await
+        .expect("purchase");
+    }
+    for (customer, item, rating) in fixture::RATINGS {
+        rds.execute(
+            "INSERT INTO ratings VALUES (:customer, :item, :rating, :at)",
+            vec![
+                text("customer", customer),
+                text("item", item),
+                long("rating", i64::from(*rating)),
+                timestamp("at", at),
+            ],
+            Some(&tx),
+        )
+        .await
+        .expect("rating");
+    }
+    rds.commit(&tx).await.expect("commit");
+    let docs: Vec<reco_core::SessionDoc> = fixture::SESSIONS
+        .iter()
+        .map(|(sid, customer, items)| reco_core::SessionDoc {
+            session_id: sid.to_string(),
+            customer_id: customer.map(str::to_string),
+            is_active: false,
+            session_start: at,
+            last_update: at,
+            items_viewed: items
+                .iter()
+                .map(|i| reco_core::View {
+                    item_id: i.to_string(),
+                    viewed_at: at,
+                })
+                .collect(),
+            view_count: items.len() as u32,
+            expires_at: None,
+        })
+        .collect();
+    rds.archive_sessions(&docs).await.expect("sessions");
+}
+
+async fn pairs(rds: &RdsData, sql: &str) -> Vec<(String, String)> {
+    let out = rds.execute(sql, vec![], None).await.expect("query");
+    out.records
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            (
+                Record(r).text(0).expect("text"),
+                Record(r).text(1).expect("text"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn training_views_return_the_hand_checked_rows() {
+    let rds = warehouse().await;
+    load_fixture(&rds).await;
+    let rows = |rows: Vec<reco_rdsdata::InteractionRow>| -> Vec<(String, String, f64, bool)> {
+        rows.into_iter()
+            .map(|r| (r.user_key, r.item_id, r.weight, r.positive))
+            .collect()
+    };
+    assert_eq!(
+        rows(rds.interactions(false).await.expect("read")),
+        fixture::interactions(false)
+    );
+    rds.execute(
+        "UPDATE reco_settings SET value = :v WHERE key = 'include_anonymous_sessions'",
+        vec![text("v", "true")],
+        None,
+    )
+    .await
+    .expect("switch");
+    assert_eq!(
+        rows(rds.interactions(false).await.expect("read")),
+        fixture::interactions(true)
+    );
+    assert_eq!(
+        pairs(
+            &rds,
+            "SELECT user_key, feature FROM user_features ORDER BY 1, 2"
+        )
+        .await,
+        fixture::user_features(fixture::current_year())
+    );
+    assert_eq!(
+        pairs(
+            &rds,
+            "SELECT item_id, feature FROM item_features ORDER BY 1, 2"
+        )
+        .await,
+        fixture::item_features()
+    );
+    assert!(
+        rds.interactions(true).await.expect("read").is_empty(),
+        "not refreshed yet"
+    );
+    rds.refresh_materialized().await.expect("refresh");
+    assert_eq!(
+        rows(rds.interactions(true).await.expect("read")),
+        fixture::interactions(true)
+    );
+    let last = rds.interactions(false).await.expect("read");
+    assert!(
+        last.iter().all(|r| r.last_at.millis() == 1_800_000_000_000),
+        "{last:?}"
+    );
+}
+
+#[tokio::test]
+async fn constraint_violations_say_why_and_keep_nothing() {
+    let rds = warehouse().await;
+    let cases = [
+        (
+            "INSERT INTO ratings VALUES ('c9', 'i1', :v, now())",
+            long("v", 6),
+            "rating_between_1_and_5",
+        ),
+        (
+            "INSERT INTO purchases VALUES ('p9', 'c1', 'i1', :v, now())",
+            long("v", -1),
+            "quantity_positive",
+        ),
+        (
+            "INSERT INTO items (item_id) VALUES (:v)",
+            text("v", ""),
+            "item_id_not_empty",
+        ),
+        (
+            "INSERT INTO customers (customer_id, gender) VALUES ('c9', :v)",
+            text("v", "Q"),
+            "gender_is_f_m_or_x",
+        ),
+    ];
+    for (sql, param, constraint) in cases {
+        match rds.execute(sql, vec![param], None).await {
+            Err(WarehouseError::Rejected(m)) => assert!(m.contains(constraint), "{sql}: {m}"),
+            other => panic!("{sql}: expected a rejection, got {other:?}"),
+        }
+    }
+    // A session batch with one bad row commits nothing.
+    let good = reco_core::SessionDoc {
+        session_id: "ok".into(),
+        customer_id: None,
+        is_active: false,
+        session_start: reco_core::Timestamp(0),
+        last_update: reco_core::Timestamp(0),
+        items_viewed: vec![reco_core::View {
+            item_id: "i".into(),
+            viewed_at: reco_core::Timestamp(0),
+        }],
+        view_count: 1,
+        expires_at: None,
+    };
+    let bad = reco_core::SessionDoc {
+        session_id: "bad".into(),
+        items_viewed: vec![reco_core::View {
+            item_id: String::new(),
+            viewed_at: reco_core::Timestamp(0),
+        }],
+        ..good.clone()
+    };
+    assert!(matches!(
+        rds.archive_sessions(&[good, bad]).await,
+        Err(WarehouseError::Rejected(_))
+    ));
+    assert_eq!(count(&rds, "SELECT count(*) FROM sessions").await, 0);
+}
+
+#[tokio::test]
+async fn reads_page_through_more_rows_than_one_page() {
+    let rds = warehouse().await;
+    let n = reco_rdsdata::PAGE_ROWS + 321;
+    let sets: Vec<_> = (0..n)
+        .map(|i| {
+            vec![
+                text("c", &format!("c{:05}", i % 97)),
+                text("i", &format!("i{i:05}")),
+                long("r", 1 + (i % 5) as i64),
+            ]
+        })
+        .collect();
+    rds.batch("INSERT INTO ratings VALUES (:c, :i, :r, now())", sets, None)
+        .await
+        .expect("ratings");
+    let rows = rds.interactions(false).await.expect("read");
+    assert_eq!(rows.len(), n);
+    let mut keys: Vec<_> = rows
+        .iter()
+        .map(|r| (r.user_key.clone(), r.item_id.clone()))
+        .collect();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "no row read twice");
+    assert_eq!(
+        rows.iter().filter(|r| r.positive).count(),
+        (0..n).filter(|i| i % 5 >= 3).count()
+    );
+}
+
+/// 10,000 sessions archived in one run, none lost or duplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_sessions_in_one_run() {
+    let rds = warehouse().await;
+    let (client, table) = sessions_table().await;
+    let store = Arc::new(DynamoSessionStore::new(client, table));
+    let config = Config {
+        deadpool_batch: 500,
+        ..Config::default()
+    };
+    let old = reco_core::Timestamp(reco_core::Clock::now(&SystemClock).millis() - 7_200_000);
+    let n = 10_000;
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in 0..8 {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move {
+            for i in (chunk..n).step_by(8) {
+                let sid = format!("bulk-{i}");
+                let views = [reco_core::View {
+                    item_id: format!("item-{}", i % 50),
+                    viewed_at: old,
+                }];
+                store
+                    .append(reco_core::ports::AppendRequest {
+                        session_id: &sid,
+                        customer_id: None,
+                        views: &views,
+                        now: old,
+                        max_views: 500,
+                        active_shard: reco_core::sessions::shard_of(&sid, 8),
+                    })
+                    .await
+                    .expect("seeded");
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("seeding task");
+    }
+    let deadpool = Deadpool::new(
+        store.clone(),
+        Arc::new(rds.clone()),
+        Arc::new(SystemClock),
+        &config,
+    );
+    let report = deadpool.run(None).await;
+    assert_eq!(
+        (report.archived, report.raced, report.failed),
+        (n, 0, 0),
+        "{report:?}"
+    );
+    assert_eq!(count(&rds, "SELECT count(*) FROM sessions").await, n);
+    assert_eq!(count(&rds, "SELECT count(*) FROM session_views").await, n);
+    assert!(
+        !store
+            .get("bulk-9999")
+            .await
+            .expect("read")
+            .expect("kept")
+            .is_active
+    );
+    let out = rds
+        .execute(
+            "SELECT count(DISTINCT session_id) FROM session_views",
+            vec![],
+            None,
+        )
+        .await
+        .expect("q");
+    assert_eq!(out.records.expect("rows")[0][0], Field::LongValue(n as i64));
+}
