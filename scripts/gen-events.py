@@ -92,10 +92,17 @@ for name, ev in cases.items():
         json.dump(ev, f, indent=2)
         f.write("\n")
 with open(os.path.join(out, "..", "env.json"), "w") as f:
-    json.dump({"TrackViewFunction": {
-        "RECO_TOKEN_SECRET": SECRET.decode(),
-        "RECO_SESSIONS_TABLE": "reco-sessions",
-        "AWS_ENDPOINT_URL_DYNAMODB": "http://host.docker.internal:5000",
-    }}, f, indent=2)
+    json.dump({
+        "TrackViewFunction": {
+            "RECO_TOKEN_SECRET": SECRET.decode(),
+            "RECO_SESSIONS_TABLE": "reco-sessions",
+        },
+        "DeadpoolFunction": {
+            "RECO_SESSIONS_TABLE": "reco-sessions",
+            "RECO_RDS_RESOURCE_ARN": "arn:aws:rds:us-east-1:123456789012:cluster:reco-local",
+            "RECO_RDS_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:reco-local",
+            "RECO_RDS_DATABASE": "reco",
+        },
+    }, f, indent=2)
     f.write("\n")
 print(f"wrote {len(cases)} events")

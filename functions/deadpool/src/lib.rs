@@ -1,0 +1,68 @@
+//! The deadpool function: wiring of the deadpool use case onto DynamoDB and Aurora
+//! (RDS Data API), and one invocation per scheduled event, bounded by the Lambda's
+//! deadline. Counts go to the log as structured fields and as a CloudWatch Embedded
+//! Metric Format line.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{Error, LambdaEvent};
+use reco_core::{Config, Deadpool, SystemClock};
+use reco_dynamodb::DynamoSessionStore;
+use reco_rdsdata::{RdsData, Target};
+use serde_json::{json, Value};
+
+/// Builds the use case once per cold start.
+pub fn build(
+    config: &Config,
+    dynamodb: aws_sdk_dynamodb::Client,
+    rdsdata: aws_sdk_rdsdata::Client,
+    target: Target,
+) -> Deadpool {
+    let store = DynamoSessionStore::new(dynamodb, config.sessions_table.clone());
+    let warehouse = RdsData::new(rdsdata, target);
+    Deadpool::new(
+        Arc::new(store),
+        Arc::new(warehouse),
+        Arc::new(SystemClock),
+        config,
+    )
+}
+
+/// The invocation's deadline (epoch ms in the context) as an `Instant`.
+fn deadline(epoch_ms: u64) -> Option<Instant> {
+    if epoch_ms == 0 {
+        return None;
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_millis() as u64;
+    Some(Instant::now() + Duration::from_millis(epoch_ms.saturating_sub(now_ms)))
+}
+
+/// One scheduled run.
+pub async fn handle(deadpool: &Deadpool, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let report = deadpool.run(deadline(event.context.deadline)).await;
+    tracing::info!(
+        archived = report.archived,
+        raced = report.raced,
+        failed = report.failed,
+        batches = report.batches,
+        out_of_time = report.out_of_time,
+        "deadpool run"
+    );
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    // EMF: CloudWatch turns this stdout line into metrics.
+    println!("{}", report.emf_line("reco", now_ms));
+    Ok(json!({
+        "archived": report.archived,
+        "raced": report.raced,
+        "failed": report.failed,
+        "batches": report.batches,
+        "out_of_time": report.out_of_time,
+    }))
+}
