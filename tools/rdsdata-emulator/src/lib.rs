@@ -335,16 +335,31 @@ struct Outcome {
     records: Option<(Vec<Value>, Vec<Value>, Vec<Value>)>,
 }
 
-async fn run(client: &Client, sql: &str, parameters: Option<&Value>) -> Result<Outcome, ApiError> {
+/// Prepared statements by rewritten SQL, reused across the sets of one batch.
+type Prepared = HashMap<String, tokio_postgres::Statement>;
+
+async fn run(
+    client: &Client,
+    sql: &str,
+    parameters: Option<&Value>,
+    prepared: &mut Prepared,
+) -> Result<Outcome, ApiError> {
     let (sql, params) = bind(sql, parameters)?;
     let refs: Vec<&(dyn ToSql + Sync)> = params
         .iter()
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
         .collect();
-    let statement = client
-        .prepare(&sql)
-        .await
-        .map_err(|e| ApiError::database(&e))?;
+    let statement = match prepared.get(&sql) {
+        Some(s) => s.clone(),
+        None => {
+            let s = client
+                .prepare(&sql)
+                .await
+                .map_err(|e| ApiError::database(&e))?;
+            prepared.insert(sql.clone(), s.clone());
+            s
+        }
+    };
     if statement.columns().is_empty() {
         let updated = client
             .execute(&statement, &refs)
@@ -419,12 +434,12 @@ async fn execute(State(em): State<Arc<Emulator>>, body: Bytes) -> Result<Respons
         Some(id) => {
             let client = em.transaction(id)?;
             let client = client.lock().await;
-            run(&client, &sql, params).await?
+            run(&client, &sql, params, &mut Prepared::new()).await?
         }
         None => {
             let db = database(&em, &req);
             let client = em.take(&db).await?;
-            let outcome = run(&client, &sql, params).await;
+            let outcome = run(&client, &sql, params, &mut Prepared::new()).await;
             em.give_back(&db, client);
             outcome?
         }
@@ -470,8 +485,9 @@ async fn batch_execute(State(em): State<Arc<Emulator>>, body: Bytes) -> Result<R
         async move {
             let client = client.lock().await;
             let mut results = Vec::with_capacity(sets.len());
+            let mut prepared = Prepared::new();
             for set in &sets {
-                run(&client, &sql, Some(set)).await?;
+                run(&client, &sql, Some(set), &mut prepared).await?;
                 results.push(json!({"generatedFields": []}));
             }
             Ok::<_, ApiError>(results)
