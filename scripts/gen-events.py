@@ -102,6 +102,7 @@ with open(os.path.join(out, "..", "env.json"), "w") as f:
             "RECO_RDS_RESOURCE_ARN": "arn:aws:rds:us-east-1:123456789012:cluster:reco-local",
             "RECO_RDS_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:reco-local",
             "RECO_RDS_DATABASE": "reco",
+            "AWS_ENDPOINT_URL_RDS_DATA": "http://host.docker.internal:8181",
         },
     }, f, indent=2)
     f.write("\n")
