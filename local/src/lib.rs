@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use reco_api::Api;
 use reco_core::{Config, Deadpool, SessionService, SessionStore, SystemClock, TokenKey};
-use reco_embedded::{SqliteSessionStore, SqliteWarehouse};
+
+use reco_embedded::{FolderArtifactStore, SqliteSessionStore, SqliteWarehouse};
 
 /// Files under `--data-dir`.
 pub struct DataDir {
@@ -30,6 +31,11 @@ impl DataDir {
 
     pub fn warehouse_db(&self) -> PathBuf {
         self.root.join("warehouse.sqlite")
+    }
+
+    /// Models, manifests and reports (the local stand-in for the S3 bucket).
+    pub fn artifacts(&self) -> PathBuf {
+        self.root.join("artifacts")
     }
 
     pub fn token_secret_file(&self) -> PathBuf {
@@ -77,6 +83,7 @@ pub struct Local {
     pub api: Arc<Api>,
     pub deadpool: Deadpool,
     pub warehouse: SqliteWarehouse,
+    pub artifacts: FolderArtifactStore,
 }
 
 /// Opens the data dir's storage (creating and migrating it as needed).
@@ -96,5 +103,87 @@ pub fn open(config: &Config, dir: &DataDir) -> Result<Local, String> {
         api: Arc::new(api),
         deadpool,
         warehouse,
+        artifacts: FolderArtifactStore::new(&dir.artifacts()),
     })
+}
+
+/// Refresh, train, evaluate, gate and publish on the data dir, with a progress bar.
+pub async fn train(
+    local: &Local,
+    options: &reco_pipeline::train::TrainOptions,
+) -> Result<reco_pipeline::train::Outcome, String> {
+    let bar = indicatif::ProgressBar::new(options.epochs as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} epoch {pos}/{len} [{bar:30}] {msg} ({elapsed})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let pipeline = reco_pipeline::train::Pipeline {
+        warehouse: &local.warehouse,
+        artifacts: &local.artifacts,
+        clock: &SystemClock,
+    };
+    let outcome = pipeline
+        .run(options, None, |p| {
+            bar.set_position(p.epoch as u64);
+            bar.set_message(format!("loss {:.3}, P@10 {:.4}", p.loss, p.precision_at_10));
+        })
+        .await
+        .map_err(|e| e.to_string());
+    bar.finish_and_clear();
+    outcome
+}
+
+/// The end-of-run summary table.
+pub fn print_summary(o: &reco_pipeline::train::Outcome, dir: &DataDir) {
+    let row = |name: &str, s: Option<&reco_pipeline::train::Scores>| match s {
+        Some(s) => println!(
+            "| {name:<18} | {:>8.4} | {:>8.4} | {:>6.4} | {:>8.4} |",
+            s.precision_at_10, s.recall_at_10, s.auc, s.ndcg_at_10
+        ),
+        None => println!(
+            "| {name:<18} | {:>8} | {:>8} | {:>6} | {:>8} |",
+            "-", "-", "-", "-"
+        ),
+    };
+    println!(
+        "data: {} users, {} items, {} positives ({} train, {} held out); fit {:.1} s",
+        o.counts.users,
+        o.counts.items,
+        o.counts.positives,
+        o.counts.train,
+        o.counts.holdout,
+        o.fit_seconds
+    );
+    println!(
+        "| {:<18} | {:>8} | {:>8} | {:>6} | {:>8} |",
+        "model", "P@10", "R@10", "AUC", "NDCG@10"
+    );
+    println!(
+        "|{:-<20}|{:-<10}|{:-<10}|{:-<8}|{:-<10}|",
+        "", "", "", "", ""
+    );
+    row(
+        &format!("candidate {}", &o.version[..o.version.len().min(8)]),
+        Some(&o.metrics),
+    );
+    row("current", o.current_metrics.as_ref());
+    row("popularity", Some(&o.baseline_popular));
+    println!(
+        "{} {}: {}",
+        if o.published {
+            "published"
+        } else {
+            "NOT published"
+        },
+        o.version,
+        o.reason
+    );
+    println!(
+        "artifacts: {}/models/{}/",
+        dir.artifacts().display(),
+        o.version
+    );
 }

@@ -38,6 +38,50 @@ enum Command {
         #[arg(long)]
         rds_data: bool,
     },
+    /// Load the warehouse from files: CSV (header row) or JSON-lines of customers,
+    /// items, purchases, ratings, or a MovieLens 100k folder. All rows are checked
+    /// first; if any is bad, each is reported with file and line and nothing is loaded.
+    Import {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Load into Aurora through the RDS Data API instead (RECO_RDS_*).
+        #[arg(long)]
+        rds_data: bool,
+        #[arg(long)]
+        movielens: Option<PathBuf>,
+        #[arg(long)]
+        customers: Vec<PathBuf>,
+        #[arg(long)]
+        items: Vec<PathBuf>,
+        #[arg(long)]
+        purchases: Vec<PathBuf>,
+        #[arg(long)]
+        ratings: Vec<PathBuf>,
+    },
+    /// Refresh, train, evaluate, gate and publish a model from DATA_DIR's warehouse.
+    Train {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Training options as JSON (the state machine's input), e.g. '{"epochs": 30}'.
+        #[arg(long)]
+        options: Option<String>,
+        #[arg(long)]
+        epochs: Option<usize>,
+        #[arg(long)]
+        components: Option<usize>,
+        #[arg(long)]
+        loss: Option<String>,
+        /// Publish even if worse than the current model.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Republish a previous model version (default: the one before the current).
+    Rollback {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        to: Option<String>,
+    },
     /// Archive sessions inactive for RECO_SESSION_TIMEOUT_SECS into the warehouse, once.
     Deadpool {
         #[arg(long)]
@@ -128,6 +172,107 @@ async fn run(cli: Cli) -> Result<(), String> {
                     dir.warehouse_db().display()
                 );
             }
+            Ok(())
+        }
+        Command::Import {
+            data_dir,
+            rds_data,
+            movielens,
+            customers,
+            items,
+            purchases,
+            ratings,
+        } => {
+            use reco_pipeline::import::{read_files, read_movielens, Kind};
+            let mut batch = match &movielens {
+                Some(dir) => read_movielens(dir).map_err(|e| e.to_string())?,
+                None => reco_core::warehouse::ImportBatch::default(),
+            };
+            let mut files = Vec::new();
+            for (list, kind) in [
+                (customers, Kind::Customers),
+                (items, Kind::Items),
+                (purchases, Kind::Purchases),
+                (ratings, Kind::Ratings),
+            ] {
+                files.extend(list.into_iter().map(|p| (p, kind)));
+            }
+            let more =
+                read_files(&files).map_err(|e| format!("nothing was loaded; bad rows:\n{e}"))?;
+            batch.customers.extend(more.customers);
+            batch.items.extend(more.items);
+            batch.purchases.extend(more.purchases);
+            batch.ratings.extend(more.ratings);
+            if batch.is_empty() {
+                return Err("nothing to import: give --movielens or --customers/--items/--purchases/--ratings files".into());
+            }
+            let warehouse: Box<dyn reco_core::Warehouse> = if rds_data {
+                let target = reco_rdsdata::Target::from_env()?;
+                let aws = aws_config::load_from_env().await;
+                Box::new(reco_rdsdata::RdsData::new(
+                    aws_sdk_rdsdata::Client::new(&aws),
+                    target,
+                ))
+            } else {
+                let data_dir = data_dir.ok_or("give --data-dir, or --rds-data")?;
+                let dir =
+                    DataDir::open(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+                Box::new(reco::open(&config, &dir)?.warehouse)
+            };
+            warehouse
+                .load(&batch)
+                .await
+                .map_err(|e| format!("nothing was loaded: {e}"))?;
+            println!(
+                "loaded {} customers, {} items, {} purchases, {} ratings",
+                batch.customers.len(),
+                batch.items.len(),
+                batch.purchases.len(),
+                batch.ratings.len()
+            );
+            Ok(())
+        }
+        Command::Train {
+            data_dir,
+            options,
+            epochs,
+            components,
+            loss,
+            force,
+        } => {
+            let mut opts: reco_pipeline::train::TrainOptions = match options {
+                Some(json) => serde_json::from_str(&json).map_err(|e| format!("--options: {e}"))?,
+                None => Default::default(),
+            };
+            if let Some(e) = epochs {
+                opts.epochs = e;
+            }
+            if let Some(c) = components {
+                opts.components = c;
+            }
+            if let Some(l) = loss {
+                opts.loss = l;
+            }
+            opts.force |= force;
+            let dir =
+                DataDir::open(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+            let local = reco::open(&config, &dir)?;
+            let outcome = reco::train(&local, &opts).await?;
+            reco::print_summary(&outcome, &dir);
+            Ok(())
+        }
+        Command::Rollback { data_dir, to } => {
+            let dir =
+                DataDir::open(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+            let local = reco::open(&config, &dir)?;
+            let pointer =
+                reco_pipeline::train::rollback(&local.artifacts, to.as_deref(), SystemClock.now())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            println!(
+                "published {} (previous: {:?})",
+                pointer.version, pointer.previous
+            );
             Ok(())
         }
         Command::Deadpool { data_dir } => {

@@ -8,12 +8,14 @@ pub mod domain;
 pub mod ports;
 pub mod sessions;
 pub mod token;
+pub mod warehouse;
 
 pub use config::{Config, ConfigError};
 pub use deadpool::{Deadpool, DeadpoolReport};
 pub use domain::{SessionDoc, Timestamp, View};
 pub use ports::{
-    AppendOutcome, Clock, SessionStore, StoreError, SystemClock, Warehouse, WarehouseError,
+    AppendOutcome, ArtifactError, ArtifactStore, Clock, SessionStore, StoreError, SystemClock,
+    Warehouse, WarehouseError,
 };
 pub use sessions::{SessionError, SessionService, TrackViews};
 pub use token::{TokenClaims, TokenError, TokenKey};

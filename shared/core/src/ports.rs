@@ -93,6 +93,19 @@ pub trait Warehouse: Send + Sync {
     /// by session id and view sequence, so writing a session again (after a crash, or
     /// with more views) duplicates nothing.
     async fn archive_sessions(&self, sessions: &[SessionDoc]) -> Result<(), WarehouseError>;
+
+    /// Loads customers, items, purchases and ratings, all or nothing (upserts by key).
+    async fn load(&self, batch: &crate::warehouse::ImportBatch) -> Result<(), WarehouseError>;
+
+    /// Recomputes the materialized training set.
+    async fn refresh_training_set(&self) -> Result<(), WarehouseError>;
+
+    /// The training set: interactions (from the view, or its materialized variant)
+    /// and the user and item features.
+    async fn training_set(
+        &self,
+        materialized: bool,
+    ) -> Result<crate::warehouse::TrainingSet, WarehouseError>;
 }
 
 /// Time, as a port so that use cases can be run at any instant in tests.
@@ -112,4 +125,24 @@ impl Clock for SystemClock {
             .unwrap_or(0);
         Timestamp(ms)
     }
+}
+
+/// Failures of the artifact store.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("artifact store unavailable: {0}")]
+    Unavailable(String),
+    #[error("artifact store error: {0}")]
+    Other(String),
+}
+
+/// Where models, manifests and reports live (S3 in AWS, a folder locally). Keys are
+/// `/`-separated paths such as `models/<version>/model.safetensors`.
+#[async_trait]
+pub trait ArtifactStore: Send + Sync {
+    /// Writes an object in one step: readers see the old bytes or the new, never a mix.
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str)
+        -> Result<(), ArtifactError>;
+    /// The object, or `None` if there is none.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArtifactError>;
 }

@@ -1,8 +1,10 @@
 //! Embedded adapters: the same ports as the AWS adapters, on local files, so that the
 //! `reco` binary runs every use case on one machine.
 
+pub mod artifacts;
 pub mod sessions;
 pub mod warehouse;
 
+pub use artifacts::FolderArtifactStore;
 pub use sessions::SqliteSessionStore;
 pub use warehouse::SqliteWarehouse;

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use reco_core::{SessionDoc, Warehouse, WarehouseError};
+use reco_core::warehouse::{FeatureRow, ImportBatch, InteractionRow, TrainingSet};
+use reco_core::{SessionDoc, Timestamp, Warehouse, WarehouseError};
 use rusqlite::{params, Connection};
 
 /// Migrations in order: (name, SQL).
@@ -165,6 +166,98 @@ impl Warehouse for SqliteWarehouse {
                 }
             }
             tx.commit().map_err(error)
+        })
+        .await
+    }
+
+    async fn load(&self, batch: &ImportBatch) -> Result<(), WarehouseError> {
+        let batch = batch.clone();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(error)?;
+            {
+                let mut c = tx
+                    .prepare_cached(
+                        "INSERT INTO customers (customer_id, birth_year, gender, region) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (customer_id) DO UPDATE SET birth_year = excluded.birth_year,
+                             gender = excluded.gender, region = excluded.region",
+                    )
+                    .map_err(error)?;
+                for r in &batch.customers {
+                    c.execute(params![r.customer_id, r.birth_year, r.gender, r.region]).map_err(error)?;
+                }
+                let mut i = tx
+                    .prepare_cached(
+                        "INSERT INTO items (item_id, category, brand, price, tags, active) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (item_id) DO UPDATE SET category = excluded.category, brand = excluded.brand,
+                             price = excluded.price, tags = excluded.tags, active = excluded.active",
+                    )
+                    .map_err(error)?;
+                for r in &batch.items {
+                    i.execute(params![r.item_id, r.category, r.brand, r.price, r.tags, r.active]).map_err(error)?;
+                }
+                let mut p = tx
+                    .prepare_cached(
+                        "INSERT INTO purchases VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (purchase_id) DO UPDATE SET customer_id = excluded.customer_id,
+                             item_id = excluded.item_id, quantity = excluded.quantity, purchased_at = excluded.purchased_at",
+                    )
+                    .map_err(error)?;
+                for r in &batch.purchases {
+                    p.execute(params![r.purchase_id, r.customer_id, r.item_id, r.quantity, r.purchased_at.millis()])
+                        .map_err(error)?;
+                }
+                let mut q = tx
+                    .prepare_cached(
+                        "INSERT INTO ratings VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (customer_id, item_id) DO UPDATE SET rating = excluded.rating, rated_at = excluded.rated_at",
+                    )
+                    .map_err(error)?;
+                for r in &batch.ratings {
+                    q.execute(params![r.customer_id, r.item_id, r.rating, r.rated_at.millis()]).map_err(error)?;
+                }
+            }
+            tx.commit().map_err(error)
+        })
+        .await
+    }
+
+    async fn refresh_training_set(&self) -> Result<(), WarehouseError> {
+        self.refresh_materialized().await.map(|_| ())
+    }
+
+    async fn training_set(&self, materialized: bool) -> Result<TrainingSet, WarehouseError> {
+        self.with_conn(move |conn| {
+            let table = if materialized { "training_interactions_materialized" } else { "training_interactions" };
+            let mut s = conn
+                .prepare(&format!(
+                    "SELECT user_key, item_id, weight, positive, last_at FROM {table} ORDER BY user_key, item_id"
+                ))
+                .map_err(error)?;
+            let interactions = s
+                .query_map([], |r| {
+                    Ok(InteractionRow {
+                        user_key: r.get(0)?,
+                        item_id: r.get(1)?,
+                        weight: r.get(2)?,
+                        positive: r.get(3)?,
+                        last_at: Timestamp(r.get(4)?),
+                    })
+                })
+                .map_err(error)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(error)?;
+            let features = |sql: &str| -> Result<Vec<FeatureRow>, WarehouseError> {
+                let mut s = conn.prepare(sql).map_err(error)?;
+                let rows = s
+                    .query_map([], |r| Ok(FeatureRow { key: r.get(0)?, feature: r.get(1)?, weight: r.get(2)? }))
+                    .map_err(error)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(error)
+            };
+            Ok(TrainingSet {
+                interactions,
+                user_features: features("SELECT user_key, feature, weight FROM user_features ORDER BY 1, 2")?,
+                item_features: features("SELECT item_id, feature, weight FROM item_features ORDER BY 1, 2")?,
+            })
         })
         .await
     }

@@ -215,15 +215,8 @@ impl Record<'_> {
     }
 }
 
-/// One row of `training_interactions`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InteractionRow {
-    pub user_key: String,
-    pub item_id: String,
-    pub weight: f64,
-    pub positive: bool,
-    pub last_at: Timestamp,
-}
+pub use reco_core::warehouse::InteractionRow;
+use reco_core::warehouse::{FeatureRow, ImportBatch, TrainingSet};
 
 impl RdsData {
     pub fn new(client: Client, target: Target) -> Self {
@@ -426,6 +419,49 @@ impl RdsData {
         Ok(rows)
     }
 
+    /// Every row of a (key, feature, weight) view, in keyset pages.
+    pub async fn features(&self, items: bool) -> Result<Vec<FeatureRow>, WarehouseError> {
+        let sql = if items {
+            "SELECT item_id, feature, weight FROM item_features
+             WHERE (item_id, feature) > (:after_key, :after_feature) ORDER BY 1, 2 LIMIT :page"
+        } else {
+            "SELECT user_key, feature, weight FROM user_features
+             WHERE (user_key, feature) > (:after_key, :after_feature) ORDER BY 1, 2 LIMIT :page"
+        };
+        let mut rows: Vec<FeatureRow> = Vec::new();
+        let (mut key, mut feature) = (String::new(), String::new());
+        loop {
+            let out = self
+                .execute(
+                    sql,
+                    vec![
+                        text("after_key", &key),
+                        text("after_feature", &feature),
+                        long("page", PAGE_ROWS as i64),
+                    ],
+                    None,
+                )
+                .await?;
+            let records = out.records.unwrap_or_default();
+            for r in &records {
+                let r = Record(r);
+                rows.push(FeatureRow {
+                    key: r.text(0)?,
+                    feature: r.text(1)?,
+                    weight: r.double(2)?,
+                });
+            }
+            match rows.last() {
+                Some(last) if records.len() == PAGE_ROWS => {
+                    key = last.key.clone();
+                    feature = last.feature.clone();
+                }
+                _ => break,
+            }
+        }
+        Ok(rows)
+    }
+
     /// Recomputes the materialized training set without blocking readers.
     pub async fn refresh_materialized(&self) -> Result<(), WarehouseError> {
         self.execute(
@@ -485,6 +521,104 @@ impl Warehouse for RdsData {
             Ok(())
         })
         .await
+    }
+
+    async fn load(&self, batch: &ImportBatch) -> Result<(), WarehouseError> {
+        let customers: Vec<Vec<SqlParameter>> = batch
+            .customers
+            .iter()
+            .map(|c| {
+                vec![
+                    text("id", &c.customer_id),
+                    match c.birth_year {
+                        Some(y) => long("year", i64::from(y)),
+                        None => text_or_null("year", None),
+                    },
+                    text_or_null("gender", c.gender.as_deref()),
+                    text_or_null("region", c.region.as_deref()),
+                ]
+            })
+            .collect();
+        let items: Vec<Vec<SqlParameter>> = batch
+            .items
+            .iter()
+            .map(|i| {
+                vec![
+                    text("id", &i.item_id),
+                    text_or_null("category", i.category.as_deref()),
+                    text_or_null("brand", i.brand.as_deref()),
+                    match i.price {
+                        Some(p) => double("price", p),
+                        None => text_or_null("price", None),
+                    },
+                    text("tags", &i.tags),
+                    SqlParameter::builder()
+                        .name("active")
+                        .value(Field::BooleanValue(i.active))
+                        .build(),
+                ]
+            })
+            .collect();
+        let purchases: Vec<Vec<SqlParameter>> = batch
+            .purchases
+            .iter()
+            .map(|p| {
+                vec![
+                    text("id", &p.purchase_id),
+                    text("customer", &p.customer_id),
+                    text("item", &p.item_id),
+                    long("qty", i64::from(p.quantity)),
+                    timestamp("at", p.purchased_at),
+                ]
+            })
+            .collect();
+        let ratings: Vec<Vec<SqlParameter>> = batch
+            .ratings
+            .iter()
+            .map(|r| {
+                vec![
+                    text("customer", &r.customer_id),
+                    text("item", &r.item_id),
+                    long("rating", i64::from(r.rating)),
+                    timestamp("at", r.rated_at),
+                ]
+            })
+            .collect();
+        self.in_transaction(|tx| async move {
+            let steps = [
+                ("INSERT INTO customers (customer_id, birth_year, gender, region) VALUES (:id, :year, :gender, :region)
+                  ON CONFLICT (customer_id) DO UPDATE SET birth_year = EXCLUDED.birth_year,
+                      gender = EXCLUDED.gender, region = EXCLUDED.region", customers),
+                ("INSERT INTO items (item_id, category, brand, price, tags, active)
+                  VALUES (:id, :category, :brand, :price, :tags, :active)
+                  ON CONFLICT (item_id) DO UPDATE SET category = EXCLUDED.category, brand = EXCLUDED.brand,
+                      price = EXCLUDED.price, tags = EXCLUDED.tags, active = EXCLUDED.active", items),
+                ("INSERT INTO purchases VALUES (:id, :customer, :item, :qty, :at)
+                  ON CONFLICT (purchase_id) DO UPDATE SET customer_id = EXCLUDED.customer_id,
+                      item_id = EXCLUDED.item_id, quantity = EXCLUDED.quantity, purchased_at = EXCLUDED.purchased_at", purchases),
+                ("INSERT INTO ratings VALUES (:customer, :item, :rating, :at)
+                  ON CONFLICT (customer_id, item_id) DO UPDATE SET rating = EXCLUDED.rating, rated_at = EXCLUDED.rated_at", ratings),
+            ];
+            for (sql, sets) in steps {
+                if !sets.is_empty() {
+                    self.batch(sql, sets, Some(&tx)).await?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn refresh_training_set(&self) -> Result<(), WarehouseError> {
+        self.refresh_materialized().await
+    }
+
+    async fn training_set(&self, materialized: bool) -> Result<TrainingSet, WarehouseError> {
+        Ok(TrainingSet {
+            interactions: self.interactions(materialized).await?,
+            user_features: self.features(false).await?,
+            item_features: self.features(true).await?,
+        })
     }
 }
 
