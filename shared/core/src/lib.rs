@@ -14,8 +14,8 @@ pub use config::{Config, ConfigError};
 pub use deadpool::{Deadpool, DeadpoolReport};
 pub use domain::{SessionDoc, Timestamp, View};
 pub use ports::{
-    AppendOutcome, ArtifactError, ArtifactStore, Clock, SessionStore, StoreError, SystemClock,
-    Warehouse, WarehouseError,
+    AppendOutcome, ArtifactError, ArtifactStore, CacheError, Clock, EmbeddingCache, SessionStore,
+    StoreError, SystemClock, Warehouse, WarehouseError,
 };
 pub use sessions::{SessionError, SessionService, TrackViews};
 pub use token::{TokenClaims, TokenError, TokenKey};

@@ -146,3 +146,22 @@ pub trait ArtifactStore: Send + Sync {
     /// The object, or `None` if there is none.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArtifactError>;
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cache unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The serving cache of published embeddings (ElastiCache Redis in AWS, in-process
+/// locally). Versioned keys carry a TTL so that old versions age out.
+#[async_trait]
+pub trait EmbeddingCache: Send + Sync {
+    /// Sets every entry, each with the TTL if given.
+    async fn put_many(
+        &self,
+        entries: Vec<(String, Vec<u8>)>,
+        ttl_secs: Option<u64>,
+    ) -> Result<(), CacheError>;
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
+}

@@ -2,9 +2,11 @@
 //! `reco` binary runs every use case on one machine.
 
 pub mod artifacts;
+pub mod cache;
 pub mod sessions;
 pub mod warehouse;
 
 pub use artifacts::FolderArtifactStore;
+pub use cache::MemoryCache;
 pub use sessions::SqliteSessionStore;
 pub use warehouse::SqliteWarehouse;

@@ -5,3 +5,4 @@
 pub mod dataset;
 pub mod import;
 pub mod train;
+pub mod warm;

@@ -1,0 +1,120 @@
+//! A full run against the real services: the generated shop imported into Aurora
+//! (Data API emulator over PostgreSQL), a model trained from it, written to S3 (moto,
+//! path-style), published, and warmed into Redis.
+
+mod common;
+
+use reco_core::{ArtifactStore, EmbeddingCache, SystemClock};
+use reco_pipeline::import::read_files;
+use reco_pipeline::train::{current_pointer, Pipeline, TrainOptions};
+use reco_pipeline::warm::{self, CURRENT};
+use reco_rdsdata::{RdsData, Target};
+use reco_testkit::{run_prefix, service_env};
+
+#[tokio::test]
+async fn import_train_publish_and_warm_on_real_services() {
+    service_env("AWS_ENDPOINT_URL_RDS_DATA", "the RDS Data API emulator");
+    service_env("AWS_ENDPOINT_URL_S3", "moto server (S3)");
+    let redis_url = service_env("RECO_TEST_REDIS_URL", "Redis");
+    let aws = aws_config::load_from_env().await;
+
+    let base = Target::from_env().expect("RECO_RDS_* set by scripts/test");
+    let db = format!("shop_{}", run_prefix().replace('-', "_"));
+    let client = aws_sdk_rdsdata::Client::new(&aws);
+    RdsData::new(
+        client.clone(),
+        Target {
+            database: "postgres".into(),
+            ..base.clone()
+        },
+    )
+    .execute(&format!("CREATE DATABASE {db}"), vec![], None)
+    .await
+    .expect("database");
+    let warehouse = RdsData::new(
+        client,
+        Target {
+            database: db,
+            ..base
+        },
+    );
+    reco_rdsdata::migrate::apply(&warehouse)
+        .await
+        .expect("migrated");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let batch = read_files(&common::write_shop(dir.path())).expect("valid shop");
+    reco_core::Warehouse::load(&warehouse, &batch)
+        .await
+        .expect("imported through the Data API");
+
+    let s3 = reco_s3::client(&aws);
+    let bucket = format!("models-{}", run_prefix());
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let store = reco_s3::S3ArtifactStore::new(s3, bucket, "");
+
+    let pipeline = Pipeline {
+        warehouse: &warehouse,
+        artifacts: &store,
+        clock: &SystemClock,
+    };
+    let options = TrainOptions {
+        components: 16,
+        epochs: 20,
+        threads: 1,
+        materialized: true,
+        ..TrainOptions::default()
+    };
+    let outcome = pipeline.run(&options, None, |_| {}).await.expect("trains");
+    assert!(outcome.published, "{}", outcome.reason);
+    assert!(
+        outcome.metrics.precision_at_10 > 1.3 * outcome.baseline_popular.precision_at_10,
+        "{:?} vs {:?}",
+        outcome.metrics,
+        outcome.baseline_popular
+    );
+    assert_eq!(
+        current_pointer(&store)
+            .await
+            .expect("pointer")
+            .expect("set")
+            .version,
+        outcome.version
+    );
+    assert!(store
+        .get(&format!("models/{}/report.svg", outcome.version))
+        .await
+        .expect("get")
+        .is_some());
+
+    let cache = reco_redis::RedisCache::connect(&redis_url)
+        .await
+        .expect("redis");
+    let report = warm::warm(&cache, &store, &outcome.version)
+        .await
+        .expect("warmed");
+    assert_eq!(report.users, outcome.counts.users);
+    assert_eq!(
+        cache.get(CURRENT).await.expect("get"),
+        Some(outcome.version.as_bytes().to_vec())
+    );
+    let bundle = cache
+        .get(&warm::items_key(&outcome.version))
+        .await
+        .expect("get")
+        .expect("bundle");
+    let st = safetensors::SafeTensors::deserialize(&bundle).expect("bundle is safetensors");
+    assert_eq!(
+        st.tensor("vectors").expect("vectors").shape(),
+        &[outcome.counts.items, 16]
+    );
+    let user = cache
+        .get(&warm::user_key(&outcome.version, "c7"))
+        .await
+        .expect("get")
+        .expect("user vector");
+    assert_eq!(user.len(), 4 * 17);
+}

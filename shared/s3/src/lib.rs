@@ -1,0 +1,103 @@
+//! The artifact store on S3: one object per key under an optional prefix. A `PutObject`
+//! is atomic, so publishing `models/current.json` is a single write.
+//! `AWS_S3_FORCE_PATH_STYLE=true` selects path-style addressing (moto, MinIO).
+
+use async_trait::async_trait;
+use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use reco_core::{ArtifactError, ArtifactStore};
+
+#[derive(Debug, Clone)]
+pub struct S3ArtifactStore {
+    client: Client,
+    bucket: String,
+    prefix: String,
+}
+
+/// An S3 client from the shared SDK config, honouring `AWS_S3_FORCE_PATH_STYLE`.
+pub fn client(config: &aws_config::SdkConfig) -> Client {
+    let path_style =
+        std::env::var("AWS_S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true" || v == "1");
+    let conf = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(path_style)
+        .build();
+    Client::from_conf(conf)
+}
+
+fn error<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> ArtifactError {
+    let transient = matches!(
+        e,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+    );
+    let text = DisplayErrorContext(&e).to_string();
+    if transient {
+        ArtifactError::Unavailable(text)
+    } else {
+        ArtifactError::Other(text)
+    }
+}
+
+impl S3ArtifactStore {
+    pub fn new(client: Client, bucket: impl Into<String>, prefix: impl Into<String>) -> Self {
+        let mut prefix: String = prefix.into();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        S3ArtifactStore {
+            client,
+            bucket: bucket.into(),
+            prefix,
+        }
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+#[async_trait]
+impl ArtifactStore for S3ArtifactStore {
+    async fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), ArtifactError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.key(key))
+            .content_type(content_type)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(error)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArtifactError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.key(key))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let data = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| ArtifactError::Unavailable(e.to_string()))?;
+                Ok(Some(data.into_bytes().to_vec()))
+            }
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), GetObjectError::NoSuchKey(_)) => {
+                Ok(None)
+            }
+            Err(e) => Err(error(e)),
+        }
+    }
+}
