@@ -129,17 +129,43 @@ async fn run(cli: Cli) -> Result<(), String> {
             let api = Arc::clone(&local.api);
             // The deadpool on a timer, as the schedule runs it in AWS.
             let interval = std::time::Duration::from_secs(config.deadpool_interval_secs);
+            let local = Arc::new(local);
+            let archiver = Arc::clone(&local);
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(interval);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
-                    let report = local.deadpool.run(None).await;
+                    let report = archiver.deadpool.run(None).await;
                     if report.archived + report.raced + report.failed > 0 {
                         tracing::info!(?report, "deadpool");
                     }
                 }
             });
+            // Retraining on a timer, as the daily schedule runs it in AWS.
+            if config.train_interval_secs > 0 {
+                let every = std::time::Duration::from_secs(config.train_interval_secs);
+                let trainer = Arc::clone(&local);
+                tokio::spawn(async move {
+                    let mut tick =
+                        tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        tick.tick().await;
+                        let pipeline = reco_pipeline::train::Pipeline {
+                            warehouse: &trainer.warehouse,
+                            artifacts: &trainer.artifacts,
+                            clock: &SystemClock,
+                        };
+                        match pipeline.run(&Default::default(), None, |_| {}).await {
+                            Ok(o) => {
+                                tracing::info!(version = %o.version, published = o.published, reason = %o.reason, "retrained")
+                            }
+                            Err(e) => tracing::warn!(error = %e, "retraining failed"),
+                        }
+                    }
+                });
+            }
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

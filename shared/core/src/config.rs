@@ -27,6 +27,8 @@ pub struct Config {
     pub deadpool_interval_secs: u64,
     /// `RECO_DEADPOOL_BATCH`: sessions the deadpool archives per warehouse transaction.
     pub deadpool_batch: usize,
+    /// `RECO_TRAIN_INTERVAL_SECS`: local server only, retraining timer (0: off).
+    pub train_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -40,6 +42,7 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             deadpool_interval_secs: 60,
             deadpool_batch: 100,
+            train_interval_secs: 86_400,
         }
     }
 }
@@ -101,6 +104,13 @@ impl Config {
                 86_400,
             )?,
             deadpool_batch: number(&lookup, "RECO_DEADPOOL_BATCH", d.deadpool_batch, 1, 1000)?,
+            train_interval_secs: number(
+                &lookup,
+                "RECO_TRAIN_INTERVAL_SECS",
+                d.train_interval_secs,
+                0,
+                30 * 86_400,
+            )?,
         })
     }
 }

@@ -59,6 +59,9 @@ pub struct TrainOptions {
     /// than `tolerance`.
     pub force: bool,
     pub tolerance: f64,
+    /// Publish when the gate passes (the state machine sets false and publishes in
+    /// a step of its own).
+    pub publish: bool,
 }
 
 impl Default for TrainOptions {
@@ -78,6 +81,7 @@ impl Default for TrainOptions {
             refit_all: false,
             force: false,
             tolerance: 0.01,
+            publish: true,
         }
     }
 }
@@ -172,6 +176,8 @@ pub struct Outcome {
     pub current_version: Option<String>,
     pub current_metrics: Option<Scores>,
     pub baseline_popular: Scores,
+    /// The quality gate's verdict.
+    pub gate_passed: bool,
     pub published: bool,
     pub reason: String,
     pub counts: Counts,
@@ -590,7 +596,8 @@ impl Pipeline<'_> {
                 ),
             }
         };
-        if publish_it {
+        let published = publish_it && options.publish;
+        if published {
             publish(self.artifacts, &version, self.clock.now()).await?;
         }
         Ok(Outcome {
@@ -599,7 +606,8 @@ impl Pipeline<'_> {
             current_version,
             current_metrics,
             baseline_popular: baseline,
-            published: publish_it,
+            gate_passed: publish_it,
+            published,
             reason,
             counts: data.counts,
             fit_seconds,

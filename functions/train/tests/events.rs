@@ -1,0 +1,126 @@
+//! Every step event in events/train through the handler against the real services:
+//! train on a shop imported into Aurora (Data API emulator), publish to S3 (moto),
+//! warm Redis, and refuse a rollback with nothing to roll back to.
+
+mod shop;
+
+use lambda_runtime::{Context, LambdaEvent};
+use reco_core::EmbeddingCache;
+use reco_rdsdata::{RdsData, Target};
+use reco_testkit::{run_prefix, service_env};
+use serde_json::Value;
+
+const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/train");
+
+fn event(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(format!("{EVENTS}/{name}")).expect("readable"))
+        .expect("JSON")
+}
+
+fn invocation(payload: Value) -> LambdaEvent<Value> {
+    let mut context = Context::default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    context.deadline = now + 900_000;
+    LambdaEvent::new(payload, context)
+}
+
+#[tokio::test]
+async fn each_step_event_runs_against_the_services() {
+    service_env("AWS_ENDPOINT_URL_RDS_DATA", "the RDS Data API emulator");
+    service_env("AWS_ENDPOINT_URL_S3", "moto server (S3)");
+    let redis_url = service_env("RECO_TEST_REDIS_URL", "Redis");
+    let aws = aws_config::load_from_env().await;
+    let base = Target::from_env().expect("RECO_RDS_* set by scripts/test");
+    let db = format!("train_{}", run_prefix().replace('-', "_"));
+    let client = aws_sdk_rdsdata::Client::new(&aws);
+    RdsData::new(
+        client.clone(),
+        Target {
+            database: "postgres".into(),
+            ..base.clone()
+        },
+    )
+    .execute(&format!("CREATE DATABASE {db}"), vec![], None)
+    .await
+    .expect("database");
+    let warehouse = RdsData::new(
+        client,
+        Target {
+            database: db,
+            ..base
+        },
+    );
+    reco_rdsdata::migrate::apply(&warehouse)
+        .await
+        .expect("migrated");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let batch = reco_pipeline::import::read_files(&shop::write_shop(dir.path())).expect("shop");
+    reco_core::Warehouse::load(&warehouse, &batch)
+        .await
+        .expect("imported");
+    let s3 = reco_s3::client(&aws);
+    let bucket = format!("train-{}", run_prefix());
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let redis = reco_redis::RedisCache::connect(&redis_url)
+        .await
+        .expect("redis");
+    let steps = train::Steps {
+        warehouse: Box::new(warehouse),
+        artifacts: Box::new(reco_s3::S3ArtifactStore::new(s3, bucket, "reco")),
+        cache: Some(Box::new(redis.clone())),
+    };
+
+    // Nothing published yet: rollback and warm refuse.
+    assert!(train::handle(&steps, invocation(event("rollback.json")))
+        .await
+        .is_err());
+    assert!(train::handle(&steps, invocation(event("warm.json")))
+        .await
+        .is_err());
+
+    let trained = train::handle(&steps, invocation(event("train.json")))
+        .await
+        .expect("trains");
+    let version = trained["version"].as_str().expect("version").to_string();
+    assert_eq!(trained["gate_passed"], true, "{trained}");
+    assert!(
+        trained["metrics"]["precision_at_10"].as_f64().expect("p10")
+            > trained["baseline_popular"]["precision_at_10"]
+                .as_f64()
+                .expect("p10")
+    );
+    assert!(trained["current_metrics"].is_null());
+
+    let mut publish = event("publish.json");
+    publish["version"] = Value::String(version.clone());
+    let pointer = train::handle(&steps, invocation(publish))
+        .await
+        .expect("publishes");
+    assert_eq!(pointer["version"], version.as_str());
+
+    let warmed = train::handle(&steps, invocation(event("warm.json")))
+        .await
+        .expect("warms");
+    assert_eq!(warmed["version"], version.as_str());
+    assert_eq!(
+        redis.get("reco:current").await.expect("get"),
+        Some(version.as_bytes().to_vec())
+    );
+
+    let bad = serde_json::json!({"action": "retrain-everything"});
+    let e = train::handle(&steps, invocation(bad))
+        .await
+        .expect_err("unknown action");
+    assert!(e.to_string().contains("invalid input"), "{e}");
+    let bad_version = serde_json::json!({"action": "publish", "version": "no-such-version"});
+    assert!(train::handle(&steps, invocation(bad_version))
+        .await
+        .is_err());
+}
