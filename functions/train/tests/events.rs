@@ -33,26 +33,14 @@ async fn each_step_event_runs_against_the_services() {
     service_env("AWS_ENDPOINT_URL_S3", "moto server (S3)");
     let redis_url = service_env("RECO_TEST_REDIS_URL", "Redis");
     let aws = aws_config::load_from_env().await;
-    let base = Target::from_env().expect("RECO_RDS_* set by scripts/test");
-    let db = format!("train_{}", run_prefix().replace('-', "_"));
-    let client = aws_sdk_rdsdata::Client::new(&aws);
-    RdsData::new(
-        client.clone(),
-        Target {
-            database: "postgres".into(),
-            ..base.clone()
-        },
-    )
-    .execute(&format!("CREATE DATABASE {db}"), vec![], None)
-    .await
-    .expect("database");
-    let warehouse = RdsData::new(
-        client,
-        Target {
-            database: db,
-            ..base
-        },
+    let base = RdsData::new(
+        aws_sdk_rdsdata::Client::new(&aws),
+        Target::from_env().expect("RECO_RDS_* set by scripts/test"),
     );
+    let warehouse = base
+        .create_database(&format!("train_{}", run_prefix().replace('-', "_")))
+        .await
+        .expect("database");
     reco_rdsdata::migrate::apply(&warehouse)
         .await
         .expect("migrated");

@@ -18,26 +18,14 @@ async fn import_train_publish_and_warm_on_real_services() {
     let redis_url = service_env("RECO_TEST_REDIS_URL", "Redis");
     let aws = aws_config::load_from_env().await;
 
-    let base = Target::from_env().expect("RECO_RDS_* set by scripts/test");
-    let db = format!("shop_{}", run_prefix().replace('-', "_"));
-    let client = aws_sdk_rdsdata::Client::new(&aws);
-    RdsData::new(
-        client.clone(),
-        Target {
-            database: "postgres".into(),
-            ..base.clone()
-        },
-    )
-    .execute(&format!("CREATE DATABASE {db}"), vec![], None)
-    .await
-    .expect("database");
-    let warehouse = RdsData::new(
-        client,
-        Target {
-            database: db,
-            ..base
-        },
+    let base = RdsData::new(
+        aws_sdk_rdsdata::Client::new(&aws),
+        Target::from_env().expect("RECO_RDS_* set by scripts/test"),
     );
+    let warehouse = base
+        .create_database(&format!("shop_{}", run_prefix().replace('-', "_")))
+        .await
+        .expect("database");
     reco_rdsdata::migrate::apply(&warehouse)
         .await
         .expect("migrated");

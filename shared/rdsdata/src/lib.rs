@@ -227,6 +227,39 @@ impl RdsData {
         &self.target
     }
 
+    /// Creates database `name` on the same cluster (through its `postgres`
+    /// maintenance database) and returns a handle on it. `name` must be a plain
+    /// lowercase identifier: it cannot be a bound parameter, so it is checked instead.
+    pub async fn create_database(&self, name: &str) -> Result<RdsData, WarehouseError> {
+        let plain = name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name.len() <= 63
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !plain {
+            return Err(WarehouseError::Rejected(format!(
+                "database name `{name}` must be a lowercase identifier (a-z, 0-9, _)"
+            )));
+        }
+        let maintenance = RdsData::new(
+            self.client.clone(),
+            Target {
+                database: "postgres".into(),
+                ..self.target.clone()
+            },
+        );
+        maintenance
+            .execute(&format!("CREATE DATABASE {name}"), Vec::new(), None)
+            .await?;
+        Ok(RdsData::new(
+            self.client.clone(),
+            Target {
+                database: name.to_string(),
+                ..self.target.clone()
+            },
+        ))
+    }
+
     async fn backoff(attempt: u32) {
         tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
     }

@@ -18,26 +18,18 @@ async fn warehouse() -> RdsData {
         "the RDS Data API emulator (tools/rdsdata-emulator)",
     );
     let aws = aws_config::load_from_env().await;
-    let client = aws_sdk_rdsdata::Client::new(&aws);
-    let base = Target::from_env().expect("RECO_RDS_* set by scripts/test");
-    let name = format!("wh_{}", run_prefix().replace('-', "_"));
-    RdsData::new(
-        client.clone(),
-        Target {
-            database: "postgres".into(),
-            ..base.clone()
-        },
-    )
-    .execute(&format!("CREATE DATABASE {name}"), vec![], None)
-    .await
-    .expect("database created");
-    let rds = RdsData::new(
-        client,
-        Target {
-            database: name,
-            ..base
-        },
+    let base = RdsData::new(
+        aws_sdk_rdsdata::Client::new(&aws),
+        Target::from_env().expect("RECO_RDS_* set by scripts/test"),
     );
+    let rds = base
+        .create_database(&format!("wh_{}", run_prefix().replace('-', "_")))
+        .await
+        .expect("database created");
+    assert!(matches!(
+        base.create_database("bad; DROP").await,
+        Err(WarehouseError::Rejected(_))
+    ));
     let applied = reco_rdsdata::migrate::apply(&rds).await.expect("migrates");
     assert_eq!(applied, ["0001_warehouse"]);
     assert!(reco_rdsdata::migrate::apply(&rds)
