@@ -94,27 +94,6 @@ pub fn load_split(dir: &Path, base: &str, test: &str) -> Result<Split, String> {
 pub type Attributes = Vec<(u64, String)>;
 
 pub fn movielens_features(dir: &Path) -> Result<(Attributes, Attributes), String> {
-    const GENRES: [&str; 19] = [
-        "unknown",
-        "action",
-        "adventure",
-        "animation",
-        "children",
-        "comedy",
-        "crime",
-        "documentary",
-        "drama",
-        "fantasy",
-        "film-noir",
-        "horror",
-        "musical",
-        "mystery",
-        "romance",
-        "sci-fi",
-        "thriller",
-        "war",
-        "western",
-    ];
     let read = |name: &str| -> Result<String, String> {
         let bytes = std::fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
         Ok(bytes.iter().map(|&b| b as char).collect())
@@ -128,7 +107,10 @@ pub fn movielens_features(dir: &Path) -> Result<(Attributes, Attributes), String
         let id: u64 = f[0]
             .parse()
             .map_err(|_| format!("u.item:{}: bad id", n + 1))?;
-        for (g, flag) in GENRES.iter().zip(&f[5..24]) {
+        for (g, flag) in reco_pipeline::import::MOVIELENS_GENRES
+            .iter()
+            .zip(&f[5..24])
+        {
             if *flag == "1" {
                 items.push((id, format!("genre:{g}")));
             }
@@ -189,4 +171,72 @@ pub fn hybrid_features(
     let m =
         Csr::identity_plus(ids.len(), names.len(), &triplets, true).map_err(|e| e.to_string())?;
     Ok((m, names))
+}
+
+/// The arguments both split benchmarks take: `DIR LOSS COMPONENTS EPOCHS THREADS`.
+pub struct SplitArgs {
+    pub dir: std::path::PathBuf,
+    pub loss_name: String,
+    pub loss: reco_model::Loss,
+    pub components: usize,
+    pub epochs: usize,
+    pub threads: usize,
+}
+
+impl SplitArgs {
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let number = |i: usize, name: &str| -> Result<usize, String> {
+            args[i]
+                .parse()
+                .map_err(|_| format!("{name}: `{}` is not a whole number", args[i]))
+        };
+        Ok(SplitArgs {
+            dir: std::path::PathBuf::from(&args[0]),
+            loss_name: args[1].clone(),
+            loss: args[1]
+                .parse()
+                .map_err(|e: reco_model::ModelError| e.to_string())?,
+            components: number(2, "COMPONENTS")?,
+            epochs: number(3, "EPOCHS")?,
+            threads: number(4, "THREADS")?,
+        })
+    }
+
+    /// Params from the arguments; `RECO_BENCH_SEED` picks another seed (default 42),
+    /// to see the spread of a configuration.
+    pub fn params(&self) -> reco_model::Params {
+        reco_model::Params {
+            no_components: self.components,
+            loss: self.loss,
+            threads: self.threads,
+            seed: std::env::var("RECO_BENCH_SEED")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(42),
+            ..reco_model::Params::default()
+        }
+    }
+}
+
+/// Runs a split benchmark binary: parses the arguments, prints the JSON line `run`
+/// returns, or the error; exit status 2 on bad usage.
+pub fn split_main(
+    name: &str,
+    run: impl FnOnce(&SplitArgs) -> Result<String, String>,
+) -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() != 5 {
+        eprintln!("usage: {name} DIR LOSS COMPONENTS EPOCHS THREADS");
+        return std::process::ExitCode::from(2);
+    }
+    match SplitArgs::parse(&args).and_then(|a| run(&a)) {
+        Ok(line) => {
+            println!("{line}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -1,55 +1,20 @@
 //! `bench-model DIR LOSS COMPONENTS EPOCHS THREADS`: fits on DIR/ua.base, evaluates on
 //! DIR/ua.test exactly as `lightfm_ua.py` does, prints one JSON line.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use reco_model::{evaluate, Csr, Loss, Model, Params};
+use reco_bench::SplitArgs;
+use reco_model::{evaluate, Csr, Model};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() != 5 {
-        eprintln!("usage: bench-model DIR LOSS COMPONENTS EPOCHS THREADS");
-        return ExitCode::from(2);
-    }
-    match run(&args) {
-        Ok(line) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    reco_bench::split_main("bench-model", run)
 }
 
-fn run(args: &[String]) -> Result<String, String> {
-    let dir = PathBuf::from(&args[0]);
-    let loss: Loss = args[1]
-        .parse()
-        .map_err(|e: reco_model::ModelError| e.to_string())?;
-    let number = |i: usize, name: &str| -> Result<usize, String> {
-        args[i]
-            .parse()
-            .map_err(|_| format!("{name}: `{}` is not a whole number", args[i]))
-    };
-    let components = number(2, "COMPONENTS")?;
-    let epochs = number(3, "EPOCHS")?;
-    let threads = number(4, "THREADS")?;
-    let split = reco_bench::load_split(&dir, "ua.base", "ua.test")?;
-    let params = Params {
-        no_components: components,
-        loss,
-        threads,
-        // RECO_BENCH_SEED: another seed, to see the spread of a configuration.
-        seed: std::env::var("RECO_BENCH_SEED")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(42),
-        ..Params::default()
-    };
+fn run(a: &SplitArgs) -> Result<String, String> {
+    let (dir, components, epochs, threads) = (&a.dir, a.components, a.epochs, a.threads);
+    let split = reco_bench::load_split(dir, "ua.base", "ua.test")?;
+    let params = a.params();
     let start = Instant::now();
     let model = Model::fit(
         params,
@@ -80,7 +45,7 @@ fn run(args: &[String]) -> Result<String, String> {
     let m = evaluate(&model, &split.test, Some(&split.train_csr), 10).map_err(|e| e.to_string())?;
     Ok(serde_json::json!({
         "impl": "reco",
-        "loss": args[1],
+        "loss": a.loss_name,
         "dim": components,
         "epochs": epochs,
         "threads": threads,

@@ -268,7 +268,8 @@ pub fn read_files(files: &[(PathBuf, Kind)]) -> Result<ImportBatch, ImportError>
     }
 }
 
-const GENRES: [&str; 19] = [
+/// The 19 genre flags of MovieLens 100k's u.item, in file order.
+pub const MOVIELENS_GENRES: [&str; 19] = [
     "unknown",
     "action",
     "adventure",
@@ -342,7 +343,7 @@ pub fn read_movielens(dir: &Path) -> Result<ImportBatch, ImportError> {
             bad("u.item", n + 1, "expected 24 fields".into());
             continue;
         }
-        let genres: Vec<&str> = GENRES
+        let genres: Vec<&str> = MOVIELENS_GENRES
             .iter()
             .zip(&f[5..24])
             .filter(|(_, v)| **v == "1")
