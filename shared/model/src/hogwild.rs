@@ -41,6 +41,13 @@ impl<'a> Cells<'a> {
     }
 
     #[inline(always)]
+    pub fn prefetch(&self, i: usize) {
+        if let Some(c) = self.0.get(i) {
+            prefetch(c, 4);
+        }
+    }
+
+    #[inline(always)]
     pub fn set(&self, i: usize, v: f32) {
         self.0[i].store(v.to_bits(), Relaxed)
     }
@@ -99,6 +106,19 @@ impl<'a> Rows<'a> {
         }
     }
 
+    /// Prefetches `len` values starting at element `start`.
+    #[inline(always)]
+    pub fn prefetch(&self, start: usize, len: usize) {
+        let (ptr, total) = match self {
+            Rows::Narrow(cells) => (cells.as_ptr().cast::<f32>(), cells.len()),
+            #[cfg(all(target_endian = "little", target_has_atomic = "64"))]
+            Rows::Wide(cells) => (cells.as_ptr().cast::<f32>(), cells.len() * 2),
+        };
+        if start + len <= total {
+            prefetch(ptr.wrapping_add(start), len * 4);
+        }
+    }
+
     /// Stores `values` starting at element `start` (a row start).
     #[inline(always)]
     pub fn store(&self, start: usize, values: &[f32]) {
@@ -114,6 +134,28 @@ impl<'a> Rows<'a> {
             }
         }
     }
+}
+
+/// Hints the CPU to bring the cache lines of `len` bytes at `ptr` closer. A prefetch
+/// is not a memory access (it cannot fault or race), only a hint; elsewhere than on
+/// x86-64 it does nothing.
+#[inline(always)]
+fn prefetch<T>(ptr: *const T, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let start = ptr as usize & !63;
+        let end = ptr as usize + len;
+        let mut line = start;
+        while line < end {
+            // SAFETY: prefetching has no effect on memory or program state and is
+            // defined for any address; SSE is part of the x86-64 baseline.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line as *const i8) };
+            line += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (ptr, len);
 }
 
 /// "Is (user, item) a stored interaction?": a bit matrix when users x items is at
@@ -147,6 +189,31 @@ impl<'a> Known<'a> {
             let i = user * self.csr.n_cols() + item;
             self.bits[i >> 6] >> (i & 63) & 1 == 1
         }
+    }
+}
+
+/// One training example as the kernel reads it. Each epoch shuffles a vector of
+/// these, so the kernel reads its examples sequentially instead of gathering each
+/// one's user, item, value and weight from four arrays at a random index (four cache
+/// misses per example once the parameters fill the cache).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Example {
+    pub user: u32,
+    pub item: u32,
+    pub value: f32,
+    pub weight: f32,
+}
+
+impl Example {
+    pub fn all(data: &Interactions) -> Vec<Example> {
+        (0..data.len())
+            .map(|i| Example {
+                user: data.users[i],
+                item: data.items[i],
+                value: data.values[i],
+                weight: data.weights.as_ref().map_or(1.0, |w| w[i]),
+            })
+            .collect()
     }
 }
 
@@ -292,31 +359,52 @@ impl<'a> Kernel<'a> {
         }
     }
 
+    /// Prefetches what the step on `e` will read first: the parameters and
+    /// accumulators of its user's and item's features. Issued one example ahead,
+    /// it hides the misses on rows another thread has just written.
+    #[inline(always)]
+    fn prefetch(&self, e: &Example) {
+        let d = self.d;
+        for (side, row) in [(&self.users, e.user), (&self.items, e.item)] {
+            for &f in side.features.row(row as usize).0.iter().take(4) {
+                let f = f as usize;
+                side.emb.prefetch(f * d, d);
+                side.emb_acc.prefetch(f * d, d);
+                side.bias.prefetch(f);
+                side.bias_acc.prefetch(f);
+            }
+        }
+    }
+
     #[inline(always)]
     fn score(&self, u: &[f32], i: &[f32]) -> f32 {
         let d = self.d;
         dot(&u[..d], &i[..d]) + u[d] + i[d]
     }
 
-    /// Applies gradient `grad` (per component) and `grad_bias` to every feature of
-    /// `row`, each scaled by the feature's weight, under the configured schedule.
+    /// Applies gradient `scale * grad` (per component) and `grad_bias` to every
+    /// feature of `row`, each scaled by the feature's weight, under the configured
+    /// schedule.
     /// Each row is copied into thread-local buffers, updated there (a loop the
     /// compiler vectorises, square roots included) and stored back.
     /// `known`: the row's representation as just read, reused as the parameters
     /// when the row is a single feature of weight 1 (identity features), saving a
     /// reload.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn update(
         &self,
         side: &Side<'a>,
         row: usize,
         grad: &[f32],
+        scale: f32,
         grad_bias: f32,
         known: &[f32],
         buf: &mut Buffers,
     ) {
         let d = self.d;
         let alpha = side.alpha;
+        let grad = &grad[..d];
         let (cols, weights) = side.features.row(row);
         let identity = matches!(weights, [w] if *w == 1.0);
         let (p, a, st) = (&mut buf.params[..d], &mut buf.acc[..d], &mut buf.step[..d]);
@@ -333,8 +421,9 @@ impl<'a> Kernel<'a> {
                 Schedule::Adagrad { learning_rate } => {
                     let r = &mut buf.rate[..d];
                     inverse_sqrt(a, r, buf.avx2);
+                    let sw = scale * w;
                     for c in 0..d {
-                        let g = grad[c] * w;
+                        let g = grad[c] * sw;
                         let rate = learning_rate * r[c];
                         p[c] -= rate * (g + alpha * p[c]);
                         a[c] += g * g;
@@ -350,9 +439,10 @@ impl<'a> Kernel<'a> {
                 }
                 Schedule::Adadelta { rho, epsilon } => {
                     side.emb_step.load(base, st);
+                    let sw = scale * w;
                     for c in 0..d {
                         let (delta, acc, stp) =
-                            adadelta(grad[c] * w + alpha * p[c], a[c], st[c], rho, epsilon);
+                            adadelta(grad[c] * sw + alpha * p[c], a[c], st[c], rho, epsilon);
                         p[c] -= delta;
                         a[c] = acc;
                         st[c] = stp;
@@ -384,18 +474,14 @@ impl<'a> Kernel<'a> {
     #[inline(always)]
     fn pairwise_update(&self, l: f32, user: usize, pos: usize, neg: usize, s: &mut Scratch) {
         let d = self.d;
-        for c in 0..d {
-            s.grad[c] = -l * s.user[c];
+        // d loss / d item = -l * user (positive), +l * user (negative);
+        // d loss / d user = l * (neg - pos).
+        self.update(&self.items, pos, &s.user, -l, -l, &s.pos, &mut s.buf);
+        self.update(&self.items, neg, &s.user, l, l, &s.neg, &mut s.buf);
+        for ((g, n), p) in s.grad[..d].iter_mut().zip(&s.neg[..d]).zip(&s.pos[..d]) {
+            *g = n - p;
         }
-        self.update(&self.items, pos, &s.grad, -l, &s.pos, &mut s.buf);
-        for c in 0..d {
-            s.grad[c] = -s.grad[c];
-        }
-        self.update(&self.items, neg, &s.grad, l, &s.neg, &mut s.buf);
-        for c in 0..d {
-            s.grad[c] = l * (s.neg[c] - s.pos[c]);
-        }
-        self.update(&self.users, user, &s.grad, 0.0, &s.user, &mut s.buf);
+        self.update(&self.users, user, &s.grad, l, 0.0, &s.user, &mut s.buf);
     }
 
     /// Draws negatives until one violates the margin, then steps; returns the loss.
@@ -436,27 +522,26 @@ impl<'a> Kernel<'a> {
         0.0
     }
 
-    /// Runs one thread's share of an epoch over `order` (indices into the
-    /// interactions). Returns the summed loss and the number of examples visited.
+    /// Runs one thread's share of an epoch over `examples`. Returns the summed loss and the number of examples visited.
     /// On x86-64 CPUs with AVX2 the same code runs compiled for AVX2 (8-wide
     /// vectors); elsewhere it runs as compiled for the baseline target.
-    pub fn run(&self, order: &[u32], seed: u64) -> (f64, usize) {
+    pub fn run(&self, examples: &[Example], seed: u64) -> (f64, usize) {
         #[cfg(target_arch = "x86_64")]
         if avx2_fma() {
             // SAFETY: `run_avx2` requires AVX2 and FMA, which the CPU was just found to have.
-            return unsafe { self.run_avx2(order, seed) };
+            return unsafe { self.run_avx2(examples, seed) };
         }
-        self.run_any(order, seed)
+        self.run_any(examples, seed)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2(&self, order: &[u32], seed: u64) -> (f64, usize) {
-        self.run_any(order, seed)
+    unsafe fn run_avx2(&self, examples: &[Example], seed: u64) -> (f64, usize) {
+        self.run_any(examples, seed)
     }
 
     #[inline(always)]
-    fn run_any(&self, order: &[u32], seed: u64) -> (f64, usize) {
+    fn run_any(&self, examples: &[Example], seed: u64) -> (f64, usize) {
         let d = self.d;
         let mut rng = Rng::new(seed);
         let mut s = Scratch {
@@ -477,12 +562,11 @@ impl<'a> Kernel<'a> {
         let data = self.data;
         let mut total = 0.0f64;
         let mut visited = 0usize;
-        for &idx in order {
-            let idx = idx as usize;
-            let user = data.users[idx] as usize;
-            let item = data.items[idx] as usize;
-            let value = data.values[idx];
-            let weight = data.weights.as_ref().map_or(1.0, |w| w[idx]);
+        for (k, e) in examples.iter().enumerate() {
+            if let Some(next) = examples.get(k + 1) {
+                self.prefetch(next);
+            }
+            let (user, item, value, weight) = (e.user as usize, e.item as usize, e.value, e.weight);
             match self.params.loss {
                 Loss::Logistic => {
                     self.repr(&self.users, user, &mut s.user, &mut s.tmp);
@@ -490,14 +574,8 @@ impl<'a> Kernel<'a> {
                     let p = sigmoid(self.score(&s.user, &s.pos));
                     let y = if value > 0.0 { 1.0 } else { 0.0 };
                     let l = weight * (p - y);
-                    for c in 0..d {
-                        s.grad[c] = l * s.user[c];
-                    }
-                    self.update(&self.items, item, &s.grad, l, &s.pos, &mut s.buf);
-                    for c in 0..d {
-                        s.grad[c] = l * s.pos[c];
-                    }
-                    self.update(&self.users, user, &s.grad, l, &s.user, &mut s.buf);
+                    self.update(&self.items, item, &s.user, l, l, &s.pos, &mut s.buf);
+                    self.update(&self.users, user, &s.pos, l, l, &s.user, &mut s.buf);
                     let pt = if y > 0.0 { p } else { 1.0 - p };
                     total += f64::from(-weight * pt.max(1e-7).ln());
                 }

@@ -3,7 +3,7 @@
 use ndarray::{Array1, Array2, ArrayView1, Axis};
 
 use crate::csr::{Csr, Interactions};
-use crate::hogwild::{dot, Cells, Kernel, Known, Rows, Side};
+use crate::hogwild::{dot, Cells, Example, Kernel, Known, Rows, Side};
 use crate::params::{Loss, Params, Schedule};
 
 /// Epochs whose WARP screening reads live parameters rather than a snapshot.
@@ -220,7 +220,7 @@ impl Model {
         self.check_shapes(interactions)?;
         let positives = interactions.to_csr();
         let known = Known::new(&positives);
-        let mut order: Vec<u32> = (0..interactions.len() as u32).collect();
+        let mut order = Example::all(interactions);
         let mut rng = Rng::new(self.params.seed ^ (self.epochs as u64).wrapping_mul(0x9E37_79B9));
         let mut stats = Vec::with_capacity(epochs);
         for _ in 0..epochs {
@@ -259,7 +259,7 @@ impl Model {
         interactions: &Interactions,
         positives: &Csr,
         known: &Known<'_>,
-        order: &[u32],
+        order: &[Example],
         rng: &mut Rng,
     ) -> (f64, usize) {
         let d = self.params.no_components;
