@@ -96,11 +96,12 @@ impl<'a> Rows<'a> {
             Rows::Narrow(cells) => load(&cells[start..start + out.len()], out),
             #[cfg(all(target_endian = "little", target_has_atomic = "64"))]
             Rows::Wide(cells) => {
-                let cells = &cells[start / 2..(start + out.len()) / 2];
-                for (pair, c) in out.chunks_exact_mut(2).zip(cells) {
-                    let v = c.load(Relaxed);
-                    pair[0] = f32::from_bits(v as u32);
-                    pair[1] = f32::from_bits((v >> 32) as u32);
+                let n = out.len() / 2;
+                let (cells, out) = (&cells[start / 2..start / 2 + n], &mut out[..2 * n]);
+                for i in 0..n {
+                    let v = cells[i].load(Relaxed);
+                    out[2 * i] = f32::from_bits(v as u32);
+                    out[2 * i + 1] = f32::from_bits((v >> 32) as u32);
                 }
             }
         }
@@ -126,10 +127,11 @@ impl<'a> Rows<'a> {
             Rows::Narrow(cells) => store(&cells[start..start + values.len()], values),
             #[cfg(all(target_endian = "little", target_has_atomic = "64"))]
             Rows::Wide(cells) => {
-                let cells = &cells[start / 2..(start + values.len()) / 2];
-                for (pair, c) in values.chunks_exact(2).zip(cells) {
-                    let v = u64::from(pair[0].to_bits()) | (u64::from(pair[1].to_bits()) << 32);
-                    c.store(v, Relaxed);
+                let n = values.len() / 2;
+                let (cells, values) = (&cells[start / 2..start / 2 + n], &values[..2 * n]);
+                for i in 0..n {
+                    let (lo, hi) = (values[2 * i].to_bits(), values[2 * i + 1].to_bits());
+                    cells[i].store(u64::from(lo) | (u64::from(hi) << 32), Relaxed);
                 }
             }
         }
@@ -192,6 +194,103 @@ impl<'a> Known<'a> {
     }
 }
 
+/// Eight `f32`s on a 32-byte boundary: one AVX vector.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(32))]
+struct Block([f32; 8]);
+
+/// The item representations WARP screens sampled negatives against, as they stood
+/// at the start of the epoch (see `Kernel::table`). Row `i` holds item `i`'s vector,
+/// then its bias, then zeros up to `stride` (a multiple of 8), and starts on a
+/// 32-byte boundary: a screening vector holding the user's vector, then 1, then
+/// zeros, gives `dot + item bias` as one dot product of whole, aligned vectors.
+#[derive(Default)]
+pub(crate) struct Table {
+    blocks: Vec<Block>,
+    stride: usize,
+}
+
+impl Table {
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Sizes the table for `rows` rows of `d` components, all zero.
+    pub fn reset(&mut self, rows: usize, d: usize) {
+        self.stride = (d + 1).div_ceil(8) * 8;
+        self.blocks.clear();
+        self.blocks.resize(rows * self.stride / 8, Block::default());
+    }
+
+    /// The values, row-major, `stride` per row.
+    pub fn values_mut(&mut self) -> &mut [f32] {
+        let len = self.blocks.len() * 8;
+        // SAFETY: `Block` is `repr(C)` around `[f32; 8]` (32 bytes, no padding), so
+        // the vector's buffer is `len` initialised f32s, borrowed exclusively here.
+        unsafe { std::slice::from_raw_parts_mut(self.blocks.as_mut_ptr().cast::<f32>(), len) }
+    }
+
+    fn values(&self) -> &[f32] {
+        // SAFETY: as in `values_mut`, through a shared borrow.
+        unsafe {
+            std::slice::from_raw_parts(self.blocks.as_ptr().cast::<f32>(), self.blocks.len() * 8)
+        }
+    }
+
+    /// `dot(screen, row)` for four rows at once. `screen` has `stride` values.
+    #[inline(always)]
+    fn dots4(&self, screen: &[f32], rows: [usize; 4], avx2: bool) -> [f32; 4] {
+        let stride = self.stride;
+        let values = self.values();
+        let row = |r: usize| &values[r * stride..(r + 1) * stride];
+        let rows = [row(rows[0]), row(rows[1]), row(rows[2]), row(rows[3])];
+        let screen = &screen[..stride];
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: `avx2` is only true when the CPU was found to support AVX2 and FMA.
+            return unsafe { dots4_avx2(screen, rows) };
+        }
+        let _ = avx2;
+        rows.map(|r| dot(screen, r))
+    }
+}
+
+/// Four dot products of `screen` with rows of the same length (a multiple of 8):
+/// four independent accumulator chains, reduced together by horizontal adds.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn dots4_avx2(screen: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
+    use std::arch::x86_64::*;
+    let n = rows.iter().fold(screen.len(), |n, r| n.min(r.len())) / 8 * 8;
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut k = 0;
+    while k < n {
+        // SAFETY: k + 8 <= n, which is at most the length of `screen` and each row;
+        // unaligned loads.
+        unsafe {
+            let u = _mm256_loadu_ps(screen.as_ptr().add(k));
+            for (a, r) in acc.iter_mut().zip(&rows) {
+                *a = _mm256_fmadd_ps(u, _mm256_loadu_ps(r.as_ptr().add(k)), *a);
+            }
+        }
+        k += 8;
+    }
+    let h = _mm256_hadd_ps(
+        _mm256_hadd_ps(acc[0], acc[1]),
+        _mm256_hadd_ps(acc[2], acc[3]),
+    );
+    let sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    let mut out = [0.0f32; 4];
+    // SAFETY: `out` holds four f32s; unaligned store.
+    unsafe { _mm_storeu_ps(out.as_mut_ptr(), sums) };
+    out
+}
+
 /// One training example as the kernel reads it. Each epoch shuffles a vector of
 /// these, so the kernel reads its examples sequentially instead of gathering each
 /// one's user, item, value and weight from four arrays at a random index (four cache
@@ -229,6 +328,8 @@ pub(crate) struct Side<'a> {
     pub emb_step: Rows<'a>,
     pub bias_step: Cells<'a>,
     pub features: &'a Csr,
+    /// `features` is the identity (feature i is row i, weight 1).
+    pub identity: bool,
     pub alpha: f32,
 }
 
@@ -241,18 +342,22 @@ pub(crate) struct Kernel<'a> {
     /// Stored entries per user (sorted), for "is this a known positive?".
     pub positives: &'a Csr,
     pub known: &'a Known<'a>,
-    /// Item representations (stride d + 1, bias last) as they stood at the start of
-    /// the epoch, read without atomics: WARP screens sampled negatives against this
-    /// snapshot (plain, vectorised dot products, and O(d) whatever the number of item
-    /// features), then reads the live parameters of the one negative it steps on.
-    /// Empty: screen against the live parameters (the first epochs, while they move
-    /// fast). Measured against LightFM in docs/benchmarks.md.
-    pub item_table: &'a [f32],
+    /// Item representations as they stood at the start of the epoch, read without
+    /// atomics: WARP screens sampled negatives against this snapshot, four draws at a
+    /// time (vectorised dot products, O(d) whatever the number of item features),
+    /// then reads the live parameters of the one negative it steps on. Empty: screen
+    /// against the live parameters (the first epochs, while they move fast).
+    /// Measured against LightFM in docs/benchmarks.md.
+    pub table: &'a Table,
+    /// The CPU has AVX2 and FMA: `run` takes the AVX2 code path (see `avx2_fma`).
+    pub avx2: bool,
 }
 
 /// Per-thread scratch space, allocated once per epoch and thread.
 struct Scratch {
     user: Vec<f32>,
+    /// The user's vector, 1, zeros: screens against the table (see `Table`).
+    screen: Vec<f32>,
     pos: Vec<f32>,
     neg: Vec<f32>,
     grad: Vec<f32>,
@@ -337,6 +442,11 @@ impl<'a> Kernel<'a> {
     #[inline(always)]
     fn repr(&self, side: &Side<'a>, row: usize, out: &mut [f32], tmp: &mut [f32]) {
         let d = self.d;
+        if side.identity {
+            side.emb.load(row * d, &mut out[..d]);
+            out[d] = side.bias.get(row);
+            return;
+        }
         let (cols, weights) = side.features.row(row);
         if let ([f], [w]) = (cols, weights) {
             // One feature (identity features): a copy, scaled unless the weight is 1.
@@ -366,7 +476,12 @@ impl<'a> Kernel<'a> {
     fn prefetch(&self, e: &Example) {
         let d = self.d;
         for (side, row) in [(&self.users, e.user), (&self.items, e.item)] {
-            for &f in side.features.row(row as usize).0.iter().take(4) {
+            let (cols, _) = if side.identity {
+                (std::slice::from_ref(&row), &[][..])
+            } else {
+                side.features.row(row as usize)
+            };
+            for &f in cols.iter().take(4) {
                 let f = f as usize;
                 side.emb.prefetch(f * d, d);
                 side.emb_acc.prefetch(f * d, d);
@@ -384,12 +499,9 @@ impl<'a> Kernel<'a> {
 
     /// Applies gradient `scale * grad` (per component) and `grad_bias` to every
     /// feature of `row`, each scaled by the feature's weight, under the configured
-    /// schedule.
-    /// Each row is copied into thread-local buffers, updated there (a loop the
-    /// compiler vectorises, square roots included) and stored back.
-    /// `known`: the row's representation as just read, reused as the parameters
-    /// when the row is a single feature of weight 1 (identity features), saving a
-    /// reload.
+    /// schedule. `known`: the row's representation as just read, reused as the
+    /// parameters when the row is a single feature of weight 1 (identity features),
+    /// saving a reload.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn update(
@@ -402,70 +514,91 @@ impl<'a> Kernel<'a> {
         known: &[f32],
         buf: &mut Buffers,
     ) {
+        if side.identity {
+            self.update_feature(side, row, 1.0, grad, scale, grad_bias, Some(known), buf);
+            return;
+        }
+        let (cols, weights) = side.features.row(row);
+        let known = matches!(weights, [w] if *w == 1.0).then_some(known);
+        for (&f, &w) in cols.iter().zip(weights) {
+            self.update_feature(side, f as usize, w, grad, scale, grad_bias, known, buf);
+        }
+    }
+
+    /// `update` for one feature `f` of weight `w`. The feature's rows are copied into
+    /// thread-local buffers, updated there (a loop the compiler vectorises, square
+    /// roots included) and stored back. `known`: the feature's current parameters,
+    /// if the caller has them.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn update_feature(
+        &self,
+        side: &Side<'a>,
+        f: usize,
+        w: f32,
+        grad: &[f32],
+        scale: f32,
+        grad_bias: f32,
+        known: Option<&[f32]>,
+        buf: &mut Buffers,
+    ) {
         let d = self.d;
         let alpha = side.alpha;
         let grad = &grad[..d];
-        let (cols, weights) = side.features.row(row);
-        let identity = matches!(weights, [w] if *w == 1.0);
         let (p, a, st) = (&mut buf.params[..d], &mut buf.acc[..d], &mut buf.step[..d]);
-        for (&f, &w) in cols.iter().zip(weights) {
-            let f = f as usize;
-            let base = f * d;
-            if identity {
-                p.copy_from_slice(&known[..d]);
-            } else {
-                side.emb.load(base, p);
-            }
-            side.emb_acc.load(base, a);
-            match self.params.schedule {
-                Schedule::Adagrad { learning_rate } => {
-                    let r = &mut buf.rate[..d];
-                    inverse_sqrt(a, r, buf.avx2);
-                    let sw = scale * w;
-                    for c in 0..d {
-                        let g = grad[c] * sw;
-                        let rate = learning_rate * r[c];
-                        p[c] -= rate * (g + alpha * p[c]);
-                        a[c] += g * g;
-                    }
-                    if grad_bias != 0.0 {
-                        let g = grad_bias * w;
-                        let ab = side.bias_acc.get(f);
-                        let pb = side.bias.get(f);
-                        let rate = learning_rate / ab.sqrt();
-                        side.bias.set(f, pb - rate * (g + alpha * pb));
-                        side.bias_acc.set(f, ab + g * g);
-                    }
-                }
-                Schedule::Adadelta { rho, epsilon } => {
-                    side.emb_step.load(base, st);
-                    let sw = scale * w;
-                    for c in 0..d {
-                        let (delta, acc, stp) =
-                            adadelta(grad[c] * sw + alpha * p[c], a[c], st[c], rho, epsilon);
-                        p[c] -= delta;
-                        a[c] = acc;
-                        st[c] = stp;
-                    }
-                    side.emb_step.store(base, st);
-                    if grad_bias != 0.0 {
-                        let pb = side.bias.get(f);
-                        let (delta, acc, stp) = adadelta(
-                            grad_bias * w + alpha * pb,
-                            side.bias_acc.get(f),
-                            side.bias_step.get(f),
-                            rho,
-                            epsilon,
-                        );
-                        side.bias.set(f, pb - delta);
-                        side.bias_acc.set(f, acc);
-                        side.bias_step.set(f, stp);
-                    }
-                }
-            }
-            side.emb.store(base, p);
-            side.emb_acc.store(base, a);
+        let base = f * d;
+        match known {
+            Some(known) => p.copy_from_slice(&known[..d]),
+            None => side.emb.load(base, p),
         }
+        side.emb_acc.load(base, a);
+        let sw = scale * w;
+        match self.params.schedule {
+            Schedule::Adagrad { learning_rate } => {
+                let r = &mut buf.rate[..d];
+                inverse_sqrt(a, r, buf.avx2);
+                for c in 0..d {
+                    let g = grad[c] * sw;
+                    let rate = learning_rate * r[c];
+                    p[c] -= rate * (g + alpha * p[c]);
+                    a[c] += g * g;
+                }
+                if grad_bias != 0.0 {
+                    let g = grad_bias * w;
+                    let ab = side.bias_acc.get(f);
+                    let pb = side.bias.get(f);
+                    let rate = learning_rate / ab.sqrt();
+                    side.bias.set(f, pb - rate * (g + alpha * pb));
+                    side.bias_acc.set(f, ab + g * g);
+                }
+            }
+            Schedule::Adadelta { rho, epsilon } => {
+                side.emb_step.load(base, st);
+                for c in 0..d {
+                    let (delta, acc, stp) =
+                        adadelta(grad[c] * sw + alpha * p[c], a[c], st[c], rho, epsilon);
+                    p[c] -= delta;
+                    a[c] = acc;
+                    st[c] = stp;
+                }
+                side.emb_step.store(base, st);
+                if grad_bias != 0.0 {
+                    let pb = side.bias.get(f);
+                    let (delta, acc, stp) = adadelta(
+                        grad_bias * w + alpha * pb,
+                        side.bias_acc.get(f),
+                        side.bias_step.get(f),
+                        rho,
+                        epsilon,
+                    );
+                    side.bias.set(f, pb - delta);
+                    side.bias_acc.set(f, acc);
+                    side.bias_step.set(f, stp);
+                }
+            }
+        }
+        side.emb.store(base, p);
+        side.emb_acc.store(base, a);
     }
 
     /// Pairwise step for loss `l` on (user, positive, negative), from the
@@ -497,29 +630,64 @@ impl<'a> Kernel<'a> {
         s: &mut Scratch,
     ) -> f32 {
         let n_items = self.data.n_items;
-        for sampled in 1..=self.params.max_sampled {
-            let neg = rng.below(n_items);
-            let neg_score = if self.item_table.is_empty() {
+        let max_sampled = self.params.max_sampled;
+        let table = self.table;
+        if table.is_empty() {
+            for sampled in 1..=max_sampled {
+                let neg = rng.below(n_items);
                 self.repr(&self.items, neg, &mut s.neg, &mut s.tmp);
-                self.score(&s.user, &s.neg)
-            } else {
-                let row = &self.item_table[neg * (self.d + 1)..(neg + 1) * (self.d + 1)];
-                self.score(&s.user, row)
-            };
-            if neg_score > pos_score - 1.0 {
-                if self.known.contains(user, neg) {
-                    continue;
+                if self.score(&s.user, &s.neg) > pos_score - 1.0 && !self.known.contains(user, neg)
+                {
+                    return self.warp_update(user, pos, neg, sampled, weight, s);
                 }
-                self.repr(&self.items, neg, &mut s.neg, &mut s.tmp);
-                // ln of the estimated rank, floor((n_items - 1) / draws), at least 1 so
-                // that tiny catalogues never give a negative or infinite weight.
-                let rank_estimate = ((n_items - 1) / sampled).max(1) as f32;
-                let l = (weight * rank_estimate.ln()).min(MAX_LOSS);
-                self.pairwise_update(l, user, pos, neg, s);
-                return l;
+            }
+            return 0.0;
+        }
+        // Screening against the snapshot: draws are made and scored four at a time
+        // (the last batch may score unused rows), then examined in draw order, so
+        // the first violating draw and its count are those of one-at-a-time draws.
+        let d = self.d;
+        s.screen[..d].copy_from_slice(&s.user[..d]);
+        s.screen[d] = 1.0;
+        // score = dot + user bias + item bias; the table dot includes the item bias.
+        let threshold = pos_score - 1.0 - s.user[d];
+        let mut sampled = 0;
+        while sampled < max_sampled {
+            let batch = (max_sampled - sampled).min(4);
+            let mut draws = [0usize; 4];
+            for draw in &mut draws[..batch] {
+                *draw = rng.below(n_items);
+            }
+            let scores = table.dots4(&s.screen, draws, self.avx2);
+            for (&neg, &score) in draws[..batch].iter().zip(&scores) {
+                sampled += 1;
+                if score > threshold && !self.known.contains(user, neg) {
+                    return self.warp_update(user, pos, neg, sampled, weight, s);
+                }
             }
         }
         0.0
+    }
+
+    /// The WARP step on (user, pos, neg) found at draw `sampled`; returns the loss.
+    #[inline(always)]
+    fn warp_update(
+        &self,
+        user: usize,
+        pos: usize,
+        neg: usize,
+        sampled: usize,
+        weight: f32,
+        s: &mut Scratch,
+    ) -> f32 {
+        let n_items = self.data.n_items;
+        self.repr(&self.items, neg, &mut s.neg, &mut s.tmp);
+        // ln of the estimated rank, floor((n_items - 1) / draws), at least 1 so that
+        // tiny catalogues never give a negative or infinite weight.
+        let rank_estimate = ((n_items - 1) / sampled).max(1) as f32;
+        let l = (weight * rank_estimate.ln()).min(MAX_LOSS);
+        self.pairwise_update(l, user, pos, neg, s);
+        l
     }
 
     /// Runs one thread's share of an epoch over `examples`. Returns the summed loss and the number of examples visited.
@@ -527,8 +695,8 @@ impl<'a> Kernel<'a> {
     /// vectors); elsewhere it runs as compiled for the baseline target.
     pub fn run(&self, examples: &[Example], seed: u64) -> (f64, usize) {
         #[cfg(target_arch = "x86_64")]
-        if avx2_fma() {
-            // SAFETY: `run_avx2` requires AVX2 and FMA, which the CPU was just found to have.
+        if self.avx2 {
+            // SAFETY: `run_avx2` requires AVX2 and FMA, which `avx2` says the CPU has.
             return unsafe { self.run_avx2(examples, seed) };
         }
         self.run_any(examples, seed)
@@ -546,6 +714,7 @@ impl<'a> Kernel<'a> {
         let mut rng = Rng::new(seed);
         let mut s = Scratch {
             user: vec![0.0; d + 1],
+            screen: vec![0.0; self.table.stride().max(d + 1)],
             pos: vec![0.0; d + 1],
             neg: vec![0.0; d + 1],
             grad: vec![0.0; d],
@@ -556,7 +725,7 @@ impl<'a> Kernel<'a> {
                 acc: vec![0.0; d],
                 step: vec![0.0; d],
                 rate: vec![0.0; d],
-                avx2: avx2_fma(),
+                avx2: self.avx2,
             },
         };
         let data = self.data;
@@ -650,7 +819,7 @@ impl<'a> Kernel<'a> {
     }
 }
 
-fn avx2_fma() -> bool {
+pub(crate) fn avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
@@ -729,6 +898,44 @@ mod tests {
 
     fn close(a: f32, b: f32) -> bool {
         (a - b).abs() < 1e-6
+    }
+
+    #[test]
+    fn screening_dots_match_plain_sums() {
+        // Four rows of a 10-component table (stride 16: vector, bias, zeros), scored
+        // by the portable path and, where the CPU has it, the AVX2 path.
+        let (d, n) = (10, 5);
+        let mut table = super::Table::default();
+        table.reset(n, d);
+        let stride = table.stride();
+        assert_eq!(stride, 16);
+        for (i, v) in table.values_mut().iter_mut().enumerate() {
+            if i % stride <= d {
+                *v = ((i * 7919) % 23) as f32 / 7.0 - 1.5;
+            }
+        }
+        let mut screen = vec![0.0f32; stride];
+        for (c, v) in screen[..d].iter_mut().enumerate() {
+            *v = c as f32 * 0.25 - 1.0;
+        }
+        screen[d] = 1.0;
+        let rows = [4, 0, 2, 4];
+        let want = rows.map(|r| {
+            let row = &table.values()[r * stride..(r + 1) * stride];
+            (0..=d)
+                .map(|c| f64::from(screen[c]) * f64::from(row[c]))
+                .sum::<f64>()
+        });
+        let mut paths = vec![false];
+        if super::avx2_fma() {
+            paths.push(true);
+        }
+        for avx2 in paths {
+            let got = table.dots4(&screen, rows, avx2);
+            for (g, w) in got.iter().zip(want) {
+                assert!((f64::from(*g) - w).abs() < 1e-4, "avx2 {avx2}: {g} vs {w}");
+            }
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use ndarray::{Array1, Array2, ArrayView1, Axis};
 
 use crate::csr::{Csr, Interactions};
-use crate::hogwild::{dot, Cells, Example, Kernel, Known, Rows, Side};
+use crate::hogwild::{dot, Cells, Example, Kernel, Known, Rows, Side, Table};
 use crate::params::{Loss, Params, Schedule};
 
 /// Epochs whose WARP screening reads live parameters rather than a snapshot.
@@ -72,6 +72,7 @@ impl SideParams {
             emb_step: Rows::new(as_slice(&mut self.emb_step), d),
             bias_step: Cells::new(as_slice1(&mut self.bias_step)),
             features,
+            identity: features.is_identity(),
             alpha,
         }
     }
@@ -91,13 +92,12 @@ impl SideParams {
         (v, b)
     }
 
-    /// Representations of every row of `features` into `table`, stride d + 1 with the
-    /// bias last.
-    fn fill_table(&self, features: &Csr, table: &mut Vec<f32>) {
+    /// Representations of every row of `features` into the screening `table`.
+    fn fill_table(&self, features: &Csr, table: &mut Table) {
         let d = self.embeddings.ncols();
-        table.clear();
-        table.resize(features.n_rows() * (d + 1), 0.0);
-        for (r, out) in table.chunks_exact_mut(d + 1).enumerate() {
+        table.reset(features.n_rows(), d);
+        let stride = table.stride();
+        for (r, out) in table.values_mut().chunks_exact_mut(stride).enumerate() {
             let (cols, weights) = features.row(r);
             for (&f, &w) in cols.iter().zip(weights) {
                 let e = self.embeddings.row(f as usize);
@@ -272,7 +272,7 @@ impl Model {
         // there screening reads the live values (measured: a stale snapshot costs a
         // third of P@10 in the hybrid benchmark). The snapshot costs one pass over the
         // items per epoch.
-        let mut table = Vec::new();
+        let mut table = Table::default();
         if matches!(self.params.loss, Loss::Warp | Loss::WarpKos { .. })
             && self.epochs >= LIVE_EPOCHS
             && self.item_features.is_identity()
@@ -289,7 +289,8 @@ impl Model {
             data: interactions,
             positives,
             known,
-            item_table: &table,
+            table: &table,
+            avx2: crate::hogwild::avx2_fma(),
         };
         if threads == 1 || order.len() < 2 * threads {
             return kernel.run(order, seeds[0]);
