@@ -352,6 +352,15 @@ pub(crate) struct Kernel<'a> {
     /// against the live parameters (the first epochs, while they move fast).
     /// Measured against LightFM in docs/benchmarks.md.
     pub table: &'a Table,
+    /// Per item, its shared features (attributes several items have) and their
+    /// weights: the table holds only the part of each representation owned by the
+    /// item (its identity feature), and screening adds these features' part from the
+    /// live parameters, computed once per example and feature. Shared features move
+    /// with every update of any item that has them, so a snapshot of them would be
+    /// stale within the epoch.
+    pub shared: &'a Csr,
+    /// Some item has shared features.
+    pub has_shared: bool,
     /// The CPU has AVX2 and FMA: `run` takes the AVX2 code path (see `avx2_fma`).
     pub avx2: bool,
 }
@@ -361,6 +370,11 @@ struct Scratch {
     user: Vec<f32>,
     /// The user's vector, 1, zeros: screens against the table (see `Table`).
     screen: Vec<f32>,
+    /// Per item feature: the user's score for it, valid where its stamp is `stamp`
+    /// (the current example's); see `Kernel::shared`.
+    shared_value: Vec<f32>,
+    shared_stamp: Vec<u32>,
+    stamp: u32,
     pos: Vec<f32>,
     neg: Vec<f32>,
     grad: Vec<f32>,
@@ -654,6 +668,13 @@ impl<'a> Kernel<'a> {
         s.screen[d] = 1.0;
         // score = dot + user bias + item bias; the table dot includes the item bias.
         let threshold = pos_score - 1.0 - s.user[d];
+        if self.has_shared {
+            s.stamp = s.stamp.wrapping_add(1);
+            if s.stamp == 0 {
+                s.shared_stamp.fill(0);
+                s.stamp = 1;
+            }
+        }
         let mut sampled = 0;
         while sampled < max_sampled {
             let batch = (max_sampled - sampled).min(4);
@@ -664,12 +685,36 @@ impl<'a> Kernel<'a> {
             let scores = table.dots4(&s.screen, draws, self.avx2);
             for (&neg, &score) in draws[..batch].iter().zip(&scores) {
                 sampled += 1;
+                let score = if self.has_shared {
+                    score + self.shared_score(neg, s)
+                } else {
+                    score
+                };
                 if score > threshold && !self.known.contains(user, neg) {
                     return self.warp_update(user, pos, neg, sampled, weight, s);
                 }
             }
         }
         0.0
+    }
+
+    /// The user's score for the shared features of `item` (weighted dot products
+    /// plus biases), from live parameters, each feature's computed once per example.
+    #[inline(always)]
+    fn shared_score(&self, item: usize, s: &mut Scratch) -> f32 {
+        let d = self.d;
+        let (cols, weights) = self.shared.row(item);
+        let mut total = 0.0;
+        for (&g, &w) in cols.iter().zip(weights) {
+            let g = g as usize;
+            if s.shared_stamp[g] != s.stamp {
+                self.items.emb.load(g * d, &mut s.tmp[..d]);
+                s.shared_value[g] = dot(&s.user[..d], &s.tmp[..d]) + self.items.bias.get(g);
+                s.shared_stamp[g] = s.stamp;
+            }
+            total += w * s.shared_value[g];
+        }
+        total
     }
 
     /// The WARP step on (user, pos, neg) found at draw `sampled`; returns the loss.
@@ -718,6 +763,23 @@ impl<'a> Kernel<'a> {
         let mut s = Scratch {
             user: vec![0.0; d + 1],
             screen: vec![0.0; self.table.stride().max(d + 1)],
+            shared_value: vec![
+                0.0;
+                if self.has_shared {
+                    self.items.features.n_cols()
+                } else {
+                    0
+                }
+            ],
+            shared_stamp: vec![
+                0;
+                if self.has_shared {
+                    self.items.features.n_cols()
+                } else {
+                    0
+                }
+            ],
+            stamp: 0,
             pos: vec![0.0; d + 1],
             neg: vec![0.0; d + 1],
             grad: vec![0.0; d],

@@ -6,6 +6,36 @@ use crate::csr::{Csr, Interactions};
 use crate::hogwild::{dot, Cells, Example, Kernel, Known, Rows, Side, Table};
 use crate::params::{Loss, Params, Schedule};
 
+/// Item features split by how many items have them: owned by one item (identity
+/// features) or shared by several (attributes). See `Kernel::shared`.
+struct FeatureSplit {
+    /// Per feature: at most one item has it.
+    owned: Vec<bool>,
+    /// Per item, its shared features and their weights.
+    shared: Csr,
+}
+
+impl FeatureSplit {
+    fn new(features: &Csr) -> Result<Self, ModelError> {
+        let mut rows = vec![0u32; features.n_cols()];
+        for &f in features.indices() {
+            rows[f as usize] = rows[f as usize].saturating_add(1);
+        }
+        let owned: Vec<bool> = rows.iter().map(|&n| n <= 1).collect();
+        let mut triplets = Vec::new();
+        for r in 0..features.n_rows() {
+            let (cols, weights) = features.row(r);
+            for (&f, &w) in cols.iter().zip(weights) {
+                if !owned[f as usize] {
+                    triplets.push((r as u32, f, w));
+                }
+            }
+        }
+        let shared = Csr::from_triplets(features.n_rows(), features.n_cols(), &triplets)?;
+        Ok(FeatureSplit { owned, shared })
+    }
+}
+
 /// Epochs whose WARP screening reads live parameters rather than a snapshot.
 const LIVE_EPOCHS: usize = 1;
 use crate::rng::Rng;
@@ -92,14 +122,18 @@ impl SideParams {
         (v, b)
     }
 
-    /// Representations of every row of `features` into the screening `table`.
-    fn fill_table(&self, features: &Csr, table: &mut Table) {
+    /// Representations of every row of `features` into the screening `table`, from
+    /// the features `owned` marks only (see `Kernel::shared`).
+    fn fill_table(&self, features: &Csr, owned: &[bool], table: &mut Table) {
         let d = self.embeddings.ncols();
         table.reset(features.n_rows(), d);
         let stride = table.stride();
         for (r, out) in table.values_mut().chunks_exact_mut(stride).enumerate() {
             let (cols, weights) = features.row(r);
             for (&f, &w) in cols.iter().zip(weights) {
+                if !owned[f as usize] {
+                    continue;
+                }
                 let e = self.embeddings.row(f as usize);
                 for (o, v) in out[..d].iter_mut().zip(e.iter()) {
                     *o += w * v;
@@ -220,13 +254,14 @@ impl Model {
         self.check_shapes(interactions)?;
         let positives = interactions.to_csr();
         let known = Known::new(&positives);
+        let split = FeatureSplit::new(&self.item_features)?;
         let mut order = Example::all(interactions);
         let mut rng = Rng::new(self.params.seed ^ (self.epochs as u64).wrapping_mul(0x9E37_79B9));
         let mut stats = Vec::with_capacity(epochs);
         for _ in 0..epochs {
             rng.shuffle(&mut order);
             let (loss, visited) =
-                self.run_epoch(interactions, &positives, &known, &order, &mut rng);
+                self.run_epoch(interactions, &positives, &known, &split, &order, &mut rng);
             self.epochs += 1;
             if !self.users.finite() {
                 return Err(ModelError::Diverged {
@@ -259,6 +294,7 @@ impl Model {
         interactions: &Interactions,
         positives: &Csr,
         known: &Known<'_>,
+        split: &FeatureSplit,
         order: &[Example],
         rng: &mut Rng,
     ) -> (f64, usize) {
@@ -267,17 +303,17 @@ impl Model {
         // WARP screens sampled negatives against a snapshot of the item
         // representations taken at the start of the epoch (see hogwild.rs), except in
         // the first epoch, where parameters move fastest (against the initial
-        // near-zero vectors every draw would look like a violation), and with item attribute
-        // features, which many items share and which therefore move fast all along:
-        // there screening reads the live values (measured: a stale snapshot costs a
-        // third of P@10 in the hybrid benchmark). The snapshot costs one pass over the
-        // items per epoch.
+        // near-zero vectors every draw would look like a violation). The snapshot
+        // holds only the features each item owns; attribute features, which many
+        // items share and which therefore move fast all along, are read live
+        // (measured: a snapshot of them costs a third of P@10 in the hybrid
+        // benchmark). The snapshot costs one pass over the items per epoch.
         let mut table = Table::default();
         if matches!(self.params.loss, Loss::Warp | Loss::WarpKos { .. })
             && self.epochs >= LIVE_EPOCHS
-            && self.item_features.is_identity()
         {
-            self.items.fill_table(&self.item_features, &mut table);
+            self.items
+                .fill_table(&self.item_features, &split.owned, &mut table);
         }
         let seeds: Vec<u64> = (0..threads).map(|_| rng.next_u64()).collect();
         let params = &self.params;
@@ -290,6 +326,8 @@ impl Model {
             positives,
             known,
             table: &table,
+            shared: &split.shared,
+            has_shared: split.shared.nnz() > 0,
             avx2: crate::hogwild::avx2_fma(),
         };
         if threads == 1 || order.len() < 2 * threads {
@@ -454,4 +492,26 @@ pub fn score_all(
         s = items.dot(&v) + item_biases + bias;
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FeatureSplit;
+    use crate::csr::Csr;
+
+    #[test]
+    fn features_split_into_owned_and_shared() {
+        // Three items with identity features; items 0 and 1 share attribute 0,
+        // item 2 alone has attribute 1 (owned, like an identity feature).
+        let features = Csr::identity_plus(3, 2, &[(0, 0, 1.0), (1, 0, 1.0), (2, 1, 1.0)], true)
+            .expect("features");
+        let split = FeatureSplit::new(&features).expect("split");
+        assert_eq!(split.owned, vec![true, true, true, false, true]);
+        assert_eq!(split.shared.row(0), (&[3u32][..], &[0.5f32][..]));
+        assert_eq!(split.shared.row(1), (&[3u32][..], &[0.5f32][..]));
+        assert_eq!(split.shared.row(2).0.len(), 0);
+        let identity = FeatureSplit::new(&Csr::identity(4)).expect("split");
+        assert!(identity.owned.iter().all(|&o| o));
+        assert_eq!(identity.shared.nnz(), 0);
+    }
 }
