@@ -389,8 +389,6 @@ struct Buffers {
     acc: Vec<f32>,
     step: Vec<f32>,
     rate: Vec<f32>,
-    /// The CPU has AVX2 and FMA (checked once per thread).
-    avx2: bool,
 }
 
 /// `out[i] = 1 / sqrt(values[i])`. With AVX2 and FMA: the hardware estimate refined
@@ -573,7 +571,7 @@ impl<'a> Kernel<'a> {
         match self.params.schedule {
             Schedule::Adagrad { learning_rate } => {
                 let r = &mut buf.rate[..d];
-                inverse_sqrt(a, r, buf.avx2);
+                inverse_sqrt(a, r, self.avx2);
                 for c in 0..d {
                     let g = grad[c] * sw;
                     let rate = learning_rate * r[c];
@@ -738,7 +736,8 @@ impl<'a> Kernel<'a> {
         l
     }
 
-    /// Runs one thread's share of an epoch over `examples`. Returns the summed loss and the number of examples visited.
+    /// Runs one thread's share of an epoch over `examples`. Returns the summed loss
+    /// and the number of examples visited.
     /// On x86-64 CPUs with AVX2 the same code runs compiled for AVX2 (8-wide
     /// vectors); elsewhere it runs as compiled for the baseline target.
     pub fn run(&self, examples: &[Example], seed: u64) -> (f64, usize) {
@@ -760,25 +759,16 @@ impl<'a> Kernel<'a> {
     fn run_any(&self, examples: &[Example], seed: u64) -> (f64, usize) {
         let d = self.d;
         let mut rng = Rng::new(seed);
+        let n_shared = if self.has_shared {
+            self.items.features.n_cols()
+        } else {
+            0
+        };
         let mut s = Scratch {
             user: vec![0.0; d + 1],
             screen: vec![0.0; self.table.stride().max(d + 1)],
-            shared_value: vec![
-                0.0;
-                if self.has_shared {
-                    self.items.features.n_cols()
-                } else {
-                    0
-                }
-            ],
-            shared_stamp: vec![
-                0;
-                if self.has_shared {
-                    self.items.features.n_cols()
-                } else {
-                    0
-                }
-            ],
+            shared_value: vec![0.0; n_shared],
+            shared_stamp: vec![0; n_shared],
             stamp: 0,
             pos: vec![0.0; d + 1],
             neg: vec![0.0; d + 1],
@@ -790,7 +780,6 @@ impl<'a> Kernel<'a> {
                 acc: vec![0.0; d],
                 step: vec![0.0; d],
                 rate: vec![0.0; d],
-                avx2: self.avx2,
             },
         };
         let data = self.data;
