@@ -873,7 +873,13 @@ impl<'a> Kernel<'a> {
     }
 }
 
+/// The CPU has AVX2 and FMA and the AVX2 code path is not turned off: setting
+/// `RECO_MODEL_PORTABLE=1` runs the portable path (the one AArch64 runs), to test or
+/// measure it on x86-64.
 pub(crate) fn avx2_fma() -> bool {
+    if std::env::var_os("RECO_MODEL_PORTABLE").is_some_and(|v| !v.is_empty() && v != "0") {
+        return false;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
