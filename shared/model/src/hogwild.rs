@@ -334,6 +334,45 @@ pub(crate) struct Side<'a> {
     /// `features` is the identity (feature i is row i, weight 1).
     pub identity: bool,
     pub alpha: f32,
+    /// 0 for users, 1 for items: which of a thread's `Pending` buffers is this side's.
+    pub index: usize,
+    /// Per feature, its slot in the thread's `Pending` buffers if its updates are
+    /// kept there (`NOT_HOT` if not); empty if none are.
+    pub hot: &'a [u32],
+    /// The features with a slot, in slot order.
+    pub hot_features: &'a [u32],
+}
+
+/// `Side::hot` of a feature whose updates go straight to the shared parameters.
+pub(crate) const NOT_HOT: u32 = u32::MAX;
+
+/// Examples between two flushes of a thread's pending updates.
+const FLUSH_EVERY: usize = 64;
+
+/// A thread's pending updates to the hot features of one side: features many rows
+/// share (attributes such as a genre or an age band), which with several threads
+/// would otherwise be written by all of them at every step, each write waiting for
+/// the cache line to come back from another core. Each thread adds its steps to
+/// these features here, reads them as shared value + pending, and adds the pending
+/// deltas to the shared parameters every `FLUSH_EVERY` examples (and at the end of
+/// its share of the epoch): the other threads see them a few dozen steps late,
+/// a bounded staleness of the kind Hogwild already tolerates.
+struct Pending {
+    emb: Vec<f32>,
+    acc: Vec<f32>,
+    bias: Vec<f32>,
+    bias_acc: Vec<f32>,
+}
+
+impl Pending {
+    fn new(slots: usize, d: usize) -> Self {
+        Pending {
+            emb: vec![0.0; slots * d],
+            acc: vec![0.0; slots * d],
+            bias: vec![0.0; slots],
+            bias_acc: vec![0.0; slots],
+        }
+    }
 }
 
 pub(crate) struct Kernel<'a> {
@@ -389,6 +428,17 @@ struct Buffers {
     acc: Vec<f32>,
     step: Vec<f32>,
     rate: Vec<f32>,
+    /// Users' and items' pending updates (see `Pending`).
+    pending: [Pending; 2],
+}
+
+/// The feature's slot in the thread's pending updates, if it is hot.
+#[inline(always)]
+fn hot_slot(side: &Side<'_>, f: usize) -> Option<usize> {
+    match side.hot.get(f) {
+        Some(&h) if h != NOT_HOT => Some(h as usize),
+        _ => None,
+    }
 }
 
 /// `out[i] = 1 / sqrt(values[i])`. With AVX2 and FMA: the hardware estimate refined
@@ -455,7 +505,14 @@ impl<'a> Kernel<'a> {
     /// Representation of one row: weighted sum of feature embeddings; the last slot
     /// holds the summed bias. `tmp` is scratch of length d.
     #[inline(always)]
-    fn repr(&self, side: &Side<'a>, row: usize, out: &mut [f32], tmp: &mut [f32]) {
+    fn repr(
+        &self,
+        side: &Side<'a>,
+        row: usize,
+        out: &mut [f32],
+        tmp: &mut [f32],
+        pending: &Pending,
+    ) {
         let d = self.d;
         if side.identity {
             side.emb.load(row * d, &mut out[..d]);
@@ -467,10 +524,16 @@ impl<'a> Kernel<'a> {
             // One feature (identity features): a copy, scaled unless the weight is 1.
             let f = *f as usize;
             side.emb.load(f * d, &mut out[..d]);
-            if *w != 1.0 {
-                out[..d].iter_mut().for_each(|v| *v *= w);
+            out[d] = side.bias.get(f);
+            if let Some(h) = hot_slot(side, f) {
+                for (o, p) in out[..d].iter_mut().zip(&pending.emb[h * d..(h + 1) * d]) {
+                    *o += p;
+                }
+                out[d] += pending.bias[h];
             }
-            out[d] = w * side.bias.get(f);
+            if *w != 1.0 {
+                out[..=d].iter_mut().for_each(|v| *v *= w);
+            }
             return;
         }
         out.fill(0.0);
@@ -481,6 +544,40 @@ impl<'a> Kernel<'a> {
                 *o += w * v;
             }
             out[d] += w * side.bias.get(f);
+            if let Some(h) = hot_slot(side, f) {
+                for (o, p) in out[..d].iter_mut().zip(&pending.emb[h * d..(h + 1) * d]) {
+                    *o += w * p;
+                }
+                out[d] += w * pending.bias[h];
+            }
+        }
+    }
+
+    /// Adds a thread's pending updates of one side to the shared parameters and
+    /// clears them. `tmp` is scratch of length d.
+    fn flush(&self, side: &Side<'a>, pending: &mut Pending, tmp: &mut [f32]) {
+        let d = self.d;
+        let tmp = &mut tmp[..d];
+        for (h, &f) in side.hot_features.iter().enumerate() {
+            let (f, range) = (f as usize, h * d..(h + 1) * d);
+            for (rows, delta) in [
+                (&side.emb, &mut pending.emb[range.clone()]),
+                (&side.emb_acc, &mut pending.acc[range]),
+            ] {
+                rows.load(f * d, tmp);
+                for (t, p) in tmp.iter_mut().zip(delta.iter_mut()) {
+                    *t += *p;
+                    *p = 0.0;
+                }
+                rows.store(f * d, tmp);
+            }
+            for (cells, delta) in [
+                (&side.bias, &mut pending.bias[h]),
+                (&side.bias_acc, &mut pending.bias_acc[h]),
+            ] {
+                cells.set(f, cells.get(f) + *delta);
+                *delta = 0.0;
+            }
         }
     }
 
@@ -560,6 +657,38 @@ impl<'a> Kernel<'a> {
         let d = self.d;
         let alpha = side.alpha;
         let grad = &grad[..d];
+        if let (Some(h), Schedule::Adagrad { learning_rate }) =
+            (hot_slot(side, f), self.params.schedule)
+        {
+            // A hot feature: the step goes to the thread's pending updates.
+            let pending = &mut buf.pending[side.index];
+            let (p, a, r) = (&mut buf.params[..d], &mut buf.acc[..d], &mut buf.rate[..d]);
+            let (pe, pa) = (
+                &mut pending.emb[h * d..(h + 1) * d],
+                &mut pending.acc[h * d..(h + 1) * d],
+            );
+            side.emb.load(f * d, p);
+            side.emb_acc.load(f * d, a);
+            for c in 0..d {
+                p[c] += pe[c];
+                a[c] += pa[c];
+            }
+            inverse_sqrt(a, r, self.avx2);
+            let sw = scale * w;
+            for c in 0..d {
+                let g = grad[c] * sw;
+                pe[c] -= learning_rate * r[c] * (g + alpha * p[c]);
+                pa[c] += g * g;
+            }
+            if grad_bias != 0.0 {
+                let g = grad_bias * w;
+                let ab = side.bias_acc.get(f) + pending.bias_acc[h];
+                let pb = side.bias.get(f) + pending.bias[h];
+                pending.bias[h] -= learning_rate / ab.sqrt() * (g + alpha * pb);
+                pending.bias_acc[h] += g * g;
+            }
+            return;
+        }
         let (p, a, st) = (&mut buf.params[..d], &mut buf.acc[..d], &mut buf.step[..d]);
         let base = f * d;
         match known {
@@ -650,7 +779,7 @@ impl<'a> Kernel<'a> {
         if table.is_empty() {
             for sampled in 1..=max_sampled {
                 let neg = rng.below(n_items);
-                self.repr(&self.items, neg, &mut s.neg, &mut s.tmp);
+                self.repr(&self.items, neg, &mut s.neg, &mut s.tmp, &s.buf.pending[1]);
                 if self.score(&s.user, &s.neg) > pos_score - 1.0 && !self.known.contains(user, neg)
                 {
                     return self.warp_update(user, pos, neg, sampled, weight, s);
@@ -707,7 +836,15 @@ impl<'a> Kernel<'a> {
             let g = g as usize;
             if s.shared_stamp[g] != s.stamp {
                 self.items.emb.load(g * d, &mut s.tmp[..d]);
-                s.shared_value[g] = dot(&s.user[..d], &s.tmp[..d]) + self.items.bias.get(g);
+                let mut bias = self.items.bias.get(g);
+                if let Some(h) = hot_slot(&self.items, g) {
+                    let pending = &s.buf.pending[1];
+                    for (t, p) in s.tmp[..d].iter_mut().zip(&pending.emb[h * d..(h + 1) * d]) {
+                        *t += p;
+                    }
+                    bias += pending.bias[h];
+                }
+                s.shared_value[g] = dot(&s.user[..d], &s.tmp[..d]) + bias;
                 s.shared_stamp[g] = s.stamp;
             }
             total += w * s.shared_value[g];
@@ -727,7 +864,7 @@ impl<'a> Kernel<'a> {
         s: &mut Scratch,
     ) -> f32 {
         let n_items = self.data.n_items;
-        self.repr(&self.items, neg, &mut s.neg, &mut s.tmp);
+        self.repr(&self.items, neg, &mut s.neg, &mut s.tmp, &s.buf.pending[1]);
         // ln of the estimated rank, floor((n_items - 1) / draws), at least 1 so that
         // tiny catalogues never give a negative or infinite weight.
         let rank_estimate = ((n_items - 1) / sampled).max(1) as f32;
@@ -780,20 +917,35 @@ impl<'a> Kernel<'a> {
                 acc: vec![0.0; d],
                 step: vec![0.0; d],
                 rate: vec![0.0; d],
+                pending: [
+                    Pending::new(self.users.hot_features.len(), d),
+                    Pending::new(self.items.hot_features.len(), d),
+                ],
             },
         };
+        let flushing = !self.users.hot_features.is_empty() || !self.items.hot_features.is_empty();
         let data = self.data;
         let mut total = 0.0f64;
         let mut visited = 0usize;
         for (k, e) in examples.iter().enumerate() {
+            if flushing && k % FLUSH_EVERY == FLUSH_EVERY - 1 {
+                self.flush(&self.users, &mut s.buf.pending[0], &mut s.tmp);
+                self.flush(&self.items, &mut s.buf.pending[1], &mut s.tmp);
+            }
             if let Some(next) = examples.get(k + 1) {
                 self.prefetch(next);
             }
             let (user, item, value, weight) = (e.user as usize, e.item as usize, e.value, e.weight);
             match self.params.loss {
                 Loss::Logistic => {
-                    self.repr(&self.users, user, &mut s.user, &mut s.tmp);
-                    self.repr(&self.items, item, &mut s.pos, &mut s.tmp);
+                    self.repr(
+                        &self.users,
+                        user,
+                        &mut s.user,
+                        &mut s.tmp,
+                        &s.buf.pending[0],
+                    );
+                    self.repr(&self.items, item, &mut s.pos, &mut s.tmp, &s.buf.pending[1]);
                     let p = sigmoid(self.score(&s.user, &s.pos));
                     let y = if value > 0.0 { 1.0 } else { 0.0 };
                     let l = weight * (p - y);
@@ -806,8 +958,14 @@ impl<'a> Kernel<'a> {
                     if value <= 0.0 {
                         continue;
                     }
-                    self.repr(&self.users, user, &mut s.user, &mut s.tmp);
-                    self.repr(&self.items, item, &mut s.pos, &mut s.tmp);
+                    self.repr(
+                        &self.users,
+                        user,
+                        &mut s.user,
+                        &mut s.tmp,
+                        &s.buf.pending[0],
+                    );
+                    self.repr(&self.items, item, &mut s.pos, &mut s.tmp, &s.buf.pending[1]);
                     let pos_score = self.score(&s.user, &s.pos);
                     total +=
                         f64::from(self.warp_step(user, item, pos_score, weight, &mut rng, &mut s));
@@ -817,17 +975,35 @@ impl<'a> Kernel<'a> {
                     if row.is_empty() {
                         continue;
                     }
-                    self.repr(&self.users, user, &mut s.user, &mut s.tmp);
+                    self.repr(
+                        &self.users,
+                        user,
+                        &mut s.user,
+                        &mut s.tmp,
+                        &s.buf.pending[0],
+                    );
                     let m = n.min(row.len());
                     s.kos.clear();
                     for _ in 0..m {
                         let q = row[rng.below(row.len())];
-                        self.repr(&self.items, q as usize, &mut s.pos, &mut s.tmp);
+                        self.repr(
+                            &self.items,
+                            q as usize,
+                            &mut s.pos,
+                            &mut s.tmp,
+                            &s.buf.pending[1],
+                        );
                         s.kos.push((self.score(&s.user, &s.pos), q));
                     }
                     s.kos.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
                     let (pos_score, pos) = s.kos[k.min(m) - 1];
-                    self.repr(&self.items, pos as usize, &mut s.pos, &mut s.tmp);
+                    self.repr(
+                        &self.items,
+                        pos as usize,
+                        &mut s.pos,
+                        &mut s.tmp,
+                        &s.buf.pending[1],
+                    );
                     total += f64::from(self.warp_step(
                         user,
                         pos as usize,
@@ -858,9 +1034,15 @@ impl<'a> Kernel<'a> {
                             break;
                         }
                     }
-                    self.repr(&self.users, user, &mut s.user, &mut s.tmp);
-                    self.repr(&self.items, item, &mut s.pos, &mut s.tmp);
-                    self.repr(&self.items, neg, &mut s.neg, &mut s.tmp);
+                    self.repr(
+                        &self.users,
+                        user,
+                        &mut s.user,
+                        &mut s.tmp,
+                        &s.buf.pending[0],
+                    );
+                    self.repr(&self.items, item, &mut s.pos, &mut s.tmp, &s.buf.pending[1]);
+                    self.repr(&self.items, neg, &mut s.neg, &mut s.tmp, &s.buf.pending[1]);
                     let diff = self.score(&s.user, &s.pos) - self.score(&s.user, &s.neg);
                     let l = weight * (1.0 - sigmoid(diff));
                     self.pairwise_update(l, user, item, neg, &mut s);
@@ -868,6 +1050,10 @@ impl<'a> Kernel<'a> {
                 }
             }
             visited += 1;
+        }
+        if flushing {
+            self.flush(&self.users, &mut s.buf.pending[0], &mut s.tmp);
+            self.flush(&self.items, &mut s.buf.pending[1], &mut s.tmp);
         }
         (total, visited)
     }

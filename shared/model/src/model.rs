@@ -3,20 +3,28 @@
 use ndarray::{Array1, Array2, ArrayView1, Axis};
 
 use crate::csr::{Csr, Interactions};
-use crate::hogwild::{dot, Cells, Example, Kernel, Known, Rows, Side, Table};
+use crate::hogwild::{dot, Cells, Example, Kernel, Known, Rows, Side, Table, NOT_HOT};
 use crate::params::{Loss, Params, Schedule};
 
-/// Item features split by how many items have them: owned by one item (identity
-/// features) or shared by several (attributes). See `Kernel::shared`.
+/// The features of one side split by how many rows have them: owned by one row
+/// (identity features) or shared by several (attributes). Items' owned features go
+/// into WARP's screening snapshot, their shared ones are read live (see
+/// `Kernel::shared`); with several threads, shared features of both sides are
+/// stepped in per-thread pending buffers (see `hogwild::Pending`).
 struct FeatureSplit {
-    /// Per feature: at most one item has it.
+    /// Per feature: at most one row has it.
     owned: Vec<bool>,
-    /// Per item, its shared features and their weights.
+    /// Per row, its shared features and their weights.
     shared: Csr,
+    /// Per feature, its slot in each thread's pending updates if it is shared and
+    /// `pending` was asked for (`NOT_HOT` otherwise); see `hogwild::Pending`.
+    hot: Vec<u32>,
+    /// The features with a slot, in slot order.
+    hot_features: Vec<u32>,
 }
 
 impl FeatureSplit {
-    fn new(features: &Csr) -> Result<Self, ModelError> {
+    fn new(features: &Csr, pending: bool) -> Result<Self, ModelError> {
         let mut rows = vec![0u32; features.n_cols()];
         for &f in features.indices() {
             rows[f as usize] = rows[f as usize].saturating_add(1);
@@ -32,7 +40,20 @@ impl FeatureSplit {
             }
         }
         let shared = Csr::from_triplets(features.n_rows(), features.n_cols(), &triplets)?;
-        Ok(FeatureSplit { owned, shared })
+        let mut hot = vec![NOT_HOT; if pending { features.n_cols() } else { 0 }];
+        let mut hot_features = Vec::new();
+        for (f, slot) in hot.iter_mut().enumerate() {
+            if !owned[f] {
+                *slot = hot_features.len() as u32;
+                hot_features.push(f as u32);
+            }
+        }
+        Ok(FeatureSplit {
+            owned,
+            shared,
+            hot,
+            hot_features,
+        })
     }
 }
 
@@ -92,7 +113,13 @@ impl SideParams {
         }
     }
 
-    fn cells<'a>(&'a mut self, features: &'a Csr, alpha: f32) -> Side<'a> {
+    fn cells<'a>(
+        &'a mut self,
+        features: &'a Csr,
+        alpha: f32,
+        index: usize,
+        split: &'a FeatureSplit,
+    ) -> Side<'a> {
         let d = self.embeddings.ncols();
         Side {
             emb: Rows::new(as_slice(&mut self.embeddings), d),
@@ -104,6 +131,9 @@ impl SideParams {
             features,
             identity: features.is_identity(),
             alpha,
+            index,
+            hot: &split.hot,
+            hot_features: &split.hot_features,
         }
     }
 
@@ -254,14 +284,21 @@ impl Model {
         self.check_shapes(interactions)?;
         let positives = interactions.to_csr();
         let known = Known::new(&positives);
-        let split = FeatureSplit::new(&self.item_features)?;
+        // Pending per-thread updates of shared features pay off with several
+        // threads; with one they would only delay the thread's own steps.
+        let pending =
+            self.params.threads > 1 && matches!(self.params.schedule, Schedule::Adagrad { .. });
+        let splits = [
+            FeatureSplit::new(&self.user_features, pending)?,
+            FeatureSplit::new(&self.item_features, pending)?,
+        ];
         let mut order = Example::all(interactions);
         let mut rng = Rng::new(self.params.seed ^ (self.epochs as u64).wrapping_mul(0x9E37_79B9));
         let mut stats = Vec::with_capacity(epochs);
         for _ in 0..epochs {
             rng.shuffle(&mut order);
             let (loss, visited) =
-                self.run_epoch(interactions, &positives, &known, &split, &order, &mut rng);
+                self.run_epoch(interactions, &positives, &known, &splits, &order, &mut rng);
             self.epochs += 1;
             if !self.users.finite() {
                 return Err(ModelError::Diverged {
@@ -294,7 +331,7 @@ impl Model {
         interactions: &Interactions,
         positives: &Csr,
         known: &Known<'_>,
-        split: &FeatureSplit,
+        splits: &[FeatureSplit; 2],
         order: &[Example],
         rng: &mut Rng,
     ) -> (f64, usize) {
@@ -313,21 +350,25 @@ impl Model {
             && self.epochs >= LIVE_EPOCHS
         {
             self.items
-                .fill_table(&self.item_features, &split.owned, &mut table);
+                .fill_table(&self.item_features, &splits[1].owned, &mut table);
         }
         let seeds: Vec<u64> = (0..threads).map(|_| rng.next_u64()).collect();
         let params = &self.params;
         let kernel = Kernel {
             d,
-            users: self.users.cells(&self.user_features, params.user_alpha),
-            items: self.items.cells(&self.item_features, params.item_alpha),
+            users: self
+                .users
+                .cells(&self.user_features, params.user_alpha, 0, &splits[0]),
+            items: self
+                .items
+                .cells(&self.item_features, params.item_alpha, 1, &splits[1]),
             params,
             data: interactions,
             positives,
             known,
             table: &table,
-            shared: &split.shared,
-            has_shared: split.shared.nnz() > 0,
+            shared: &splits[1].shared,
+            has_shared: splits[1].shared.nnz() > 0,
             avx2: crate::hogwild::avx2_fma(),
         };
         if threads == 1 || order.len() < 2 * threads {
@@ -505,12 +546,19 @@ mod tests {
         // item 2 alone has attribute 1 (owned, like an identity feature).
         let features = Csr::identity_plus(3, 2, &[(0, 0, 1.0), (1, 0, 1.0), (2, 1, 1.0)], true)
             .expect("features");
-        let split = FeatureSplit::new(&features).expect("split");
+        let split = FeatureSplit::new(&features, true).expect("split");
         assert_eq!(split.owned, vec![true, true, true, false, true]);
         assert_eq!(split.shared.row(0), (&[3u32][..], &[0.5f32][..]));
         assert_eq!(split.shared.row(1), (&[3u32][..], &[0.5f32][..]));
         assert_eq!(split.shared.row(2).0.len(), 0);
-        let identity = FeatureSplit::new(&Csr::identity(4)).expect("split");
+        assert_eq!(split.hot_features, vec![3]);
+        assert_eq!(split.hot[3], 0);
+        assert!(split
+            .hot
+            .iter()
+            .enumerate()
+            .all(|(f, &h)| f == 3 || h == super::NOT_HOT));
+        let identity = FeatureSplit::new(&Csr::identity(4), true).expect("split");
         assert!(identity.owned.iter().all(|&o| o));
         assert_eq!(identity.shared.nnz(), 0);
     }

@@ -135,6 +135,43 @@ fn multithreaded_training_learns_too() {
     assert!(m.precision_at_k > 0.1, "{m:?}");
 }
 
+/// With several threads, the shared attribute features of both sides are stepped in
+/// per-thread pending buffers and added to the model every few dozen examples: the
+/// model still learns, and every attribute's parameters and accumulators moved.
+#[test]
+fn multithreaded_hybrid_training_learns_and_keeps_every_attribute_step() {
+    let (train, test, train_csr) = planted();
+    let item_groups: Vec<(u32, u32, f32)> = (0..ITEMS)
+        .map(|i| (i as u32, group_of_item(i) as u32, 1.0))
+        .collect();
+    let user_groups: Vec<(u32, u32, f32)> = (0..USERS)
+        .map(|u| (u as u32, (u % GROUPS) as u32, 1.0))
+        .collect();
+    let item_features = Csr::identity_plus(ITEMS, GROUPS, &item_groups, true).expect("features");
+    let user_features = Csr::identity_plus(USERS, GROUPS, &user_groups, true).expect("features");
+    for loss in [Loss::Warp, Loss::Bpr] {
+        let mut p = params(loss);
+        p.threads = 2;
+        let model =
+            Model::fit(p, &train, user_features.clone(), item_features.clone(), 20).expect("fits");
+        let m = evaluate(&model, &test, Some(&train_csr), 10).expect("evaluates");
+        assert!(m.precision_at_k > 0.1, "{loss:?}: {m:?}");
+        for (side, n) in [(&model.users, USERS), (&model.items, ITEMS)] {
+            for g in n..n + GROUPS {
+                // Accumulators start at 1 and only grow: every pending step landed.
+                assert!(
+                    side.emb_acc.row(g).iter().all(|&a| a > 1.0),
+                    "{loss:?}: attribute {g} never stepped"
+                );
+                // Pairwise losses never step user biases (their gradient is zero).
+                if n == ITEMS {
+                    assert!(side.bias_acc[g] > 1.0, "{loss:?}: attribute {g} bias");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn adadelta_trains() {
     let (train, test, train_csr) = planted();
