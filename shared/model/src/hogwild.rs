@@ -365,6 +365,17 @@ struct Pending {
 }
 
 impl Pending {
+    /// Adds slot `h`'s pending steps, times `w`, to `out`: a vector of d values and
+    /// then a bias.
+    #[inline(always)]
+    fn add(&self, h: usize, w: f32, out: &mut [f32]) {
+        let d = out.len() - 1;
+        for (o, p) in out[..d].iter_mut().zip(&self.emb[h * d..(h + 1) * d]) {
+            *o += w * p;
+        }
+        out[d] += w * self.bias[h];
+    }
+
     fn new(slots: usize, d: usize) -> Self {
         Pending {
             emb: vec![0.0; slots * d],
@@ -511,9 +522,10 @@ impl<'a> Kernel<'a> {
         row: usize,
         out: &mut [f32],
         tmp: &mut [f32],
-        pending: &Pending,
+        pending: &[Pending; 2],
     ) {
         let d = self.d;
+        let pending = &pending[side.index];
         if side.identity {
             side.emb.load(row * d, &mut out[..d]);
             out[d] = side.bias.get(row);
@@ -526,10 +538,7 @@ impl<'a> Kernel<'a> {
             side.emb.load(f * d, &mut out[..d]);
             out[d] = side.bias.get(f);
             if let Some(h) = hot_slot(side, f) {
-                for (o, p) in out[..d].iter_mut().zip(&pending.emb[h * d..(h + 1) * d]) {
-                    *o += p;
-                }
-                out[d] += pending.bias[h];
+                pending.add(h, 1.0, &mut out[..=d]);
             }
             if *w != 1.0 {
                 out[..=d].iter_mut().for_each(|v| *v *= w);
@@ -545,10 +554,7 @@ impl<'a> Kernel<'a> {
             }
             out[d] += w * side.bias.get(f);
             if let Some(h) = hot_slot(side, f) {
-                for (o, p) in out[..d].iter_mut().zip(&pending.emb[h * d..(h + 1) * d]) {
-                    *o += w * p;
-                }
-                out[d] += w * pending.bias[h];
+                pending.add(h, w, &mut out[..=d]);
             }
         }
     }
@@ -779,7 +785,7 @@ impl<'a> Kernel<'a> {
         if table.is_empty() {
             for sampled in 1..=max_sampled {
                 let neg = rng.below(n_items);
-                self.repr(&self.items, neg, &mut s.neg, &mut s.tmp, &s.buf.pending[1]);
+                self.repr(&self.items, neg, &mut s.neg, &mut s.tmp, &s.buf.pending);
                 if self.score(&s.user, &s.neg) > pos_score - 1.0 && !self.known.contains(user, neg)
                 {
                     return self.warp_update(user, pos, neg, sampled, weight, s);
@@ -835,16 +841,13 @@ impl<'a> Kernel<'a> {
         for (&g, &w) in cols.iter().zip(weights) {
             let g = g as usize;
             if s.shared_stamp[g] != s.stamp {
-                self.items.emb.load(g * d, &mut s.tmp[..d]);
-                let mut bias = self.items.bias.get(g);
+                let feature = &mut s.tmp[..=d];
+                self.items.emb.load(g * d, &mut feature[..d]);
+                feature[d] = self.items.bias.get(g);
                 if let Some(h) = hot_slot(&self.items, g) {
-                    let pending = &s.buf.pending[1];
-                    for (t, p) in s.tmp[..d].iter_mut().zip(&pending.emb[h * d..(h + 1) * d]) {
-                        *t += p;
-                    }
-                    bias += pending.bias[h];
+                    s.buf.pending[self.items.index].add(h, 1.0, feature);
                 }
-                s.shared_value[g] = dot(&s.user[..d], &s.tmp[..d]) + bias;
+                s.shared_value[g] = dot(&s.user[..d], &feature[..d]) + feature[d];
                 s.shared_stamp[g] = s.stamp;
             }
             total += w * s.shared_value[g];
@@ -864,7 +867,7 @@ impl<'a> Kernel<'a> {
         s: &mut Scratch,
     ) -> f32 {
         let n_items = self.data.n_items;
-        self.repr(&self.items, neg, &mut s.neg, &mut s.tmp, &s.buf.pending[1]);
+        self.repr(&self.items, neg, &mut s.neg, &mut s.tmp, &s.buf.pending);
         // ln of the estimated rank, floor((n_items - 1) / draws), at least 1 so that
         // tiny catalogues never give a negative or infinite weight.
         let rank_estimate = ((n_items - 1) / sampled).max(1) as f32;
@@ -911,7 +914,7 @@ impl<'a> Kernel<'a> {
             neg: vec![0.0; d + 1],
             grad: vec![0.0; d],
             kos: Vec::new(),
-            tmp: vec![0.0; d],
+            tmp: vec![0.0; d + 1],
             buf: Buffers {
                 params: vec![0.0; d],
                 acc: vec![0.0; d],
@@ -938,14 +941,8 @@ impl<'a> Kernel<'a> {
             let (user, item, value, weight) = (e.user as usize, e.item as usize, e.value, e.weight);
             match self.params.loss {
                 Loss::Logistic => {
-                    self.repr(
-                        &self.users,
-                        user,
-                        &mut s.user,
-                        &mut s.tmp,
-                        &s.buf.pending[0],
-                    );
-                    self.repr(&self.items, item, &mut s.pos, &mut s.tmp, &s.buf.pending[1]);
+                    self.repr(&self.users, user, &mut s.user, &mut s.tmp, &s.buf.pending);
+                    self.repr(&self.items, item, &mut s.pos, &mut s.tmp, &s.buf.pending);
                     let p = sigmoid(self.score(&s.user, &s.pos));
                     let y = if value > 0.0 { 1.0 } else { 0.0 };
                     let l = weight * (p - y);
@@ -958,14 +955,8 @@ impl<'a> Kernel<'a> {
                     if value <= 0.0 {
                         continue;
                     }
-                    self.repr(
-                        &self.users,
-                        user,
-                        &mut s.user,
-                        &mut s.tmp,
-                        &s.buf.pending[0],
-                    );
-                    self.repr(&self.items, item, &mut s.pos, &mut s.tmp, &s.buf.pending[1]);
+                    self.repr(&self.users, user, &mut s.user, &mut s.tmp, &s.buf.pending);
+                    self.repr(&self.items, item, &mut s.pos, &mut s.tmp, &s.buf.pending);
                     let pos_score = self.score(&s.user, &s.pos);
                     total +=
                         f64::from(self.warp_step(user, item, pos_score, weight, &mut rng, &mut s));
@@ -975,13 +966,7 @@ impl<'a> Kernel<'a> {
                     if row.is_empty() {
                         continue;
                     }
-                    self.repr(
-                        &self.users,
-                        user,
-                        &mut s.user,
-                        &mut s.tmp,
-                        &s.buf.pending[0],
-                    );
+                    self.repr(&self.users, user, &mut s.user, &mut s.tmp, &s.buf.pending);
                     let m = n.min(row.len());
                     s.kos.clear();
                     for _ in 0..m {
@@ -991,7 +976,7 @@ impl<'a> Kernel<'a> {
                             q as usize,
                             &mut s.pos,
                             &mut s.tmp,
-                            &s.buf.pending[1],
+                            &s.buf.pending,
                         );
                         s.kos.push((self.score(&s.user, &s.pos), q));
                     }
@@ -1002,7 +987,7 @@ impl<'a> Kernel<'a> {
                         pos as usize,
                         &mut s.pos,
                         &mut s.tmp,
-                        &s.buf.pending[1],
+                        &s.buf.pending,
                     );
                     total += f64::from(self.warp_step(
                         user,
@@ -1034,15 +1019,9 @@ impl<'a> Kernel<'a> {
                             break;
                         }
                     }
-                    self.repr(
-                        &self.users,
-                        user,
-                        &mut s.user,
-                        &mut s.tmp,
-                        &s.buf.pending[0],
-                    );
-                    self.repr(&self.items, item, &mut s.pos, &mut s.tmp, &s.buf.pending[1]);
-                    self.repr(&self.items, neg, &mut s.neg, &mut s.tmp, &s.buf.pending[1]);
+                    self.repr(&self.users, user, &mut s.user, &mut s.tmp, &s.buf.pending);
+                    self.repr(&self.items, item, &mut s.pos, &mut s.tmp, &s.buf.pending);
+                    self.repr(&self.items, neg, &mut s.neg, &mut s.tmp, &s.buf.pending);
                     let diff = self.score(&s.user, &s.pos) - self.score(&s.user, &s.neg);
                     let l = weight * (1.0 - sigmoid(diff));
                     self.pairwise_update(l, user, item, neg, &mut s);

@@ -67,6 +67,22 @@ fn planted() -> (Interactions, Csr, Csr) {
     (train, test, train_csr)
 }
 
+/// Identity features plus each item's group as an attribute feature.
+fn item_group_features() -> Csr {
+    let groups: Vec<(u32, u32, f32)> = (0..ITEMS)
+        .map(|i| (i as u32, group_of_item(i) as u32, 1.0))
+        .collect();
+    Csr::identity_plus(ITEMS, GROUPS, &groups, true).expect("features")
+}
+
+/// Identity features plus each user's group as an attribute feature.
+fn user_group_features() -> Csr {
+    let groups: Vec<(u32, u32, f32)> = (0..USERS)
+        .map(|u| (u as u32, (u % GROUPS) as u32, 1.0))
+        .collect();
+    Csr::identity_plus(USERS, GROUPS, &groups, true).expect("features")
+}
+
 fn params(loss: Loss) -> Params {
     Params {
         no_components: 16,
@@ -141,14 +157,7 @@ fn multithreaded_training_learns_too() {
 #[test]
 fn multithreaded_hybrid_training_learns_and_keeps_every_attribute_step() {
     let (train, test, train_csr) = planted();
-    let item_groups: Vec<(u32, u32, f32)> = (0..ITEMS)
-        .map(|i| (i as u32, group_of_item(i) as u32, 1.0))
-        .collect();
-    let user_groups: Vec<(u32, u32, f32)> = (0..USERS)
-        .map(|u| (u as u32, (u % GROUPS) as u32, 1.0))
-        .collect();
-    let item_features = Csr::identity_plus(ITEMS, GROUPS, &item_groups, true).expect("features");
-    let user_features = Csr::identity_plus(USERS, GROUPS, &user_groups, true).expect("features");
+    let (user_features, item_features) = (user_group_features(), item_group_features());
     for loss in [Loss::Warp, Loss::Bpr] {
         let mut p = params(loss);
         p.threads = 2;
@@ -191,15 +200,11 @@ fn adadelta_trains() {
 #[test]
 fn cold_item_ranks_near_items_with_the_same_features() {
     let (train, _, _) = planted();
-    let attributes: Vec<(u32, u32, f32)> = (0..ITEMS)
-        .map(|i| (i as u32, group_of_item(i) as u32, 1.0))
-        .collect();
-    let item_features = Csr::identity_plus(ITEMS, GROUPS, &attributes, true).expect("features");
     let model = Model::fit(
         params(Loss::Warp),
         &train,
         Csr::identity(USERS),
-        item_features,
+        item_group_features(),
         30,
     )
     .expect("fits");
@@ -263,14 +268,10 @@ fn anonymous_session_is_scored_from_its_views() {
 fn new_user_is_scored_from_features() {
     let (train, _, _) = planted();
     // Users carry their group as a feature.
-    let attributes: Vec<(u32, u32, f32)> = (0..USERS)
-        .map(|u| (u as u32, (u % GROUPS) as u32, 1.0))
-        .collect();
-    let user_features = Csr::identity_plus(USERS, GROUPS, &attributes, true).expect("features");
     let model = Model::fit(
         params(Loss::Warp),
         &train,
-        user_features,
+        user_group_features(),
         Csr::identity(ITEMS),
         30,
     )
