@@ -21,6 +21,8 @@ struct FeatureSplit {
     hot: Vec<u32>,
     /// The features with a slot, in slot order.
     hot_features: Vec<u32>,
+    /// The features are the identity (feature i is row i, weight 1).
+    identity: bool,
 }
 
 impl FeatureSplit {
@@ -53,6 +55,7 @@ impl FeatureSplit {
             shared,
             hot,
             hot_features,
+            identity: features.is_identity(),
         })
     }
 }
@@ -129,7 +132,7 @@ impl SideParams {
             emb_step: Rows::new(as_slice(&mut self.emb_step), d),
             bias_step: Cells::new(as_slice1(&mut self.bias_step)),
             features,
-            identity: features.is_identity(),
+            identity: split.identity,
             alpha,
             index,
             hot: &split.hot,

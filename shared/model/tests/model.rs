@@ -94,14 +94,12 @@ fn params(loss: Loss) -> Params {
 }
 
 fn fit(loss: Loss, train: &Interactions, epochs: usize) -> Model {
-    Model::fit(
-        params(loss),
-        train,
-        Csr::identity(USERS),
-        Csr::identity(ITEMS),
-        epochs,
-    )
-    .expect("fits")
+    fit_with(params(loss), train, epochs)
+}
+
+/// Fits with identity features on both sides.
+fn fit_with(p: Params, train: &Interactions, epochs: usize) -> Model {
+    Model::fit(p, train, Csr::identity(USERS), Csr::identity(ITEMS), epochs).expect("fits")
 }
 
 #[test]
@@ -145,8 +143,7 @@ fn multithreaded_training_learns_too() {
     let (train, test, train_csr) = planted();
     let mut p = params(Loss::Warp);
     p.threads = 4;
-    let model =
-        Model::fit(p, &train, Csr::identity(USERS), Csr::identity(ITEMS), 30).expect("fits");
+    let model = fit_with(p, &train, 30);
     let m = evaluate(&model, &test, Some(&train_csr), 10).expect("evaluates");
     assert!(m.precision_at_k > 0.1, "{m:?}");
 }
@@ -189,8 +186,7 @@ fn adadelta_trains() {
         rho: 0.95,
         epsilon: 1e-6,
     };
-    let model =
-        Model::fit(p, &train, Csr::identity(USERS), Csr::identity(ITEMS), 30).expect("fits");
+    let model = fit_with(p, &train, 30);
     let m = evaluate(&model, &test, Some(&train_csr), 10).expect("evaluates");
     assert!(m.auc > 0.75, "{m:?}");
 }
