@@ -1,21 +1,24 @@
 #!/usr/bin/env python3
 """Writes events/track-view/*.json: API Gateway HTTP API (payload 2.0) events for
 `sam local invoke` and for the handler tests. Tokens are signed with the development
-secret in events/env.json and expire in 2100. Run after changing a case:
+secret in events/env.json and live 24 hours (the longest lifetime the service accepts),
+so regenerate the events before invoking them locally (the handler tests sign fresh
+tokens with the same claims):
     python3 scripts/gen-events.py
 """
-import base64, hashlib, hmac, json, os
+import base64, hashlib, hmac, json, os, time
 
 SECRET = b"local-development-secret-not-for-production"
-EXP = 4102444800  # 2100-01-01
+IAT = int(time.time())
+TTL = 86400
 
 
 def b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def token(sid, cid=None, secret=SECRET):
-    claims = {"sid": sid, "exp": EXP}
+def token(sid, cid=None, secret=SECRET, ttl=TTL):
+    claims = {"sid": sid, "iat": IAT, "exp": IAT + ttl}
     if cid:
         claims["cid"] = cid
     signing = b64(b'{"alg":"HS256","typ":"JWT"}') + "." + b64(json.dumps(claims, separators=(",", ":")).encode())
@@ -70,6 +73,10 @@ cases = {
     "get-session": get(S, bearer(S)),
     "post-view-customer": post(C, json.dumps({"item_id": "item-9", "customer_id": "c-1"}), bearer(C, "c-1")),
     "post-view-other-customer": post(C, json.dumps({"item_id": "item-9"}), bearer(C, "c-2")),
+    "post-view-without-customer": post(C, json.dumps({"item_id": "item-9"}), bearer(C)),
+    "get-session-without-customer": get(C, bearer(C)),
+    "token-too-long-lived": post(S, json.dumps({"item_id": "item-1"}), "Bearer " + token(S, ttl=30 * 86400)),
+    "format-character-in-item-id": post(S, json.dumps({"item_id": "sku\u202e1"}), bearer(S)),
     "post-view-archived": post("s-events-archived", json.dumps({"item_id": "item-1"}), bearer("s-events-archived")),
     "post-view-over-cap": post("s-events-full", json.dumps({"item_id": "item-1"}), bearer("s-events-full")),
     "get-unknown-session": get("s-events-never", bearer("s-events-never")),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use reco_api::Api;
-use reco_core::{Config, Deadpool, SessionService, SessionStore, SystemClock, TokenKey};
+use reco_core::{Config, Deadpool, SessionService, SessionStore, SystemClock, TokenKeys};
 
 use reco_embedded::{FolderArtifactStore, SqliteSessionStore, SqliteWarehouse};
 
@@ -18,8 +18,15 @@ pub struct DataDir {
 }
 
 impl DataDir {
+    /// Opens the folder, creating it readable by the owner only.
     pub fn open(root: &Path) -> std::io::Result<Self> {
-        std::fs::create_dir_all(root)?;
+        if !root.exists() {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(root)?;
+        }
         Ok(DataDir {
             root: root.to_path_buf(),
         })
@@ -44,15 +51,13 @@ impl DataDir {
 
     /// `RECO_TOKEN_SECRET` when set; otherwise the data dir's secret, created with 32
     /// random bytes on first use (mode 0600).
-    pub fn token_key(&self) -> Result<TokenKey, String> {
+    pub fn token_key(&self) -> Result<TokenKeys, String> {
         if let Ok(secret) = std::env::var("RECO_TOKEN_SECRET") {
-            return TokenKey::new(secret).map_err(|e| format!("RECO_TOKEN_SECRET: {e}"));
+            return TokenKeys::parse(&secret).map_err(|e| format!("RECO_TOKEN_SECRET: {e}"));
         }
         let path = self.token_secret_file();
         match std::fs::read_to_string(&path) {
-            Ok(secret) => {
-                TokenKey::new(secret.trim()).map_err(|e| format!("{}: {e}", path.display()))
-            }
+            Ok(secret) => TokenKeys::parse(&secret).map_err(|e| format!("{}: {e}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut raw = [0u8; 32];
                 getrandom::fill(&mut raw).map_err(|e| format!("no randomness: {e}"))?;
@@ -71,7 +76,7 @@ impl DataDir {
                     }
                     Err(e) => return Err(format!("{}: {e}", path.display())),
                 }
-                TokenKey::new(secret).map_err(|e| e.to_string())
+                TokenKeys::new(secret).map_err(|e| e.to_string())
             }
             Err(e) => Err(format!("{}: {e}", path.display())),
         }
@@ -88,6 +93,9 @@ pub struct Local {
 
 /// Opens the data dir's storage (creating and migrating it as needed).
 pub fn open(config: &Config, dir: &DataDir) -> Result<Local, String> {
+    for db in [dir.sessions_db(), dir.warehouse_db()] {
+        owner_only_file(&db)?;
+    }
     let store: Arc<dyn SessionStore> =
         Arc::new(SqliteSessionStore::open(&dir.sessions_db()).map_err(|e| e.to_string())?);
     let warehouse = SqliteWarehouse::open(&dir.warehouse_db())
@@ -95,7 +103,9 @@ pub fn open(config: &Config, dir: &DataDir) -> Result<Local, String> {
     let clock = Arc::new(SystemClock);
     let api = Api {
         sessions: SessionService::new(Arc::clone(&store), clock.clone(), config),
-        tokens: dir.token_key()?,
+        tokens: dir
+            .token_key()?
+            .with_max_ttl(config.token_max_ttl_secs as i64),
         max_body_bytes: config.max_body_bytes,
     };
     let deadpool = Deadpool::new(store, Arc::new(warehouse.clone()), clock, config);
@@ -105,6 +115,26 @@ pub fn open(config: &Config, dir: &DataDir) -> Result<Local, String> {
         warehouse,
         artifacts: FolderArtifactStore::new(&dir.artifacts()),
     })
+}
+
+/// Creates `path` empty and readable by the owner only if it does not exist, so that
+/// SQLite (which gives its journal files the database's mode) never makes it readable
+/// by others; an existing file is narrowed to the owner.
+fn owner_only_file(path: &Path) -> Result<(), String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Refresh, train, evaluate, gate and publish on the data dir, with a progress bar.

@@ -28,10 +28,16 @@ enum Command {
         addr: SocketAddr,
         #[arg(long)]
         data_dir: PathBuf,
+        /// Listen on a non-loopback address. Tokens then travel in clear text unless a
+        /// TLS proxy sits in front.
+        #[arg(long)]
+        allow_remote: bool,
     },
     /// Apply the warehouse migrations: to DATA_DIR's SQLite warehouse, or with
     /// --rds-data to Aurora PostgreSQL through the RDS Data API (RECO_RDS_RESOURCE_ARN,
-    /// RECO_RDS_SECRET_ARN, RECO_RDS_DATABASE; AWS_ENDPOINT_URL_RDS_DATA for the emulator).
+    /// RECO_RDS_SECRET_ARN, RECO_RDS_DATABASE; AWS_ENDPOINT_URL_RDS_DATA for the emulator),
+    /// then let the functions' roles log in with the passwords of the secrets listed
+    /// in RECO_RDS_ROLE_SECRET_ARNS (comma-separated).
     Migrate {
         #[arg(long, required_unless_present = "rds_data")]
         data_dir: Option<PathBuf>,
@@ -95,7 +101,7 @@ enum Command {
         session: String,
         #[arg(long)]
         customer: Option<String>,
-        /// Lifetime in seconds.
+        /// Lifetime in seconds (at most RECO_TOKEN_MAX_TTL_SECS).
         #[arg(long, default_value_t = 3600)]
         ttl: i64,
     },
@@ -122,7 +128,21 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
     match cli.command {
-        Command::Serve { addr, data_dir } => {
+        Command::Serve {
+            addr,
+            data_dir,
+            allow_remote,
+        } => {
+            if !addr.ip().is_loopback() {
+                if !allow_remote {
+                    return Err(format!(
+                        "--addr {addr} is not a loopback address: visitor tokens would cross the \
+                         network in clear text. Give --allow-remote to listen there anyway \
+                         (behind a TLS proxy)."
+                    ));
+                }
+                tracing::warn!(%addr, "listening beyond loopback: tokens travel in clear text unless a TLS proxy is in front");
+            }
             let dir =
                 DataDir::open(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
             let local = reco::open(&config, &dir)?;
@@ -137,7 +157,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 loop {
                     tick.tick().await;
                     let report = archiver.deadpool.run(None).await;
-                    if report.archived + report.raced + report.failed > 0 {
+                    if report.archived + report.raced + report.failed + report.quarantined > 0 {
                         tracing::info!(?report, "deadpool");
                     }
                 }
@@ -152,16 +172,26 @@ async fn run(cli: Cli) -> Result<(), String> {
                     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     loop {
                         tick.tick().await;
-                        let pipeline = reco_pipeline::train::Pipeline {
-                            warehouse: &trainer.warehouse,
-                            artifacts: &trainer.artifacts,
-                            clock: &SystemClock,
-                        };
-                        match pipeline.run(&Default::default(), None, |_| {}).await {
-                            Ok(o) => {
+                        // Fitting is CPU-bound: it runs on a blocking thread so the
+                        // runtime's workers keep answering requests meanwhile.
+                        let local = Arc::clone(&trainer);
+                        let handle = tokio::runtime::Handle::current();
+                        tracing::info!("retraining started");
+                        let run = tokio::task::spawn_blocking(move || {
+                            let pipeline = reco_pipeline::train::Pipeline {
+                                warehouse: &local.warehouse,
+                                artifacts: &local.artifacts,
+                                clock: &SystemClock,
+                            };
+                            handle.block_on(pipeline.run(&Default::default(), None, |_| {}))
+                        })
+                        .await;
+                        match run {
+                            Ok(Ok(o)) => {
                                 tracing::info!(version = %o.version, published = o.published, reason = %o.reason, "retrained")
                             }
-                            Err(e) => tracing::warn!(error = %e, "retraining failed"),
+                            Ok(Err(e)) => tracing::warn!(error = %e, "retraining failed"),
+                            Err(e) => tracing::error!(error = %e, "retraining task failed"),
                         }
                     }
                 });
@@ -189,6 +219,16 @@ async fn run(cli: Cli) -> Result<(), String> {
                     rds.target().database,
                     applied
                 );
+                let arns = std::env::var("RECO_RDS_ROLE_SECRET_ARNS").unwrap_or_default();
+                for arn in arns.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+                    let (role, password) = reco_secrets::database_credentials(&aws, arn)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    reco_rdsdata::migrate::set_role_password(&rds, &role, &password)
+                        .await
+                        .map_err(|e| format!("{role}: {e}"))?;
+                    println!("role {role} logs in with the password of {arn}");
+                }
             } else if let Some(data_dir) = data_dir {
                 let dir =
                     DataDir::open(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
@@ -307,8 +347,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             let local = reco::open(&config, &dir)?;
             let r = local.deadpool.run(None).await;
             println!(
-                "archived {} sessions ({} raced with new views, {} failed)",
-                r.archived, r.raced, r.failed
+                "archived {} sessions ({} raced with new views, {} quarantined, {} failed)",
+                r.archived, r.raced, r.quarantined, r.failed
             );
             if r.failed > 0 {
                 return Err(format!("{} sessions could not be archived", r.failed));
@@ -321,17 +361,25 @@ async fn run(cli: Cli) -> Result<(), String> {
             customer,
             ttl,
         } => {
-            if ttl <= 0 {
-                return Err("--ttl must be positive".into());
+            if ttl <= 0 || ttl > config.token_max_ttl_secs as i64 {
+                return Err(format!(
+                    "--ttl must be 1..={} seconds (RECO_TOKEN_MAX_TTL_SECS)",
+                    config.token_max_ttl_secs
+                ));
             }
             reco_api::validate::session_id(&session).map_err(|e| e.message)?;
+            if let Some(c) = &customer {
+                reco_core::ids::customer_id(c).map_err(|e| format!("--customer {e}"))?;
+            }
             let dir =
                 DataDir::open(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
             let key = dir.token_key()?;
+            let now = SystemClock.now().seconds();
             let claims = TokenClaims {
                 sid: session,
                 cid: customer,
-                exp: SystemClock.now().seconds() + ttl,
+                iat: now,
+                exp: now + ttl,
             };
             println!("{}", key.sign(&claims));
             Ok(())

@@ -188,6 +188,28 @@ async fn local_server_keeps_every_concurrent_view() {
         .await
         .expect("sent");
     assert_eq!(error_code(wrong_customer).await, (403, "forbidden".into()));
+    // The session belongs to c-1 now: a token for it without a customer, or for
+    // another customer, neither reads nor writes it.
+    for other in [
+        token(dir.path(), "s-local", None),
+        token(dir.path(), "s-local", Some("c-2")),
+    ] {
+        let read = http
+            .get(format!("{}/v1/sessions/s-local", server.base))
+            .bearer_auth(&other)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(error_code(read).await, (403, "customer_mismatch".into()));
+        let write = http
+            .post(&url)
+            .bearer_auth(&other)
+            .body(r#"{"item_id":"x"}"#)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(error_code(write).await, (403, "customer_mismatch".into()));
+    }
 
     // Sessions survive a restart; the data dir's secret still signs valid tokens.
     drop(server);
@@ -224,6 +246,215 @@ fn token_command_refuses_bad_arguments() {
         .expect("runs");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ttl"));
+    // A 30-day token is not issued: the server would refuse it.
+    let out = Command::new(BIN)
+        .args(["token", "--session", "ok", "--ttl", "2592000", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RECO_TOKEN_MAX_TTL_SECS"));
+}
+
+/// The data folder, its secret and its databases are the owner's alone.
+#[cfg(unix)]
+#[tokio::test]
+async fn data_folder_is_readable_by_the_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().expect("temp dir");
+    let dir = parent.path().join("data");
+    let server = start(&dir).await;
+    token(&dir, "s-1", None);
+    let mode = |p: std::path::PathBuf| {
+        std::fs::metadata(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(dir.clone()), 0o700);
+    for file in ["token-secret", "sessions.sqlite", "warehouse.sqlite"] {
+        assert_eq!(mode(dir.join(file)), 0o600, "{file}");
+    }
+    drop(server);
+}
+
+/// `--addr` beyond loopback needs `--allow-remote`.
+#[tokio::test]
+async fn non_loopback_addresses_need_allow_remote() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let out = Command::new(BIN)
+        .args(["serve", "--addr", &format!("0.0.0.0:{port}"), "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--allow-remote"), "{stderr}");
+    let log = dir.path().join("serve.log");
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--allow-remote",
+            "--addr",
+            &format!("0.0.0.0:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("starts");
+    let mut listening = false;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            listening = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(listening, "serves with --allow-remote");
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("clear text"), "warns: {text}");
+}
+
+/// A client that sends one byte of its request and stalls is disconnected.
+#[tokio::test]
+async fn a_stalled_client_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start(dir.path()).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connects");
+    stream.write_all(b"G").await.expect("one byte");
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    // Whatever the server answers (a 408 or nothing), it closes the connection.
+    let closed = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "still connected after 15 s");
+    eprintln!("stalled client disconnected after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() <= Duration::from_secs(11),
+        "disconnected after {:?}",
+        started.elapsed()
+    );
+    // Others are served meanwhile and after.
+    let http = reqwest::Client::new();
+    let r = http
+        .get(format!("{}/v1/sessions/s-x", server.base))
+        .send()
+        .await
+        .expect("served");
+    assert_eq!(r.status().as_u16(), 401);
+}
+
+/// Views are recorded promptly while the server retrains: fitting runs on a blocking
+/// thread, not on the threads that answer requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_are_recorded_promptly_during_training() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A warehouse with enough ratings that a fit takes a while.
+    let ratings = dir.path().join("ratings.csv");
+    let mut csv = String::from("customer_id,item_id,rating,rated_at\n");
+    for u in 0..600 {
+        for k in 0..40 {
+            let item = (u * 7 + k * 13) % 900;
+            csv.push_str(&format!(
+                "c{u},i{item},{},2026-11-{:02}T10:00:00Z\n",
+                1 + (u + k) % 5,
+                1 + k % 28
+            ));
+        }
+    }
+    std::fs::write(&ratings, csv).expect("ratings written");
+    let out = Command::new(BIN)
+        .args(["import", "--ratings"])
+        .arg(&ratings)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .expect("import runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let port = free_port();
+    let log = dir.path().join("serve.log");
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("RECO_TRAIN_INTERVAL_SECS", "1")
+        .env("RUST_LOG", "info")
+        .env_remove("RECO_TOKEN_SECRET")
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let tok = token(dir.path(), "s-during", None);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let mut waited = 0;
+    while !log_text().contains("retraining started") {
+        assert!(waited < 200, "training never started: {}", log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    let mut slowest = Duration::ZERO;
+    let mut during = 0;
+    for i in 0..20 {
+        let finished_before = log_text().matches("retrain").count() > 1;
+        let started = std::time::Instant::now();
+        let r = http
+            .post(format!("{base}/v1/sessions/s-during/views"))
+            .bearer_auth(&tok)
+            .body(format!(r#"{{"item_id":"i{i}"}}"#))
+            .send()
+            .await
+            .expect("sent");
+        let took = started.elapsed();
+        assert_eq!(r.status().as_u16(), 200);
+        if !finished_before {
+            during += 1;
+            slowest = slowest.max(took);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        during >= 5,
+        "only {during} views fell inside the training run: {}",
+        log_text()
+    );
+    assert!(
+        slowest <= Duration::from_millis(100),
+        "a view took {slowest:?} during training"
+    );
 }
 
 /// The server's deadpool archives an idle session into the warehouse; the session then

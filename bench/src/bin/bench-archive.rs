@@ -29,6 +29,8 @@ async fn seeded(dir: &std::path::Path, n: usize, views: usize) -> Arc<SqliteSess
                 views: &v,
                 now: old,
                 max_views: 500,
+                added_bytes: reco_core::sessions::request_bytes(&v),
+                max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
                 active_shard: reco_core::sessions::shard_of(&sid, 8),
             })
             .await

@@ -12,6 +12,19 @@ use reco_dynamodb::DynamoSessionStore;
 use reco_rdsdata::{RdsData, Target};
 use serde_json::{json, Value};
 
+/// Every AWS action this function calls, from the adapters it wires: template.yaml's
+/// policy for it allows exactly these (tests/events.rs checks).
+pub fn iam_actions() -> Vec<&'static str> {
+    [
+        reco_dynamodb::iam::SESSIONS,
+        reco_dynamodb::iam::INACTIVE_INDEX,
+        reco_rdsdata::iam::STATEMENTS,
+        reco_rdsdata::iam::BATCHES,
+        reco_rdsdata::iam::SECRET,
+    ]
+    .concat()
+}
+
 /// Builds the use case once per cold start.
 pub fn build(
     config: &Config,
@@ -48,6 +61,7 @@ pub async fn handle(deadpool: &Deadpool, event: LambdaEvent<Value>) -> Result<Va
         archived = report.archived,
         raced = report.raced,
         failed = report.failed,
+        quarantined = report.quarantined,
         batches = report.batches,
         out_of_time = report.out_of_time,
         "deadpool run"
@@ -62,6 +76,7 @@ pub async fn handle(deadpool: &Deadpool, event: LambdaEvent<Value>) -> Result<Va
         "archived": report.archived,
         "raced": report.raced,
         "failed": report.failed,
+        "quarantined": report.quarantined,
         "batches": report.batches,
         "out_of_time": report.out_of_time,
     }))

@@ -58,6 +58,8 @@ async fn scheduled_events_archive_idle_sessions() {
                     views: &views,
                     now: idle,
                     max_views: 500,
+                    added_bytes: reco_core::sessions::request_bytes(&views),
+                    max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
                     active_shard: reco_core::sessions::shard_of(sid, config.active_shards),
                 })
                 .await
@@ -94,4 +96,10 @@ async fn scheduled_events_archive_idle_sessions() {
             5
         );
     }
+}
+
+/// template.yaml grants this function exactly the AWS actions its code calls.
+#[test]
+fn policy_allows_exactly_what_the_code_calls() {
+    reco_testkit::iam::assert_policy_allows_exactly("DeadpoolFunction", &deadpool::iam_actions());
 }

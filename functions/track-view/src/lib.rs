@@ -6,15 +6,21 @@ use std::sync::Arc;
 use bytes::Bytes;
 use lambda_http::{Body, Request, Response};
 use reco_api::Api;
-use reco_core::{Config, SessionService, SystemClock, TokenKey};
+use reco_core::{Config, SessionService, SystemClock, TokenKeys};
 use reco_dynamodb::DynamoSessionStore;
 
+/// Every AWS action this function calls, from the adapters it wires: template.yaml's
+/// policy for it allows exactly these (tests/events.rs checks).
+pub fn iam_actions() -> Vec<&'static str> {
+    [reco_dynamodb::iam::SESSIONS, reco_secrets::IAM_ACTIONS].concat()
+}
+
 /// Builds the API once per cold start.
-pub fn build_api(config: &Config, dynamodb: aws_sdk_dynamodb::Client, tokens: TokenKey) -> Api {
+pub fn build_api(config: &Config, dynamodb: aws_sdk_dynamodb::Client, tokens: TokenKeys) -> Api {
     let store = DynamoSessionStore::new(dynamodb, config.sessions_table.clone());
     Api {
         sessions: SessionService::new(Arc::new(store), Arc::new(SystemClock), config),
-        tokens,
+        tokens: tokens.with_max_ttl(config.token_max_ttl_secs as i64),
         max_body_bytes: config.max_body_bytes,
     }
 }

@@ -4,7 +4,7 @@
 
 use lambda_http::Body;
 use reco_core::ports::AppendRequest;
-use reco_core::{Config, SessionStore, Timestamp, TokenKey, View};
+use reco_core::{Config, SessionStore, Timestamp, TokenClaims, TokenKeys, View};
 use reco_dynamodb::{create_sessions_table, DynamoSessionStore};
 use reco_testkit::{run_prefix, service_env};
 use std::collections::BTreeMap;
@@ -18,16 +18,20 @@ const CASES: &[(&str, u16, &str)] = &[
     ("post-batch", 200, ""),
     ("get-session", 200, ""),
     ("post-view-customer", 200, ""),
-    ("post-view-other-customer", 409, "customer_conflict"),
+    ("post-view-other-customer", 403, "customer_mismatch"),
+    ("post-view-without-customer", 403, "customer_mismatch"),
+    ("get-session-without-customer", 403, "customer_mismatch"),
     ("post-view-archived", 409, "session_archived"),
     ("post-view-over-cap", 429, "view_cap_reached"),
     ("get-unknown-session", 404, "not_found"),
     ("no-token", 401, "unauthorized"),
     ("tampered-token", 401, "unauthorized"),
+    ("token-too-long-lived", 401, "unauthorized"),
     ("token-for-other-session", 403, "forbidden"),
     ("malformed-json", 400, "malformed_json"),
     ("unknown-field", 400, "unknown_field"),
     ("empty-item-id", 400, "invalid_field"),
+    ("format-character-in-item-id", 400, "invalid_field"),
     ("bad-viewed-at", 400, "invalid_field"),
     ("batch-too-long", 400, "invalid_field"),
     ("body-too-large", 413, "payload_too_large"),
@@ -56,8 +60,9 @@ async fn every_event_gets_its_expected_answer() {
         sessions_table: table.clone(),
         ..Config::default()
     };
-    let key = TokenKey::new(dev_secret()).expect("secret usable");
+    let key = TokenKeys::new(dev_secret()).expect("secret usable");
     let api = track_view::build_api(&config, client.clone(), key);
+    let signer = TokenKeys::new(dev_secret()).expect("secret usable");
 
     // Preconditions of the archived and over-cap cases.
     let store = DynamoSessionStore::new(client, table);
@@ -83,6 +88,8 @@ async fn every_event_gets_its_expected_answer() {
                     views: &views,
                     now,
                     max_views: config.max_views_per_session,
+                    added_bytes: reco_core::sessions::request_bytes(&views),
+                    max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
                     active_shard: 0,
                 })
                 .await
@@ -120,6 +127,13 @@ async fn every_event_gets_its_expected_answer() {
     for (case, status, code) in CASES {
         let text = std::fs::read_to_string(format!("{EVENTS}/track-view/{case}.json"))
             .expect("event readable");
+        // Tokens live at most a day: sign a fresh one with the event's claims, except
+        // where the token itself is the case.
+        let text = if ["tampered-token", "token-too-long-lived"].contains(case) {
+            text
+        } else {
+            fresh_token(&text, &signer, now.seconds())
+        };
         let request = lambda_http::request::from_str(&text)
             .unwrap_or_else(|e| panic!("{case}: not an API Gateway event: {e}"));
         let response = track_view::handle(&api, request).await;
@@ -169,6 +183,31 @@ async fn every_event_gets_its_expected_answer() {
     assert_eq!(customer.customer_id.as_deref(), Some("c-1"));
 }
 
+/// The event with its bearer token re-signed: same `sid` and `cid`, issued now.
+fn fresh_token(event: &str, signer: &TokenKeys, now: i64) -> String {
+    use base64::Engine;
+    let mut json: serde_json::Value = serde_json::from_str(event).expect("event JSON");
+    let Some(auth) = json["headers"]["authorization"].as_str() else {
+        return event.to_string();
+    };
+    let token = auth.trim_start_matches("Bearer ");
+    let payload = token.split('.').nth(1).expect("three parts");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("claims JSON");
+    let claims = TokenClaims {
+        sid: claims["sid"].as_str().expect("sid").to_string(),
+        cid: claims["cid"].as_str().map(str::to_string),
+        iat: now,
+        exp: now + 3600,
+    };
+    json["headers"]["authorization"] = format!("Bearer {}", signer.sign(&claims)).into();
+    json.to_string()
+}
+
 #[tokio::test]
 async fn token_secret_is_read_from_secrets_manager() {
     service_env(
@@ -181,7 +220,7 @@ async fn token_secret_is_read_from_secrets_manager() {
     let created = sm
         .create_secret()
         .name(&name)
-        .secret_string("a-secret-from-secrets-manager-0123")
+        .secret_string("a-secret-from-secrets-manager-0123456789")
         .send()
         .await
         .expect("secret created");
@@ -189,13 +228,17 @@ async fn token_secret_is_read_from_secrets_manager() {
     let key = reco_secrets::token_key_from(&aws, None, Some(&arn))
         .await
         .expect("read from Secrets Manager");
-    let expected = TokenKey::new("a-secret-from-secrets-manager-0123").expect("usable");
+    let expected = TokenKeys::new("a-secret-from-secrets-manager-0123456789").expect("usable");
     let claims = reco_core::TokenClaims {
         sid: "s".into(),
         cid: None,
-        exp: 4_102_444_800,
+        iat: 1_800_000_000,
+        exp: 1_800_003_600,
     };
-    assert_eq!(key.verify(&expected.sign(&claims), 0), Ok(claims));
+    assert_eq!(
+        key.verify(&expected.sign(&claims), 1_800_000_000),
+        Ok(claims)
+    );
     let missing = reco_secrets::token_key_from(
         &aws,
         None,
@@ -203,4 +246,48 @@ async fn token_secret_is_read_from_secrets_manager() {
     )
     .await;
     assert!(missing.is_err());
+}
+
+/// template.yaml grants this function exactly the AWS actions its code calls.
+#[test]
+fn policy_allows_exactly_what_the_code_calls() {
+    reco_testkit::iam::assert_policy_allows_exactly(
+        "TrackViewFunction",
+        &track_view::iam_actions(),
+    );
+}
+
+/// The stack's parameters accept only values the function's configuration accepts.
+#[test]
+fn template_parameters_stay_within_what_the_code_accepts() {
+    let template = reco_testkit::iam::template();
+    let bound = |name: &str, key: &str| {
+        template["Parameters"][name][key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{name}.{key}"))
+    };
+    for (name, var, max) in [
+        (
+            "MaxViewsPerSession",
+            "RECO_MAX_VIEWS_PER_SESSION",
+            u64::from(reco_core::sessions::MAX_VIEWS_LIMIT),
+        ),
+        (
+            "SessionTimeoutSecs",
+            "RECO_SESSION_TIMEOUT_SECS",
+            7 * 86_400,
+        ),
+    ] {
+        assert_eq!(bound(name, "MaxValue"), max, "{name}");
+        for value in [bound(name, "MinValue"), bound(name, "MaxValue")] {
+            let v = value.to_string();
+            let config = Config::from_lookup(|k| (k == var).then(|| v.clone()));
+            assert!(config.is_ok(), "{name} = {value}: {config:?}");
+        }
+        let over = (bound(name, "MaxValue") + 1).to_string();
+        assert!(
+            Config::from_lookup(|k| (k == var).then(|| over.clone())).is_err(),
+            "{name}: the code accepts more than the template"
+        );
+    }
 }

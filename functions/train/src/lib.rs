@@ -5,7 +5,10 @@
 //!   (publishing is the next step's job).
 //! - `{"action": "publish", "version": "..."}`: write `models/current.json`.
 //! - `{"action": "warm", "version"?: "..."}`: load the version (default: current) into
-//!   Redis; skipped when no `RECO_REDIS_URL` is configured.
+//!   Redis; answers `{"skipped": true}` when no `RECO_REDIS_URL` is configured.
+//! - `{"action": "refresh-status"}`: `{"refreshing": bool}`, whether the training
+//!   set's refresh (started by the state machine, which may outlive the Data API's
+//!   call limit) is still running in the database.
 //! - `{"action": "rollback", "to"?: "..."}`: republish an earlier version.
 //!
 //! Training stops with an error naming the Lambda deadline (with a minute's margin)
@@ -35,6 +38,20 @@ pub enum Step {
     Rollback {
         to: Option<String>,
     },
+    RefreshStatus,
+}
+
+/// Every AWS action this function calls, from the adapters it wires: template.yaml's
+/// policy for it allows exactly these (tests/events.rs checks). The cache is reached
+/// over the network, not through an AWS API.
+pub fn iam_actions() -> Vec<&'static str> {
+    [
+        reco_rdsdata::iam::STATEMENTS,
+        reco_rdsdata::iam::SECRET,
+        reco_s3::iam::OBJECTS,
+        reco_s3::iam::BUCKET,
+    ]
+    .concat()
 }
 
 /// The clients, built once per cold start.
@@ -62,7 +79,10 @@ pub async fn handle(steps: &Steps, event: LambdaEvent<Value>) -> Result<Value, E
     let clock = SystemClock;
     match step {
         Step::Train { mut options } => {
+            // The state machine publishes in a step of its own, and refreshes the
+            // materialized training set in the state before this one.
             options.publish = false;
+            options.refresh = false;
             let pipeline = Pipeline {
                 warehouse: steps.warehouse.as_ref(),
                 artifacts: steps.artifacts.as_ref(),
@@ -95,10 +115,10 @@ pub async fn handle(steps: &Steps, event: LambdaEvent<Value>) -> Result<Value, E
             Ok(serde_json::to_value(pointer)?)
         }
         Step::Warm { version } => {
-            let cache = steps
-                .cache
-                .as_deref()
-                .ok_or("RECO_REDIS_URL is not set: no cache to warm")?;
+            let Some(cache) = steps.cache.as_deref() else {
+                tracing::info!("no RECO_REDIS_URL: nothing to warm");
+                return Ok(json!({ "skipped": true }));
+            };
             let version = match version {
                 Some(v) => v,
                 None => {
@@ -110,7 +130,13 @@ pub async fn handle(steps: &Steps, event: LambdaEvent<Value>) -> Result<Value, E
             };
             let report =
                 reco_pipeline::warm::warm(cache, steps.artifacts.as_ref(), &version).await?;
-            Ok(json!({ "version": version, "items": report.items, "users": report.users }))
+            Ok(
+                json!({ "version": version, "items": report.items, "users": report.users, "skipped": false }),
+            )
+        }
+        Step::RefreshStatus => {
+            let refreshing = steps.warehouse.refresh_in_progress().await?;
+            Ok(json!({ "refreshing": refreshing }))
         }
         Step::Rollback { to } => {
             let pointer =

@@ -16,7 +16,8 @@ async fn main() -> Result<(), Error> {
         std::env::var("RECO_ARTIFACT_BUCKET").map_err(|_| "RECO_ARTIFACT_BUCKET is not set")?;
     let prefix = std::env::var("RECO_ARTIFACT_PREFIX").unwrap_or_default();
     let cache: Option<Box<dyn reco_core::EmbeddingCache>> = match std::env::var("RECO_REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(Box::new(reco_redis::RedisCache::connect(&url).await?)),
+        // Connected on first use: a cache that is down fails the warm step only.
+        Ok(url) if !url.is_empty() => Some(Box::new(reco_redis::RedisCache::new(&url)?)),
         _ => None,
     };
     let steps = train::Steps {

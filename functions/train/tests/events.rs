@@ -59,10 +59,15 @@ async fn each_step_event_runs_against_the_services() {
     let redis = reco_redis::RedisCache::connect(&redis_url)
         .await
         .expect("redis");
+    let store = reco_s3::S3ArtifactStore::new(s3, bucket, "reco");
     let steps = train::Steps {
-        warehouse: Box::new(warehouse),
-        artifacts: Box::new(reco_s3::S3ArtifactStore::new(s3, bucket, "reco")),
-        cache: Some(Box::new(redis.clone())),
+        warehouse: Box::new(warehouse.clone()),
+        artifacts: Box::new(store.clone()),
+        cache: Some(Box::new(
+            reco_redis::RedisCache::connect(&redis_url)
+                .await
+                .expect("redis"),
+        )),
     };
 
     // Nothing published yet: rollback and warm refuse.
@@ -73,6 +78,16 @@ async fn each_step_event_runs_against_the_services() {
         .await
         .is_err());
 
+    // The state machine's first state refreshes the materialized training set; the
+    // train step itself does not (it would refresh twice): before the refresh, the
+    // materialized set is still empty.
+    let e = train::handle(&steps, invocation(event("train.json")))
+        .await
+        .expect_err("nothing materialized yet");
+    assert!(e.to_string().contains("no positive interactions"), "{e}");
+    reco_core::Warehouse::refresh_training_set(&warehouse)
+        .await
+        .expect("refreshed");
     let trained = train::handle(&steps, invocation(event("train.json")))
         .await
         .expect("trains");
@@ -102,6 +117,45 @@ async fn each_step_event_runs_against_the_services() {
         Some(version.as_bytes().to_vec())
     );
 
+    // The state machine polls a refresh that outlived its Data API call.
+    let status = train::handle(&steps, invocation(event("refresh-status.json")))
+        .await
+        .expect("status");
+    assert_eq!(status["refreshing"], false, "{status}");
+
+    // A cache that is down fails the warm step only; no cache skips it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let down = train::Steps {
+        warehouse: Box::new(warehouse.clone()),
+        artifacts: Box::new(store.clone()),
+        cache: Some(Box::new(
+            reco_redis::RedisCache::new(&format!("redis://127.0.0.1:{port}")).expect("url"),
+        )),
+    };
+    let retrained = train::handle(&down, invocation(event("train.json")))
+        .await
+        .expect("trains with the cache down");
+    let mut publish = event("publish.json");
+    publish["version"] = retrained["version"].clone();
+    train::handle(&down, invocation(publish))
+        .await
+        .expect("publishes with the cache down");
+    assert!(train::handle(&down, invocation(event("warm.json")))
+        .await
+        .is_err());
+    let none = train::Steps {
+        warehouse: Box::new(warehouse.clone()),
+        artifacts: Box::new(store.clone()),
+        cache: None,
+    };
+    let skipped = train::handle(&none, invocation(event("warm.json")))
+        .await
+        .expect("a run without a cache succeeds");
+    assert_eq!(skipped, serde_json::json!({"skipped": true}));
+
     let bad = serde_json::json!({"action": "retrain-everything"});
     let e = train::handle(&steps, invocation(bad))
         .await
@@ -111,4 +165,10 @@ async fn each_step_event_runs_against_the_services() {
     assert!(train::handle(&steps, invocation(bad_version))
         .await
         .is_err());
+}
+
+/// template.yaml grants this function exactly the AWS actions its code calls.
+#[test]
+fn policy_allows_exactly_what_the_code_calls() {
+    reco_testkit::iam::assert_policy_allows_exactly("TrainFunction", &train::iam_actions());
 }

@@ -12,6 +12,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -21,6 +23,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -71,6 +74,14 @@ impl ApiError {
         )
     }
 
+    pub fn body_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "body: not received in time",
+        )
+    }
+
     pub fn too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -79,12 +90,29 @@ impl ApiError {
         )
     }
 
+    /// A failure of this service rather than of the request. The detail goes to the
+    /// log only; the client gets a generic message with the request id to quote.
+    pub fn internal(status: StatusCode, code: &'static str, request_id: &str) -> Self {
+        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+            format!("the service is unavailable, retry later (request {request_id})")
+        } else {
+            format!("internal error (request {request_id})")
+        };
+        Self::new(status, code, message)
+    }
+
     pub fn into_response(self) -> Response<Bytes> {
         let mut error = json!({"code": self.code, "message": self.message});
         if let Some(field) = &self.field {
             error["field"] = json!(field);
         }
-        crate::json_response(self.status, &json!({ "error": error }))
+        let mut response = crate::json_response(self.status, &json!({ "error": error }));
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -95,11 +123,17 @@ impl From<SessionError> for ApiError {
             SessionError::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
             SessionError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", message),
             SessionError::Archived => Self::new(StatusCode::CONFLICT, "session_archived", message),
-            SessionError::CustomerConflict => {
-                Self::new(StatusCode::CONFLICT, "customer_conflict", message)
+            SessionError::CustomerMismatch => {
+                Self::new(StatusCode::FORBIDDEN, "customer_mismatch", message)
             }
-            SessionError::CapReached { .. } => {
-                Self::new(StatusCode::TOO_MANY_REQUESTS, "view_cap_reached", message)
+            SessionError::CapReached {
+                retry_after_secs, ..
+            } => ApiError {
+                retry_after: Some(retry_after_secs),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "view_cap_reached", message)
+            },
+            SessionError::TooLarge { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "session_too_large", message)
             }
             SessionError::Store(StoreError::Unavailable(_)) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -7,7 +7,7 @@ pub mod validate;
 
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
-use reco_core::{SessionDoc, SessionService, TokenClaims, TokenKey};
+use reco_core::{SessionDoc, SessionService, TokenClaims, TokenKeys};
 use serde_json::{json, Value};
 
 pub use error::ApiError;
@@ -15,7 +15,7 @@ pub use error::ApiError;
 /// Everything the routes need, built once per process (per cold start in Lambda).
 pub struct Api {
     pub sessions: SessionService,
-    pub tokens: TokenKey,
+    pub tokens: TokenKeys,
     pub max_body_bytes: usize,
 }
 
@@ -35,7 +35,15 @@ impl Api {
         };
         let mut response = result.unwrap_or_else(|e| {
             if e.status.is_server_error() {
-                tracing::error!(code = e.code, message = %e.message, "request failed");
+                // The detail stays in the log; the client sees the request id only.
+                let request_id = request_id();
+                tracing::error!(request_id, code = e.code, message = %e.message, "request failed");
+                let mut response =
+                    ApiError::internal(e.status, e.code, &request_id).into_response();
+                if let Ok(v) = header::HeaderValue::from_str(&request_id) {
+                    response.headers_mut().insert("x-request-id", v);
+                }
+                return response;
             }
             e.into_response()
         });
@@ -60,16 +68,14 @@ impl Api {
                 let now = self.sessions.clock().now();
                 let input = validate::track_views(body, now)?;
                 let tracked = self.sessions.track(session_id, &claims, input).await?;
-                let s = &tracked.session;
                 Ok(json_response(
                     StatusCode::OK,
                     &json!({
-                        "session_id": s.session_id,
+                        "session_id": session_id,
                         "accepted": tracked.accepted,
-                        "view_count": s.view_count,
-                        "customer_id": s.customer_id,
-                        "is_active": s.is_active,
-                        "last_update": s.last_update.to_rfc3339(),
+                        "customer_id": tracked.customer_id,
+                        "is_active": true,
+                        "last_update": tracked.last_update.to_rfc3339(),
                     }),
                 ))
             }
@@ -119,6 +125,20 @@ fn match_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiError
         }
         _ => Err(ApiError::not_found(&format!("no route for {path}"))),
     }
+}
+
+/// A fresh id for a failed request: 16 hex digits, quoted to the client and logged.
+fn request_id() -> String {
+    let mut raw = [0u8; 8];
+    if getrandom::fill(&mut raw).is_err() {
+        // No randomness: fall back to the time, still unique enough to find a log line.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        raw = nanos.to_be_bytes();
+    }
+    raw.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The session document as the API renders it.

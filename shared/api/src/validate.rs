@@ -1,59 +1,35 @@
 //! Field-by-field validation of request input. Every refusal names the field, using
 //! JSON paths such as `views[3].item_id`.
 //!
-//! Limits: session ids 1..=128 characters of `A-Z a-z 0-9 . _ : -`; item and customer
-//! ids 1..=256 (customer 1..=128) characters with no control characters and no
-//! surrounding whitespace; 1..=25 views per batch; `viewed_at` RFC 3339, at most
-//! 5 minutes ahead of the server clock and at most 7 days old.
+//! Limits (the rules of `reco_core::ids`): session ids 1..=128 bytes of
+//! `A-Z a-z 0-9 . _ : -`; item ids 1..=256 bytes and customer ids 1..=128 bytes of
+//! UTF-8 with no control or invisible format characters and no surrounding
+//! whitespace; 1..=25 views per batch; `viewed_at` RFC 3339, at most 5 minutes ahead
+//! of the server clock and at most 7 days old.
 
+use reco_core::ids;
 use reco_core::sessions::{TrackViews, ViewInput};
 use reco_core::Timestamp;
 use serde_json::{Map, Value};
 
 use crate::ApiError;
 
-pub const MAX_SESSION_ID: usize = 128;
-pub const MAX_ITEM_ID: usize = 256;
-pub const MAX_CUSTOMER_ID: usize = 128;
+pub const MAX_SESSION_ID: usize = ids::MAX_SESSION_ID_BYTES;
+pub const MAX_ITEM_ID: usize = ids::MAX_ITEM_ID_BYTES;
+pub const MAX_CUSTOMER_ID: usize = ids::MAX_CUSTOMER_ID_BYTES;
 pub const MAX_BATCH: usize = 25;
 pub const MAX_FUTURE_SECS: i64 = 300;
 pub const MAX_AGE_SECS: i64 = 7 * 86_400;
 
 pub fn session_id(id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > MAX_SESSION_ID {
-        return Err(ApiError::invalid(
-            "session_id",
-            &format!("must be 1..={MAX_SESSION_ID} characters"),
-        ));
-    }
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-    {
-        return Err(ApiError::invalid(
-            "session_id",
-            "may hold only letters, digits and . _ : -",
-        ));
-    }
-    Ok(())
+    ids::session_id(id).map_err(|e| ApiError::invalid("session_id", &e.to_string()))
 }
 
 fn text_id(field: &str, value: &Value, max: usize) -> Result<String, ApiError> {
     let Value::String(s) = value else {
         return Err(ApiError::invalid(field, "must be a string"));
     };
-    if s.is_empty() || s.chars().count() > max {
-        return Err(ApiError::invalid(
-            field,
-            &format!("must be 1..={max} characters"),
-        ));
-    }
-    if s.chars().any(char::is_control) || s.trim() != s {
-        return Err(ApiError::invalid(
-            field,
-            "must not hold control characters or surrounding whitespace",
-        ));
-    }
+    ids::text_id(s, max).map_err(|e| ApiError::invalid(field, &e.to_string()))?;
     Ok(s.clone())
 }
 
@@ -260,6 +236,20 @@ mod tests {
             .collect();
         let e = err(&format!(r#"{{"views":[{}]}}"#, views.join(",")));
         assert_eq!(e.field.as_deref(), Some("views"));
+    }
+
+    #[test]
+    fn ids_are_limited_in_bytes_and_refuse_invisible_characters() {
+        let four_byte = "\u{1F600}";
+        let ok = format!(r#"{{"item_id":"{}"}}"#, four_byte.repeat(64));
+        assert!(track_views(ok.as_bytes(), NOW).is_ok());
+        let e = err(&format!(r#"{{"item_id":"{}"}}"#, four_byte.repeat(65)));
+        assert_eq!(e.field.as_deref(), Some("item_id"));
+        assert!(e.message.contains("bytes"), "{}", e.message);
+        let e = err(r#"{"item_id":"sku\u202e1"}"#);
+        assert_eq!(e.field.as_deref(), Some("item_id"));
+        let e = err(r#"{"item_id":"a","customer_id":"c\u200b1"}"#);
+        assert_eq!(e.field.as_deref(), Some("customer_id"));
     }
 
     #[test]

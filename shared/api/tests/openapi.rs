@@ -10,7 +10,7 @@ use reco_api::Api;
 use reco_core::ports::AppendRequest;
 use reco_core::{
     AppendOutcome, Clock, Config, SessionDoc, SessionService, SessionStore, StoreError, Timestamp,
-    TokenClaims, TokenKey,
+    TokenClaims, TokenKeys,
 };
 
 /// The store is not what this test is about; it answers "not found" and accepts nothing.
@@ -25,6 +25,9 @@ impl SessionStore for EmptyStore {
         Ok(None)
     }
     async fn archive(&self, _: &str, _: Timestamp, _: i64) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    async fn quarantine(&self, _: &str, _: Timestamp, _: &str) -> Result<bool, StoreError> {
         Ok(false)
     }
     async fn inactive(
@@ -57,7 +60,7 @@ fn spec() -> serde_yaml::Value {
 
 #[tokio::test]
 async fn every_documented_route_is_served_with_documented_errors() {
-    let key = TokenKey::new("0123456789abcdef0123").expect("key");
+    let key = TokenKeys::new("0123456789abcdef0123456789abcdef").expect("key");
     let api = Api {
         sessions: SessionService::new(Arc::new(EmptyStore), Arc::new(Fixed), &Config::default()),
         tokens: key.clone(),
@@ -66,7 +69,8 @@ async fn every_documented_route_is_served_with_documented_errors() {
     let token = key.sign(&TokenClaims {
         sid: "s1".into(),
         cid: None,
-        exp: 2_000_000_000,
+        iat: 1_800_000_000,
+        exp: 1_800_003_600,
     });
     let spec = spec();
     let codes: Vec<String> = spec["components"]["schemas"]["Error"]["properties"]["error"]

@@ -29,6 +29,9 @@ pub struct Config {
     pub deadpool_batch: usize,
     /// `RECO_TRAIN_INTERVAL_SECS`: local server only, retraining timer (0: off).
     pub train_interval_secs: u64,
+    /// `RECO_TOKEN_MAX_TTL_SECS`: longest visitor-token lifetime (`exp - iat`) accepted;
+    /// below the archived-session TTL, so no token outlives its session's document.
+    pub token_max_ttl_secs: u64,
 }
 
 impl Default for Config {
@@ -43,6 +46,7 @@ impl Default for Config {
             deadpool_interval_secs: 60,
             deadpool_batch: 100,
             train_interval_secs: 86_400,
+            token_max_ttl_secs: 86_400,
         }
     }
 }
@@ -56,7 +60,7 @@ impl Config {
     /// Reads variables through `lookup`, applying defaults and bounds.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let d = Config::default();
-        Ok(Config {
+        let config = Config {
             session_timeout_secs: number(
                 &lookup,
                 "RECO_SESSION_TIMEOUT_SECS",
@@ -69,7 +73,7 @@ impl Config {
                 "RECO_MAX_VIEWS_PER_SESSION",
                 d.max_views_per_session,
                 1,
-                10_000,
+                crate::sessions::MAX_VIEWS_LIMIT,
             )?,
             sessions_table: match lookup("RECO_SESSIONS_TABLE") {
                 Some(v) if v.trim().is_empty() => {
@@ -81,7 +85,13 @@ impl Config {
                 Some(v) => v,
                 None => d.sessions_table,
             },
-            active_shards: number(&lookup, "RECO_ACTIVE_SHARDS", d.active_shards, 1, 1000)?,
+            active_shards: number(
+                &lookup,
+                "RECO_ACTIVE_SHARDS",
+                d.active_shards,
+                1,
+                crate::deadpool::MAX_ACTIVE_SHARDS,
+            )?,
             archived_ttl_days: number(
                 &lookup,
                 "RECO_ARCHIVED_TTL_DAYS",
@@ -111,7 +121,24 @@ impl Config {
                 0,
                 30 * 86_400,
             )?,
-        })
+            token_max_ttl_secs: number(
+                &lookup,
+                "RECO_TOKEN_MAX_TTL_SECS",
+                d.token_max_ttl_secs,
+                60,
+                7 * 86_400,
+            )?,
+        };
+        if config.token_max_ttl_secs >= u64::from(config.archived_ttl_days) * 86_400 {
+            return Err(ConfigError {
+                var: "RECO_TOKEN_MAX_TTL_SECS",
+                message: format!(
+                    "{} s must be below RECO_ARCHIVED_TTL_DAYS ({} days)",
+                    config.token_max_ttl_secs, config.archived_ttl_days
+                ),
+            });
+        }
+        Ok(config)
     }
 }
 
@@ -161,5 +188,30 @@ mod tests {
         let e = Config::from_lookup(|k| (k == "RECO_SESSION_TIMEOUT_SECS").then(|| "0".into()))
             .expect_err("refused");
         assert!(e.to_string().contains("outside"), "{e}");
+    }
+
+    #[test]
+    fn view_caps_that_do_not_fit_the_byte_budget_are_refused() {
+        let over = (crate::sessions::MAX_VIEWS_LIMIT + 1).to_string();
+        let e = Config::from_lookup(|k| (k == "RECO_MAX_VIEWS_PER_SESSION").then(|| over.clone()))
+            .expect_err("refused");
+        assert_eq!(e.var, "RECO_MAX_VIEWS_PER_SESSION");
+        let fits = crate::sessions::MAX_VIEWS_LIMIT.to_string();
+        assert!(
+            Config::from_lookup(|k| (k == "RECO_MAX_VIEWS_PER_SESSION").then(|| fits.clone()))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn token_lifetimes_stay_below_the_archive_ttl() {
+        let e = Config::from_lookup(|k| match k {
+            "RECO_ARCHIVED_TTL_DAYS" => Some("1".into()),
+            "RECO_TOKEN_MAX_TTL_SECS" => Some("86400".into()),
+            _ => None,
+        })
+        .expect_err("refused");
+        assert_eq!(e.var, "RECO_TOKEN_MAX_TTL_SECS");
+        assert_eq!(Config::default().token_max_ttl_secs, 86_400);
     }
 }

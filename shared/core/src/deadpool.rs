@@ -7,11 +7,18 @@
 //! are upserts); a view that arrives meanwhile keeps its session active, to be
 //! archived complete later.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::ports::{Clock, SessionStore, Warehouse};
+use crate::domain::SessionDoc;
+use crate::ports::{Clock, SessionStore, Warehouse, WarehouseError};
+
+/// The largest accepted `RECO_ACTIVE_SHARDS`. Every run also looks at the shards
+/// between the configured count and this one, so sessions indexed under a larger
+/// count before it was reduced are still archived.
+pub const MAX_ACTIVE_SHARDS: u32 = 64;
 
 /// What one run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -23,6 +30,8 @@ pub struct DeadpoolReport {
     pub raced: usize,
     /// Not archived this run because the warehouse or the store failed.
     pub failed: usize,
+    /// Refused by the warehouse (bad data): set aside with the reason, for an operator.
+    pub quarantined: usize,
     pub batches: usize,
     /// The run stopped at its deadline with work left.
     pub out_of_time: bool,
@@ -36,6 +45,9 @@ pub struct Deadpool {
     shards: u32,
     ttl_secs: i64,
     batch: usize,
+    /// The shard the next run starts at: runs rotate, so that under a backlog that
+    /// outlasts a run every shard is still reached.
+    next_shard: AtomicU32,
 }
 
 impl Deadpool {
@@ -45,14 +57,18 @@ impl Deadpool {
         clock: Arc<dyn Clock>,
         config: &Config,
     ) -> Self {
+        // Lambda instances start at different shards too.
+        let start =
+            (clock.now().millis() / 1000).rem_euclid(i64::from(config.active_shards.max(1)));
         Deadpool {
             store,
             warehouse,
             clock,
             timeout_ms: config.session_timeout_secs as i64 * 1000,
-            shards: config.active_shards,
+            shards: config.active_shards.max(1),
             ttl_secs: i64::from(config.archived_ttl_days) * 86_400,
             batch: config.deadpool_batch,
+            next_shard: AtomicU32::new(start as u32),
         }
     }
 
@@ -64,7 +80,11 @@ impl Deadpool {
         let cutoff = crate::Timestamp(now.millis() - self.timeout_ms);
         let expires_at = now.seconds() + self.ttl_secs;
         let margin = Duration::from_secs(5);
-        for shard in 0..self.shards {
+        let first = self.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards;
+        let order = (0..self.shards)
+            .map(|i| (first + i) % self.shards)
+            .chain(self.shards..MAX_ACTIVE_SHARDS);
+        for shard in order {
             loop {
                 if deadline.is_some_and(|d| Instant::now() + margin >= d) {
                     report.out_of_time = true;
@@ -97,37 +117,80 @@ impl Deadpool {
                     }
                 }
                 report.batches += 1;
-                if docs.is_empty() {
-                    if !full {
-                        break;
-                    }
-                    continue;
-                }
-                if let Err(e) = self.warehouse.archive_sessions(&docs).await {
-                    tracing::error!(shard, sessions = docs.len(), error = %e, "warehouse write failed");
-                    report.failed += docs.len();
+                let before = report.archived + report.quarantined;
+                if !docs.is_empty() && !self.write(&docs, expires_at, &mut report).await {
                     break;
                 }
-                for doc in &docs {
-                    match self
-                        .store
-                        .archive(&doc.session_id, doc.last_update, expires_at)
-                        .await
-                    {
-                        Ok(true) => report.archived += 1,
-                        Ok(false) => report.raced += 1,
-                        Err(e) => {
-                            tracing::warn!(session_id = %doc.session_id, error = %e, "deactivation failed");
-                            report.failed += 1;
-                        }
-                    }
-                }
-                if !full {
+                // A batch that moved nothing out of the index (stale index entries,
+                // failed deactivations) would come back unchanged: next shard.
+                if !full || report.archived + report.quarantined == before {
                     break;
                 }
             }
         }
         report
+    }
+
+    /// Writes sessions to the warehouse, then deactivates them. A batch the warehouse
+    /// refuses is split in halves until the sessions it refuses are alone; those are
+    /// quarantined and the rest archived. Returns false when the warehouse failed
+    /// otherwise (unavailable): the shard is left for the next run.
+    async fn write(
+        &self,
+        docs: &[SessionDoc],
+        expires_at: i64,
+        report: &mut DeadpoolReport,
+    ) -> bool {
+        let mut pending: Vec<&[SessionDoc]> = vec![docs];
+        while let Some(part) = pending.pop() {
+            match self.warehouse.archive_sessions(part).await {
+                Ok(()) => self.deactivate(part, expires_at, report).await,
+                Err(WarehouseError::Rejected(reason)) if part.len() == 1 => {
+                    let doc = &part[0];
+                    tracing::error!(session_id = %doc.session_id, %reason, "warehouse refused the session; quarantined");
+                    match self
+                        .store
+                        .quarantine(&doc.session_id, doc.last_update, &reason)
+                        .await
+                    {
+                        Ok(true) => report.quarantined += 1,
+                        Ok(false) => report.raced += 1,
+                        Err(e) => {
+                            tracing::warn!(session_id = %doc.session_id, error = %e, "quarantine failed");
+                            report.failed += 1;
+                        }
+                    }
+                }
+                Err(WarehouseError::Rejected(_)) => {
+                    let (a, b) = part.split_at(part.len() / 2);
+                    pending.push(b);
+                    pending.push(a);
+                }
+                Err(e) => {
+                    tracing::error!(sessions = part.len(), error = %e, "warehouse write failed");
+                    report.failed += part.len() + pending.iter().map(|p| p.len()).sum::<usize>();
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    async fn deactivate(&self, docs: &[SessionDoc], expires_at: i64, report: &mut DeadpoolReport) {
+        for doc in docs {
+            match self
+                .store
+                .archive(&doc.session_id, doc.last_update, expires_at)
+                .await
+            {
+                Ok(true) => report.archived += 1,
+                Ok(false) => report.raced += 1,
+                Err(e) => {
+                    tracing::warn!(session_id = %doc.session_id, error = %e, "deactivation failed");
+                    report.failed += 1;
+                }
+            }
+        }
     }
 }
 
@@ -144,6 +207,7 @@ impl DeadpoolReport {
                         {"Name": "SessionsArchived", "Unit": "Count"},
                         {"Name": "SessionsRaced", "Unit": "Count"},
                         {"Name": "SessionsFailed", "Unit": "Count"},
+                        {"Name": "SessionsQuarantined", "Unit": "Count"},
                     ],
                 }],
             },
@@ -151,6 +215,7 @@ impl DeadpoolReport {
             "SessionsArchived": self.archived,
             "SessionsRaced": self.raced,
             "SessionsFailed": self.failed,
+            "SessionsQuarantined": self.quarantined,
             "OutOfTime": self.out_of_time,
         })
         .to_string()

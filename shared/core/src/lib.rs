@@ -5,6 +5,7 @@
 pub mod config;
 pub mod deadpool;
 pub mod domain;
+pub mod ids;
 pub mod ports;
 pub mod sessions;
 pub mod token;
@@ -18,4 +19,4 @@ pub use ports::{
     StoreError, SystemClock, Warehouse, WarehouseError,
 };
 pub use sessions::{SessionError, SessionService, TrackViews};
-pub use token::{TokenClaims, TokenError, TokenKey};
+pub use token::{KeyError, TokenClaims, TokenError, TokenKeys};

@@ -21,13 +21,19 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct AppendRequest<'a> {
     pub session_id: &'a str,
-    /// Customer to attach; `None` leaves the session's customer as it is.
+    /// The token's customer. A session bound to a customer takes views only for that
+    /// customer; `Some` binds a session that has none; `None` requires that the session
+    /// has no customer.
     pub customer_id: Option<&'a str>,
     pub views: &'a [View],
     /// Receive time: becomes `last_update`, and `session_start` of a new session.
     pub now: Timestamp,
     /// Per-session cap; an append that would pass it is refused whole.
     pub max_views: u32,
+    /// What these views add to the session's byte count (`sessions::view_bytes`).
+    pub added_bytes: u32,
+    /// The session's byte budget; an append that would pass it is refused whole.
+    pub max_bytes: u32,
     /// Shard of the active-session index this session lives in.
     pub active_shard: u32,
 }
@@ -35,10 +41,18 @@ pub struct AppendRequest<'a> {
 /// What an append did. Refusals are outcomes, not errors: nothing was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppendOutcome {
-    Appended(SessionDoc),
+    Appended,
     Archived,
-    CapReached { view_count: u32 },
-    CustomerConflict { existing: String },
+    CapReached {
+        view_count: u32,
+    },
+    TooLarge {
+        byte_count: u32,
+    },
+    /// The session's customer (if any) is not the request's.
+    CustomerConflict {
+        existing: Option<String>,
+    },
 }
 
 /// The session documents (DynamoDB in AWS, SQLite locally).
@@ -59,6 +73,17 @@ pub trait SessionStore: Send + Sync {
         session_id: &str,
         seen_last_update: Timestamp,
         expires_at: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Sets a session the warehouse refused aside for an operator: records `reason`
+    /// and takes it out of the active-session index, if its `last_update` is still
+    /// `seen_last_update` (a newer view puts it back in the index, to be tried again).
+    /// Returns false when the session changed meanwhile.
+    async fn quarantine(
+        &self,
+        session_id: &str,
+        seen_last_update: Timestamp,
+        reason: &str,
     ) -> Result<bool, StoreError>;
 
     /// Up to `limit` active sessions of one shard of the active-session index whose
@@ -99,6 +124,10 @@ pub trait Warehouse: Send + Sync {
 
     /// Recomputes the materialized training set.
     async fn refresh_training_set(&self) -> Result<(), WarehouseError>;
+
+    /// Whether a refresh of the materialized training set is running now (one started
+    /// by another client, which may outlive that client's call).
+    async fn refresh_in_progress(&self) -> Result<bool, WarehouseError>;
 
     /// The training set: interactions (from the view, or its materialized variant)
     /// and the user and item features.

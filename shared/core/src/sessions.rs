@@ -9,6 +9,32 @@ use crate::domain::{SessionDoc, Timestamp, View};
 use crate::ports::{AppendOutcome, AppendRequest, Clock, SessionStore, StoreError};
 use crate::token::TokenClaims;
 
+/// Bytes a session's views may take in its document: below DynamoDB's 400 KB item
+/// limit with room for the other attributes.
+pub const SESSION_BYTES_BUDGET: u32 = 350_000;
+/// What one view costs in the document beyond its item id's bytes (attribute names,
+/// the timestamp, list and map overhead), rounded up.
+pub const VIEW_OVERHEAD_BYTES: u32 = 40;
+/// The largest accepted `RECO_MAX_VIEWS_PER_SESSION`: that many views of the longest
+/// item ids still fit the budget.
+pub const MAX_VIEWS_LIMIT: u32 = 1000;
+const _: () = assert!(
+    MAX_VIEWS_LIMIT * (crate::ids::MAX_ITEM_ID_BYTES as u32 + VIEW_OVERHEAD_BYTES)
+        <= SESSION_BYTES_BUDGET
+);
+
+/// What views add to their session document's byte count.
+pub fn request_bytes(views: &[View]) -> u32 {
+    views.iter().map(view_bytes).fold(0u32, u32::saturating_add)
+}
+
+/// What a view adds to its session document's byte count.
+pub fn view_bytes(view: &View) -> u32 {
+    u32::try_from(view.item_id.len())
+        .unwrap_or(u32::MAX)
+        .saturating_add(VIEW_OVERHEAD_BYTES)
+}
+
 /// Views already validated field by field (see the API layer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackViews {
@@ -31,19 +57,27 @@ pub enum SessionError {
     NotFound(String),
     #[error("session is archived; start a new session")]
     Archived,
-    #[error("session already belongs to another customer")]
-    CustomerConflict,
+    #[error("the session belongs to another customer than the token's")]
+    CustomerMismatch,
     #[error("session holds {view_count} views; the cap is {max}")]
-    CapReached { view_count: u32, max: u32 },
+    CapReached {
+        view_count: u32,
+        max: u32,
+        /// When the session will be archived, after which a new one can start.
+        retry_after_secs: u64,
+    },
+    #[error("session would exceed its budget of {max} bytes (it holds {bytes})")]
+    TooLarge { bytes: u32, max: u32 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Result of a successful append.
+/// Result of a successful append: what the response needs, not the whole document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tracked {
     pub accepted: usize,
-    pub session: SessionDoc,
+    pub customer_id: Option<String>,
+    pub last_update: Timestamp,
 }
 
 pub struct SessionService {
@@ -51,6 +85,7 @@ pub struct SessionService {
     clock: Arc<dyn Clock>,
     max_views: u32,
     active_shards: u32,
+    session_timeout_secs: u64,
 }
 
 impl SessionService {
@@ -60,6 +95,7 @@ impl SessionService {
             clock,
             max_views: config.max_views_per_session,
             active_shards: config.active_shards,
+            session_timeout_secs: config.session_timeout_secs,
         }
     }
 
@@ -68,7 +104,8 @@ impl SessionService {
     }
 
     /// Appends views to the token's session. The customer is the token's: a body
-    /// `customer_id` must agree with it.
+    /// `customer_id` must agree with it, and a session bound to a customer takes views
+    /// only from tokens for that customer.
     pub async fn track(
         &self,
         session_id: &str,
@@ -86,6 +123,7 @@ impl SessionService {
             return Err(SessionError::CapReached {
                 view_count: 0,
                 max: self.max_views,
+                retry_after_secs: self.session_timeout_secs,
             });
         }
         let views: Vec<View> = input
@@ -96,6 +134,13 @@ impl SessionService {
                 viewed_at: v.viewed_at.unwrap_or(now),
             })
             .collect();
+        let added_bytes = request_bytes(&views);
+        if added_bytes > SESSION_BYTES_BUDGET {
+            return Err(SessionError::TooLarge {
+                bytes: 0,
+                max: SESSION_BYTES_BUDGET,
+            });
+        }
         let outcome = self
             .store
             .append(AppendRequest {
@@ -104,20 +149,28 @@ impl SessionService {
                 views: &views,
                 now,
                 max_views: self.max_views,
+                added_bytes,
+                max_bytes: SESSION_BYTES_BUDGET,
                 active_shard: shard_of(session_id, self.active_shards),
             })
             .await?;
         match outcome {
-            AppendOutcome::Appended(session) => Ok(Tracked {
+            AppendOutcome::Appended => Ok(Tracked {
                 accepted: views.len(),
-                session,
+                customer_id: claims.cid.clone(),
+                last_update: now,
             }),
             AppendOutcome::Archived => Err(SessionError::Archived),
             AppendOutcome::CapReached { view_count } => Err(SessionError::CapReached {
                 view_count,
                 max: self.max_views,
+                retry_after_secs: self.session_timeout_secs,
             }),
-            AppendOutcome::CustomerConflict { .. } => Err(SessionError::CustomerConflict),
+            AppendOutcome::TooLarge { byte_count } => Err(SessionError::TooLarge {
+                bytes: byte_count,
+                max: SESSION_BYTES_BUDGET,
+            }),
+            AppendOutcome::CustomerConflict { .. } => Err(SessionError::CustomerMismatch),
         }
     }
 
@@ -128,10 +181,15 @@ impl SessionService {
         claims: &TokenClaims,
     ) -> Result<SessionDoc, SessionError> {
         authorise(session_id, claims)?;
-        self.store
+        let doc = self
+            .store
             .get(session_id)
             .await?
-            .ok_or_else(|| SessionError::NotFound(session_id.to_string()))
+            .ok_or_else(|| SessionError::NotFound(session_id.to_string()))?;
+        if doc.customer_id.is_some() && doc.customer_id != claims.cid {
+            return Err(SessionError::CustomerMismatch);
+        }
+        Ok(doc)
     }
 }
 

@@ -4,8 +4,11 @@
 //! Item attributes: `session_id` (S, key), `customer_id` (S, optional), `is_active`
 //! (BOOL), `session_start`, `last_update` (N, epoch ms), `items_viewed` (L of M
 //! `{item_id: S, viewed_at: N}`, arrival order), `view_count` (N), `active_shard`
-//! (N, present only while active: the sparse index's partition key) and
-//! `expires_at` (N, epoch seconds, the TTL attribute, set on archiving).
+//! (N, present only while active: the sparse index's partition key),
+//! `byte_count` (N, what the views take, against the session's byte budget),
+//! `expires_at` (N, epoch seconds, the TTL attribute, set on archiving) and
+//! `quarantine_reason` (S, set when the warehouse refused the session: the deadpool
+//! leaves it for an operator).
 
 use std::collections::HashMap;
 
@@ -20,6 +23,15 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use reco_core::ports::AppendRequest;
 use reco_core::{AppendOutcome, SessionDoc, SessionStore, StoreError, Timestamp, View};
+
+/// The IAM actions this adapter calls, by use: what a function's policy must allow on
+/// the table (a test holds template.yaml to it).
+pub mod iam {
+    /// `append`, `get`, `archive`, `quarantine`: on the table.
+    pub const SESSIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:UpdateItem"];
+    /// `inactive`: on the active-session index.
+    pub const INACTIVE_INDEX: &[&str] = &["dynamodb:Query"];
+}
 
 /// Name of the sparse index over active sessions (also in template.yaml).
 pub const ACTIVE_INDEX: &str = "active-by-last-update";
@@ -65,12 +77,19 @@ impl DynamoSessionStore {
         if !doc.is_active {
             return Ok(AppendOutcome::Archived);
         }
-        if let (Some(existing), Some(wanted)) = (&doc.customer_id, request.customer_id) {
-            if existing != wanted {
+        if let Some(existing) = &doc.customer_id {
+            if Some(existing.as_str()) != request.customer_id {
                 return Ok(AppendOutcome::CustomerConflict {
-                    existing: existing.clone(),
+                    existing: Some(existing.clone()),
                 });
             }
+        }
+        let byte_count = match item.get("byte_count") {
+            Some(_) => u32::try_from(number(item, "byte_count")?).unwrap_or(u32::MAX),
+            None => 0,
+        };
+        if byte_count.saturating_add(request.added_bytes) > request.max_bytes {
+            return Ok(AppendOutcome::TooLarge { byte_count });
         }
         Ok(AppendOutcome::CapReached {
             view_count: doc.view_count,
@@ -84,6 +103,9 @@ impl SessionStore for DynamoSessionStore {
         let n = request.views.len() as u32;
         if n > request.max_views {
             return Ok(AppendOutcome::CapReached { view_count: 0 });
+        }
+        if request.added_bytes > request.max_bytes {
+            return Ok(AppendOutcome::TooLarge { byte_count: 0 });
         }
         let views: Vec<AttributeValue> = request
             .views
@@ -108,12 +130,15 @@ impl SessionStore for DynamoSessionStore {
         let mut update = String::from(
             "SET items_viewed = list_append(if_not_exists(items_viewed, :empty), :views), \
              view_count = if_not_exists(view_count, :zero) + :n, \
+             byte_count = if_not_exists(byte_count, :zero) + :bytes, \
              last_update = :now, session_start = if_not_exists(session_start, :start), \
              is_active = :true, active_shard = if_not_exists(active_shard, :shard)",
         );
-        // A new session, or an active one with room for every view of this request.
+        // A new session, or an active one with room for every view of this request, in
+        // count and in bytes (sessions written before byte counting count as empty).
         let mut condition = String::from(
-            "attribute_not_exists(session_id) OR (is_active = :true AND view_count <= :room)",
+            "attribute_not_exists(session_id) OR (is_active = :true AND view_count <= :room \
+             AND (attribute_not_exists(byte_count) OR byte_count <= :byte_room))",
         );
         let mut call = self
             .client
@@ -140,30 +165,38 @@ impl SessionStore for DynamoSessionStore {
             .expression_attribute_values(
                 ":room",
                 AttributeValue::N((request.max_views - n).to_string()),
+            )
+            .expression_attribute_values(
+                ":bytes",
+                AttributeValue::N(request.added_bytes.to_string()),
+            )
+            .expression_attribute_values(
+                ":byte_room",
+                AttributeValue::N((request.max_bytes - request.added_bytes).to_string()),
             );
-        if let Some(cid) = request.customer_id {
-            update.push_str(", customer_id = :cid");
-            condition = format!(
-                "({condition}) AND (attribute_not_exists(customer_id) OR customer_id = :cid)"
-            );
-            call = call.expression_attribute_values(":cid", AttributeValue::S(cid.to_string()));
+        match request.customer_id {
+            Some(cid) => {
+                update.push_str(", customer_id = :cid");
+                condition = format!(
+                    "({condition}) AND (attribute_not_exists(customer_id) OR customer_id = :cid)"
+                );
+                call = call.expression_attribute_values(":cid", AttributeValue::S(cid.to_string()));
+            }
+            // A token without a customer may not write to a customer's session.
+            None => condition = format!("({condition}) AND attribute_not_exists(customer_id)"),
         }
+        // Nothing is returned on success: the response needs only what the request
+        // already knows, and a session document can be hundreds of kilobytes.
+        // A new view puts a quarantined session back in line, its reason cleared.
         let result = call
-            .update_expression(update)
+            .update_expression(format!("{update} REMOVE quarantine_reason"))
             .condition_expression(condition)
-            .return_values(ReturnValue::AllNew)
+            .return_values(ReturnValue::None)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(out) => {
-                let item = out
-                    .attributes
-                    .ok_or_else(|| StoreError::Corrupt("UpdateItem returned no item".into()))?;
-                let mut doc = decode(&item)?;
-                doc.sort_views();
-                Ok(AppendOutcome::Appended(doc))
-            }
+            Ok(_) => Ok(AppendOutcome::Appended),
             Err(SdkError::ServiceError(e))
                 if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
             {
@@ -201,31 +234,33 @@ impl SessionStore for DynamoSessionStore {
         seen_last_update: Timestamp,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("session_id", AttributeValue::S(session_id.to_string()))
-            .update_expression("SET is_active = :false, expires_at = :ttl REMOVE active_shard")
-            .condition_expression("is_active = :true AND last_update = :seen")
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .expression_attribute_values(":ttl", AttributeValue::N(expires_at.to_string()))
-            .expression_attribute_values(
-                ":seen",
-                AttributeValue::N(seen_last_update.millis().to_string()),
-            )
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error(e)),
-        }
+        self.update_if_unchanged(
+            session_id,
+            seen_last_update,
+            "SET is_active = :false, expires_at = :ttl REMOVE active_shard",
+            &[
+                (":false", AttributeValue::Bool(false)),
+                (":ttl", AttributeValue::N(expires_at.to_string())),
+            ],
+        )
+        .await
+    }
+
+    async fn quarantine(
+        &self,
+        session_id: &str,
+        seen_last_update: Timestamp,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        // Bounded: the reason is for an operator to read, not a place to store data.
+        let reason: String = reason.chars().take(1000).collect();
+        self.update_if_unchanged(
+            session_id,
+            seen_last_update,
+            "SET quarantine_reason = :reason REMOVE active_shard",
+            &[(":reason", AttributeValue::S(reason))],
+        )
+        .await
     }
 
     async fn inactive(
@@ -239,6 +274,38 @@ impl SessionStore for DynamoSessionStore {
 }
 
 impl DynamoSessionStore {
+    /// Applies `update` to an active session whose `last_update` is still `seen`;
+    /// false when the session changed or is archived.
+    async fn update_if_unchanged(
+        &self,
+        session_id: &str,
+        seen: Timestamp,
+        update: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<bool, StoreError> {
+        let mut call = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("session_id", AttributeValue::S(session_id.to_string()))
+            .update_expression(update)
+            .condition_expression("is_active = :true AND last_update = :seen")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":seen", AttributeValue::N(seen.millis().to_string()));
+        for (name, value) in values {
+            call = call.expression_attribute_values(*name, value.clone());
+        }
+        match call.send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
     async fn query_inactive(
         &self,
         shard: u32,

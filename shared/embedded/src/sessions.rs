@@ -19,7 +19,9 @@ CREATE TABLE IF NOT EXISTS session_docs (
     last_update   INTEGER NOT NULL,
     view_count    INTEGER NOT NULL,
     active_shard  INTEGER,
-    expires_at    INTEGER
+    expires_at    INTEGER,
+    byte_count    INTEGER NOT NULL DEFAULT 0,
+    quarantine_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS session_docs_active
     ON session_docs (active_shard, last_update) WHERE active_shard IS NOT NULL;
@@ -58,11 +60,13 @@ struct Row {
     last_update: i64,
     view_count: u32,
     expires_at: Option<i64>,
+    byte_count: u32,
 }
 
 fn read_row(conn: &Connection, session_id: &str) -> Result<Option<Row>, rusqlite::Error> {
     conn.query_row(
-        "SELECT customer_id, is_active, session_start, last_update, view_count, expires_at
+        "SELECT customer_id, is_active, session_start, last_update, view_count, expires_at,
+                byte_count
          FROM session_docs WHERE session_id = ?1",
         params![session_id],
         |r| {
@@ -73,6 +77,7 @@ fn read_row(conn: &Connection, session_id: &str) -> Result<Option<Row>, rusqlite
                 last_update: r.get(3)?,
                 view_count: r.get(4)?,
                 expires_at: r.get(5)?,
+                byte_count: r.get(6)?,
             })
         },
     )
@@ -128,6 +133,25 @@ impl SqliteSessionStore {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(db_error)?;
         conn.execute_batch(SCHEMA).map_err(db_error)?;
+        // Columns added after the first release, for data folders made before them.
+        for (column, definition) in [
+            ("byte_count", "INTEGER NOT NULL DEFAULT 0"),
+            ("quarantine_reason", "TEXT"),
+        ] {
+            let present: bool = conn
+                .query_row(
+                    "SELECT COUNT(*) > 0 FROM pragma_table_info('session_docs') WHERE name = ?1",
+                    params![column],
+                    |r| r.get(0),
+                )
+                .map_err(db_error)?;
+            if !present {
+                conn.execute_batch(&format!(
+                    "ALTER TABLE session_docs ADD COLUMN {column} {definition}"
+                ))
+                .map_err(db_error)?;
+            }
+        }
         Ok(SqliteSessionStore {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -158,6 +182,8 @@ impl SessionStore for SqliteSessionStore {
         let views = request.views.to_vec();
         let now = request.now;
         let max_views = request.max_views;
+        let added_bytes = request.added_bytes;
+        let max_bytes = request.max_bytes;
         let shard = request.active_shard;
         self.with_conn(move |conn| {
             let tx = conn
@@ -168,20 +194,26 @@ impl SessionStore for SqliteSessionStore {
             match &existing {
                 Some(row) if !row.is_active => return Ok(AppendOutcome::Archived),
                 Some(row) => {
-                    if let (Some(have), Some(want)) = (&row.customer_id, &customer_id) {
-                        if have != want {
-                            return Ok(AppendOutcome::CustomerConflict {
-                                existing: have.clone(),
-                            });
-                        }
+                    if row.customer_id.is_some() && row.customer_id != customer_id {
+                        return Ok(AppendOutcome::CustomerConflict {
+                            existing: row.customer_id.clone(),
+                        });
                     }
                     if row.view_count + n > max_views {
                         return Ok(AppendOutcome::CapReached {
                             view_count: row.view_count,
                         });
                     }
+                    if row.byte_count.saturating_add(added_bytes) > max_bytes {
+                        return Ok(AppendOutcome::TooLarge {
+                            byte_count: row.byte_count,
+                        });
+                    }
                 }
                 None if n > max_views => return Ok(AppendOutcome::CapReached { view_count: 0 }),
+                None if added_bytes > max_bytes => {
+                    return Ok(AppendOutcome::TooLarge { byte_count: 0 })
+                }
                 None => {}
             }
             let first_seq = existing.as_ref().map_or(0, |r| r.view_count);
@@ -195,18 +227,29 @@ impl SessionStore for SqliteSessionStore {
                         .min(now);
                     tx.execute(
                         "INSERT INTO session_docs (session_id, customer_id, is_active, session_start,
-                             last_update, view_count, active_shard)
-                         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6)",
-                        params![session_id, customer_id, start.millis(), now.millis(), n, shard],
+                             last_update, view_count, active_shard, byte_count)
+                         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7)",
+                        params![
+                            session_id,
+                            customer_id,
+                            start.millis(),
+                            now.millis(),
+                            n,
+                            shard,
+                            added_bytes
+                        ],
                     )
                     .map_err(db_error)?;
                 }
                 Some(_) => {
                     tx.execute(
                         "UPDATE session_docs SET last_update = ?2, view_count = view_count + ?3,
-                             customer_id = COALESCE(?4, customer_id)
+                             customer_id = COALESCE(?4, customer_id),
+                             byte_count = byte_count + ?5,
+                             active_shard = COALESCE(active_shard, ?6),
+                             quarantine_reason = NULL
                          WHERE session_id = ?1",
-                        params![session_id, now.millis(), n, customer_id],
+                        params![session_id, now.millis(), n, customer_id, added_bytes, shard],
                     )
                     .map_err(db_error)?;
                 }
@@ -229,11 +272,8 @@ impl SessionStore for SqliteSessionStore {
                         .map_err(db_error)?;
                 }
             }
-            let doc = read_doc(&tx, &session_id)
-                .map_err(db_error)?
-                .ok_or_else(|| StoreError::Other("appended session vanished".into()))?;
             tx.commit().map_err(db_error)?;
-            Ok(AppendOutcome::Appended(doc))
+            Ok(AppendOutcome::Appended)
         })
         .await
     }
@@ -257,6 +297,27 @@ impl SessionStore for SqliteSessionStore {
                     "UPDATE session_docs SET is_active = 0, active_shard = NULL, expires_at = ?3
                      WHERE session_id = ?1 AND is_active = 1 AND last_update = ?2",
                     params![session_id, seen_last_update.millis(), expires_at],
+                )
+                .map_err(db_error)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn quarantine(
+        &self,
+        session_id: &str,
+        seen_last_update: Timestamp,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let session_id = session_id.to_string();
+        let reason = reason.to_string();
+        self.with_conn(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE session_docs SET quarantine_reason = ?3, active_shard = NULL
+                     WHERE session_id = ?1 AND is_active = 1 AND last_update = ?2",
+                    params![session_id, seen_last_update.millis(), reason],
                 )
                 .map_err(db_error)?;
             Ok(changed == 1)

@@ -10,10 +10,16 @@ use reco_core::{SessionDoc, Timestamp, Warehouse, WarehouseError};
 use rusqlite::{params, Connection};
 
 /// Migrations in order: (name, SQL).
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_warehouse",
-    include_str!("../../../migrations/sqlite/0001_warehouse.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_warehouse",
+        include_str!("../../../migrations/sqlite/0001_warehouse.sql"),
+    ),
+    (
+        "0002_session_reuse",
+        include_str!("../../../migrations/sqlite/0002_session_reuse.sql"),
+    ),
+];
 
 #[derive(Clone)]
 pub struct SqliteWarehouse {
@@ -223,6 +229,11 @@ impl Warehouse for SqliteWarehouse {
 
     async fn refresh_training_set(&self) -> Result<(), WarehouseError> {
         self.refresh_materialized().await.map(|_| ())
+    }
+
+    async fn refresh_in_progress(&self) -> Result<bool, WarehouseError> {
+        // Refreshes run inside this process's calls, never in the background.
+        Ok(false)
     }
 
     async fn training_set(&self, materialized: bool) -> Result<TrainingSet, WarehouseError> {

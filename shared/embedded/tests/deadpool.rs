@@ -59,3 +59,31 @@ async fn deadpool_meets_its_contract_on_sqlite() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn deadpool_quarantines_a_refused_session_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteSessionStore::open(&dir.path().join("s.sqlite")).expect("store");
+    let warehouse = SqliteWarehouse::open(&dir.path().join("w.sqlite")).expect("warehouse");
+    reco_testkit::deadpool_quarantines_what_the_warehouse_refuses(
+        Arc::new(store),
+        Arc::new(warehouse),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn deadpool_reaches_every_shard_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteSessionStore::open(&dir.path().join("s.sqlite")).expect("store");
+    let warehouse = SqliteWarehouse::open(&dir.path().join("w.sqlite")).expect("warehouse");
+    reco_testkit::deadpool_reaches_every_shard(Arc::new(store), Arc::new(warehouse)).await;
+}
+
+#[tokio::test]
+async fn a_reused_session_id_does_not_overwrite_the_archived_session_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let warehouse = SqliteWarehouse::open(&dir.path().join("w.sqlite")).expect("warehouse");
+    reco_testkit::warehouse_keeps_a_reused_session_id_apart(&warehouse, &Probe(warehouse.clone()))
+        .await;
+}

@@ -227,12 +227,26 @@ fn array2(st: &SafeTensors<'_>, name: &str) -> Result<Array2<f32>, ModelError> {
     if shape.len() != 2 {
         return Err(err(format!("tensor `{name}` is not a matrix")));
     }
-    Array2::from_shape_vec((shape[0], shape[1]), read_f32(&t))
-        .map_err(|e| err(format!("{name}: {e}")))
+    let values = finite(name, read_f32(&t))?;
+    Array2::from_shape_vec((shape[0], shape[1]), values).map_err(|e| err(format!("{name}: {e}")))
 }
 
 fn array1(st: &SafeTensors<'_>, name: &str) -> Result<Array1<f32>, ModelError> {
-    Ok(Array1::from(read_f32(&tensor(st, name, Dtype::F32)?)))
+    let t = tensor(st, name, Dtype::F32)?;
+    if t.shape().len() != 1 {
+        return Err(err(format!("tensor `{name}` is not a vector")));
+    }
+    Ok(Array1::from(finite(name, read_f32(&t))?))
+}
+
+/// Refuses NaN and infinities: a model holding one scores every item as NaN.
+fn finite(name: &str, values: Vec<f32>) -> Result<Vec<f32>, ModelError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(values),
+        Some(i) => Err(err(format!(
+            "tensor `{name}` holds a non-finite value at {i}"
+        ))),
+    }
 }
 
 fn names(st: &SafeTensors<'_>, name: &str) -> Result<Vec<String>, ModelError> {
@@ -275,8 +289,15 @@ fn features(
         .chunks_exact(4)
         .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    let data = read_f32(&tensor(st, &format!("{side}_features.data"), Dtype::F32)?);
+    let name = format!("{side}_features.data");
+    let data = finite(&name, read_f32(&tensor(st, &name, Dtype::F32)?))?;
+    if rows.checked_add(1).is_none() {
+        return Err(err(format!(
+            "metadata `{side}_features_shape` is out of range"
+        )));
+    }
     Csr::from_parts(rows, cols, indptr, indices, data)
+        .map_err(|e| err(format!("{side}_features: {e}")))
 }
 
 /// Reads a model and its catalog, checking format, version, checksum and shapes.
@@ -341,27 +362,73 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Model, Catalog), ModelError> {
     let items = side("item")?;
     let user_features = features(&st, "user", shape(&meta, "user_features_shape")?)?;
     let item_features = features(&st, "item", shape(&meta, "item_features_shape")?)?;
-    for (what, p, f) in [
-        ("user", &users, &user_features),
-        ("item", &items, &item_features),
-    ] {
-        let d = params.no_components;
-        if p.embeddings.ncols() != d
-            || p.embeddings.nrows() != f.n_cols()
-            || p.biases.len() != f.n_cols()
-            || p.emb_acc.dim() != p.embeddings.dim()
-        {
-            return Err(err(format!(
-                "{what} parameters do not match the feature matrix or dimension"
-            )));
-        }
-    }
     let catalog = Catalog {
         user_ids: names(&st, "user_ids")?,
         item_ids: names(&st, "item_ids")?,
         user_feature_names: names(&st, "user_feature_names")?,
         item_feature_names: names(&st, "item_feature_names")?,
     };
+    let d = params.no_components;
+    for (what, p, f, ids, feature_names) in [
+        (
+            "user",
+            &users,
+            &user_features,
+            &catalog.user_ids,
+            &catalog.user_feature_names,
+        ),
+        (
+            "item",
+            &items,
+            &item_features,
+            &catalog.item_ids,
+            &catalog.item_feature_names,
+        ),
+    ] {
+        let rows = f.n_cols();
+        let mismatch = |tensor: &str, found: String, expected: String| {
+            Err(err(format!(
+                "tensor `{what}_{tensor}` has shape {found}, expected {expected}"
+            )))
+        };
+        // Adadelta keeps a step per row; adagrad none.
+        let steps = match params.schedule {
+            crate::params::Schedule::Adagrad { .. } => 0,
+            crate::params::Schedule::Adadelta { .. } => rows,
+        };
+        for (tensor, m, n) in [
+            ("embeddings", &p.embeddings, rows),
+            ("emb_acc", &p.emb_acc, rows),
+            ("emb_step", &p.emb_step, steps),
+        ] {
+            if m.dim() != (n, d) {
+                return mismatch(tensor, format!("{:?}", m.dim()), format!("({n}, {d})"));
+            }
+        }
+        for (tensor, v, n) in [
+            ("biases", &p.biases, rows),
+            ("bias_acc", &p.bias_acc, rows),
+            ("bias_step", &p.bias_step, steps),
+        ] {
+            if v.len() != n {
+                return mismatch(tensor, format!("[{}]", v.len()), format!("[{n}]"));
+            }
+        }
+        if !ids.is_empty() && ids.len() != f.n_rows() {
+            return Err(err(format!(
+                "tensor `{what}_ids` names {} {what}s, the feature matrix has {} rows",
+                ids.len(),
+                f.n_rows()
+            )));
+        }
+        if !feature_names.is_empty() && feature_names.len() != f.n_cols() {
+            return Err(err(format!(
+                "tensor `{what}_feature_names` names {} features, the feature matrix has {} columns",
+                feature_names.len(),
+                f.n_cols()
+            )));
+        }
+    }
     let model = Model {
         params,
         users,
@@ -371,4 +438,121 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Model, Catalog), ModelError> {
         epochs,
     };
     Ok((model, catalog))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::csr::Interactions;
+
+    fn fitted() -> (Vec<u8>, Catalog) {
+        let pairs: Vec<(u32, u32)> = (0..40u32).map(|u| (u % 8, (u * 7) % 10)).collect();
+        let train = Interactions::from_pairs(8, 10, &pairs);
+        let params = Params {
+            no_components: 4,
+            threads: 1,
+            ..Params::default()
+        };
+        let model =
+            Model::fit(params, &train, Csr::identity(8), Csr::identity(10), 2).expect("fits");
+        let catalog = Catalog {
+            user_ids: (0..8).map(|u| format!("u{u}")).collect(),
+            item_ids: (0..10).map(|i| format!("i{i}")).collect(),
+            user_feature_names: Vec::new(),
+            item_feature_names: Vec::new(),
+        };
+        (to_bytes(&model, &catalog).expect("serialises"), catalog)
+    }
+
+    /// Rewrites a model file with one tensor changed and a checksum that matches the
+    /// change, as a buggy writer (not a corrupted disk) would produce it.
+    fn rewritten(
+        bytes: &[u8],
+        name: &str,
+        change: impl Fn(&mut Vec<usize>, &mut Vec<u8>),
+    ) -> Vec<u8> {
+        let st = SafeTensors::deserialize(bytes).expect("valid");
+        let (_, header) = SafeTensors::read_metadata(bytes).expect("header");
+        let mut meta = header.metadata().clone().expect("metadata");
+        let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = st
+            .names()
+            .into_iter()
+            .map(|n| {
+                let t = st.tensor(n).expect("tensor");
+                (
+                    n.to_string(),
+                    t.dtype(),
+                    t.shape().to_vec(),
+                    t.data().to_vec(),
+                )
+            })
+            .collect();
+        owned.sort_by(|a, b| a.0.cmp(&b.0));
+        let target = owned
+            .iter_mut()
+            .find(|t| t.0 == name)
+            .expect("named tensor");
+        change(&mut target.2, &mut target.3);
+        meta.insert(
+            "sha256".into(),
+            checksum(owned.iter().map(|t| (t.0.as_str(), t.3.as_slice()))),
+        );
+        let views: Vec<(String, TensorView<'_>)> = owned
+            .iter()
+            .map(|t| {
+                (
+                    t.0.clone(),
+                    TensorView::new(t.1, t.2.clone(), &t.3).expect("view"),
+                )
+            })
+            .collect();
+        safetensors::tensor::serialize(views, Some(meta)).expect("serialises")
+    }
+
+    fn refusal(bytes: &[u8]) -> String {
+        from_bytes(bytes).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn shapes_ids_and_values_must_agree_and_the_error_names_the_tensor() {
+        let (bytes, catalog) = fitted();
+        let (_, loaded) = from_bytes(&bytes).expect("loads as written");
+        assert_eq!(loaded, catalog);
+
+        // An id map one short of the feature matrix.
+        let short = rewritten(&bytes, "item_ids", |shape, data| {
+            let text = "i0\ni1\ni2";
+            *data = text.as_bytes().to_vec();
+            *shape = vec![data.len()];
+        });
+        assert!(refusal(&short).contains("item_ids"), "{}", refusal(&short));
+
+        // A NaN in the item embeddings.
+        let nan = rewritten(&bytes, "item_embeddings", |_, data| {
+            data[0..4].copy_from_slice(&f32::NAN.to_le_bytes());
+        });
+        let e = refusal(&nan);
+        assert!(
+            e.contains("item_embeddings") && e.contains("non-finite"),
+            "{e}"
+        );
+
+        // Optimiser state of the wrong length.
+        let acc = rewritten(&bytes, "user_bias_acc", |shape, data| {
+            data.truncate(4 * 3);
+            *shape = vec![3];
+        });
+        assert!(refusal(&acc).contains("user_bias_acc"), "{}", refusal(&acc));
+
+        // Feature names that do not match the columns.
+        let names = rewritten(&bytes, "item_feature_names", |shape, data| {
+            *data = b"a\nb".to_vec();
+            *shape = vec![data.len()];
+        });
+        assert!(
+            refusal(&names).contains("item_feature_names"),
+            "{}",
+            refusal(&names)
+        );
+    }
 }

@@ -51,8 +51,11 @@ pub struct TrainOptions {
     pub features: Features,
     /// Fraction of each user's most recent positives held out for evaluation.
     pub holdout: f64,
-    /// Read the materialized training set (refreshed first) instead of the view.
+    /// Read the materialized training set instead of the view.
     pub materialized: bool,
+    /// With `materialized`, refresh it first (the state machine refreshes it in a
+    /// state of its own and sets this false).
+    pub refresh: bool,
     /// After evaluating, refit on all data (holdout included) before writing.
     pub refit_all: bool,
     /// Publish even if the candidate's P@10 is below the current model's by more
@@ -78,6 +81,7 @@ impl Default for TrainOptions {
             features: Features::Identity,
             holdout: 0.2,
             materialized: false,
+            refresh: true,
             refit_all: false,
             force: false,
             tolerance: 0.01,
@@ -416,7 +420,7 @@ impl Pipeline<'_> {
         mut progress: impl FnMut(&EpochPoint),
     ) -> Result<Outcome, TrainError> {
         let params = options.params()?;
-        if options.materialized {
+        if options.materialized && options.refresh {
             self.warehouse.refresh_training_set().await?;
         }
         let set = self.warehouse.training_set(options.materialized).await?;

@@ -13,6 +13,23 @@ use aws_sdk_rdsdata::types::{Field, SqlParameter, TypeHint};
 use aws_sdk_rdsdata::Client;
 use reco_core::{SessionDoc, Timestamp, Warehouse, WarehouseError};
 
+/// The IAM actions this adapter calls, by use (a test holds template.yaml to them).
+/// The Data API reads the database secret with the caller's rights, hence
+/// `secretsmanager:GetSecretValue` on that secret.
+pub mod iam {
+    /// Statements and transactions on the cluster (reading, refreshing, archiving).
+    pub const STATEMENTS: &[&str] = &[
+        "rds-data:ExecuteStatement",
+        "rds-data:BeginTransaction",
+        "rds-data:CommitTransaction",
+        "rds-data:RollbackTransaction",
+    ];
+    /// Batches (archiving sessions, imports).
+    pub const BATCHES: &[&str] = &["rds-data:BatchExecuteStatement"];
+    /// On the database secret.
+    pub const SECRET: &[&str] = &["secretsmanager:GetSecretValue"];
+}
+
 /// Rows per keyset page: small enough that a page of the widest row stays far below
 /// the 1 MiB response limit.
 pub const PAGE_ROWS: usize = 2000;
@@ -644,6 +661,25 @@ impl Warehouse for RdsData {
 
     async fn refresh_training_set(&self) -> Result<(), WarehouseError> {
         self.refresh_materialized().await
+    }
+
+    async fn refresh_in_progress(&self) -> Result<bool, WarehouseError> {
+        // Another session's statement: visible to the role that runs it (the state
+        // machine uses the train role's secret) and to pg_read_all_stats members.
+        let out = self
+            .execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                     WHERE pid <> pg_backend_pid() AND state = 'active'
+                       AND query ILIKE 'REFRESH MATERIALIZED VIEW%training_interactions_materialized%')",
+                Vec::new(),
+                None,
+            )
+            .await?;
+        let records = out.records();
+        let first = records
+            .first()
+            .ok_or_else(|| WarehouseError::Other("no row from pg_stat_activity".into()))?;
+        Record(first).boolean(0)
     }
 
     async fn training_set(&self, materialized: bool) -> Result<TrainingSet, WarehouseError> {

@@ -7,10 +7,48 @@ use reco_core::WarehouseError;
 use crate::{text, RdsData};
 
 /// Migrations in order: (name, SQL).
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_warehouse",
-    include_str!("../../../migrations/postgres/0001_warehouse.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_warehouse",
+        include_str!("../../../migrations/postgres/0001_warehouse.sql"),
+    ),
+    (
+        "0002_roles",
+        include_str!("../../../migrations/postgres/0002_roles.sql"),
+    ),
+    (
+        "0003_session_reuse",
+        include_str!("../../../migrations/postgres/0003_session_reuse.sql"),
+    ),
+];
+
+/// The functions' database roles (created by `0002_roles`).
+pub const ROLES: &[&str] = &["reco_deadpool", "reco_train"];
+
+/// Lets `role` (one of [`ROLES`]) log in with `password`: what `reco migrate` does with
+/// each role's secret. The password travels as a literal (ALTER ROLE takes no
+/// parameters): quotes are doubled, and control characters refused.
+pub async fn set_role_password(
+    rds: &RdsData,
+    role: &str,
+    password: &str,
+) -> Result<(), WarehouseError> {
+    if !ROLES.contains(&role) {
+        return Err(WarehouseError::Other(format!(
+            "`{role}` is not one of the functions' roles {ROLES:?}"
+        )));
+    }
+    if password.len() < 16 || password.chars().any(char::is_control) {
+        return Err(WarehouseError::Other(format!(
+            "the password for {role} must be 16 or more printable characters"
+        )));
+    }
+    let sql = format!(
+        "ALTER ROLE {role} WITH LOGIN PASSWORD '{}'",
+        password.replace('\'', "''")
+    );
+    rds.execute(&sql, Vec::new(), None).await.map(|_| ())
+}
 
 /// Splits a SQL script into statements at top-level semicolons (not inside quotes,
 /// comments or dollar-quoted bodies). Comment-only pieces are dropped.

@@ -31,7 +31,10 @@ async fn warehouse() -> RdsData {
         Err(WarehouseError::Rejected(_))
     ));
     let applied = reco_rdsdata::migrate::apply(&rds).await.expect("migrates");
-    assert_eq!(applied, ["0001_warehouse"]);
+    assert_eq!(
+        applied,
+        ["0001_warehouse", "0002_roles", "0003_session_reuse"]
+    );
     assert!(reco_rdsdata::migrate::apply(&rds)
         .await
         .expect("idempotent")
@@ -88,6 +91,22 @@ async fn deadpool_meets_its_contract_on_dynamodb_and_aurora() {
     let (client, table) = sessions_table().await;
     let store = Arc::new(DynamoSessionStore::new(client, table));
     reco_testkit::deadpool_contract(store, Arc::new(rds.clone()), &Probe(rds)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadpool_quarantines_a_refused_session_on_dynamodb_and_aurora() {
+    let rds = warehouse().await;
+    let (client, table) = sessions_table().await;
+    let store = Arc::new(DynamoSessionStore::new(client, table));
+    reco_testkit::deadpool_quarantines_what_the_warehouse_refuses(store, Arc::new(rds)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadpool_reaches_every_shard_on_dynamodb_and_aurora() {
+    let rds = warehouse().await;
+    let (client, table) = sessions_table().await;
+    let store = Arc::new(DynamoSessionStore::new(client, table));
+    reco_testkit::deadpool_reaches_every_shard(store, Arc::new(rds)).await;
 }
 
 async fn load_fixture(rds: &RdsData) {
@@ -352,6 +371,8 @@ async fn ten_thousand_sessions_in_one_run() {
                         views: &views,
                         now: old,
                         max_views: 500,
+                        added_bytes: reco_core::sessions::request_bytes(&views),
+                        max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
                         active_shard: reco_core::sessions::shard_of(&sid, 8),
                     })
                     .await
@@ -393,4 +414,91 @@ async fn ten_thousand_sessions_in_one_run() {
         .await
         .expect("q");
     assert_eq!(out.records.expect("rows")[0][0], Field::LongValue(n as i64));
+}
+
+#[tokio::test]
+async fn a_reused_session_id_does_not_overwrite_the_archived_session() {
+    let rds = warehouse().await;
+    reco_testkit::warehouse_keeps_a_reused_session_id_apart(&rds, &Probe(rds.clone())).await;
+}
+
+/// Runs `sql` as `role` (SET LOCAL ROLE in a transaction, rolled back): Ok, or the
+/// database's refusal.
+async fn as_role(rds: &RdsData, role: &str, sql: &str) -> Result<(), String> {
+    let tx = rds.begin().await.expect("begin");
+    rds.execute(&format!("SET LOCAL ROLE {role}"), Vec::new(), Some(&tx))
+        .await
+        .expect("set role");
+    let result = rds
+        .execute(sql, Vec::new(), Some(&tx))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    rds.rollback(&tx).await;
+    result
+}
+
+/// The functions' database roles hold exactly the grants their code needs.
+#[tokio::test]
+async fn function_roles_hold_only_what_they_need() {
+    let rds = warehouse().await;
+    let session = "INSERT INTO sessions (session_id, session_start, last_update, view_count)
+                   VALUES ('s-role', now(), now(), 1)
+                   ON CONFLICT (session_id) DO UPDATE SET view_count = EXCLUDED.view_count";
+    // The deadpool archives sessions and views...
+    as_role(&rds, "reco_deadpool", session)
+        .await
+        .expect("deadpool upserts sessions");
+    // ...and can do nothing else.
+    for sql in [
+        "DELETE FROM sessions",
+        "SELECT * FROM customers",
+        "INSERT INTO ratings VALUES ('c', 'i', 5, now())",
+        "REFRESH MATERIALIZED VIEW training_interactions_materialized",
+        "DROP TABLE session_views",
+    ] {
+        let e = as_role(&rds, "reco_deadpool", sql)
+            .await
+            .expect_err("refused to the deadpool");
+        assert!(
+            e.contains("permission") || e.contains("owner"),
+            "{sql}: {e}"
+        );
+    }
+    // Training reads the training set and refreshes its materialized copy...
+    for sql in [
+        "SELECT * FROM training_interactions",
+        "SELECT * FROM user_features",
+        "SELECT * FROM item_features",
+        "REFRESH MATERIALIZED VIEW CONCURRENTLY training_interactions_materialized",
+    ] {
+        as_role(&rds, "reco_train", sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    // ...and writes nothing.
+    for sql in [
+        session,
+        "DELETE FROM ratings",
+        "UPDATE customers SET region = 'x'",
+    ] {
+        let e = as_role(&rds, "reco_train", sql)
+            .await
+            .expect_err("refused to training");
+        assert!(e.contains("permission"), "{sql}: {e}");
+    }
+    // Passwords are set for the functions' roles only.
+    reco_rdsdata::migrate::set_role_password(&rds, "reco_train", "a-long-password-with-a-' quote")
+        .await
+        .expect("password set");
+    assert!(
+        reco_rdsdata::migrate::set_role_password(&rds, "postgres", "a-long-password-12345")
+            .await
+            .is_err()
+    );
+    assert!(
+        reco_rdsdata::migrate::set_role_password(&rds, "reco_train", "short")
+            .await
+            .is_err()
+    );
 }

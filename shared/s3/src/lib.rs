@@ -9,6 +9,18 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use reco_core::{ArtifactError, ArtifactStore};
 
+/// The IAM actions this adapter calls (a test holds template.yaml to it): objects
+/// under the prefix, and listing the bucket so that a missing key answers NoSuchKey
+/// rather than AccessDenied.
+pub mod iam {
+    pub const OBJECTS: &[&str] = &["s3:GetObject", "s3:PutObject"];
+    pub const BUCKET: &[&str] = &["s3:ListBucket"];
+}
+
+/// Largest object read: a model of a million items by 128 components is ~1 GiB with
+/// its optimiser state; anything larger is refused rather than filling the memory.
+pub const MAX_OBJECT_BYTES: u64 = 2 << 30;
+
 #[derive(Debug, Clone)]
 pub struct S3ArtifactStore {
     client: Client,
@@ -87,12 +99,29 @@ impl ArtifactStore for S3ArtifactStore {
             .await
         {
             Ok(out) => {
-                let data = out
-                    .body
-                    .collect()
+                let too_large = |n: u64| {
+                    ArtifactError::Other(format!(
+                        "{key}: {n} bytes is over the {MAX_OBJECT_BYTES}-byte limit for reads"
+                    ))
+                };
+                let declared = out.content_length().unwrap_or(0).max(0) as u64;
+                if declared > MAX_OBJECT_BYTES {
+                    return Err(too_large(declared));
+                }
+                // The declared length is the server's word: count what arrives too.
+                let mut body = out.body;
+                let mut data = Vec::with_capacity(declared as usize);
+                while let Some(chunk) = body
+                    .try_next()
                     .await
-                    .map_err(|e| ArtifactError::Unavailable(e.to_string()))?;
-                Ok(Some(data.into_bytes().to_vec()))
+                    .map_err(|e| ArtifactError::Unavailable(e.to_string()))?
+                {
+                    if (data.len() + chunk.len()) as u64 > MAX_OBJECT_BYTES {
+                        return Err(too_large((data.len() + chunk.len()) as u64));
+                    }
+                    data.extend_from_slice(&chunk);
+                }
+                Ok(Some(data))
             }
             Err(SdkError::ServiceError(e)) if matches!(e.err(), GetObjectError::NoSuchKey(_)) => {
                 Ok(None)

@@ -1,9 +1,14 @@
 //! The visitor-token secret for the Lambdas: `RECO_TOKEN_SECRET` when set (local
 //! invocations), otherwise the Secrets Manager secret named by
 //! `RECO_TOKEN_SECRET_ARN`, read once per cold start. Empty values count as unset.
+//! Either holds one secret, or `{"keys": [{"kid", "secret"}, ...]}` with up to two
+//! during a rotation (`reco_core::TokenKeys::parse`).
 
 use aws_config::SdkConfig;
-use reco_core::TokenKey;
+use reco_core::TokenKeys;
+
+/// The IAM action reading the token secret calls (a test holds template.yaml to it).
+pub const IAM_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -16,7 +21,7 @@ pub enum SecretError {
 }
 
 /// Builds the token key from `RECO_TOKEN_SECRET` or `RECO_TOKEN_SECRET_ARN`.
-pub async fn token_key(config: &SdkConfig) -> Result<TokenKey, SecretError> {
+pub async fn token_key(config: &SdkConfig) -> Result<TokenKeys, SecretError> {
     // Empty counts as unset: the template declares RECO_TOKEN_SECRET empty so that
     // `sam local invoke --env-vars` may fill it.
     let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
@@ -30,24 +35,47 @@ pub async fn token_key_from(
     config: &SdkConfig,
     secret: Option<&str>,
     arn: Option<&str>,
-) -> Result<TokenKey, SecretError> {
+) -> Result<TokenKeys, SecretError> {
     if let Some(secret) = secret {
-        return TokenKey::new(secret).map_err(SecretError::Unusable);
+        return TokenKeys::parse(secret).map_err(|e| SecretError::Unusable(e.to_string()));
     }
     let arn = arn.ok_or(SecretError::Missing)?;
-    let client = aws_sdk_secretsmanager::Client::new(config);
-    let out = client
+    let secret = secret_string(config, arn).await?;
+    TokenKeys::parse(&secret).map_err(|e| SecretError::Unusable(e.to_string()))
+}
+
+/// The string value of a Secrets Manager secret.
+async fn secret_string(config: &SdkConfig, arn: &str) -> Result<String, SecretError> {
+    let read = |message: String| SecretError::Read {
+        arn: arn.to_string(),
+        message,
+    };
+    let out = aws_sdk_secretsmanager::Client::new(config)
         .get_secret_value()
         .secret_id(arn)
         .send()
         .await
-        .map_err(|e| SecretError::Read {
-            arn: arn.to_string(),
-            message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-        })?;
-    let secret = out.secret_string().ok_or_else(|| SecretError::Read {
+        .map_err(|e| read(aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string()))?;
+    out.secret_string()
+        .map(str::to_string)
+        .ok_or_else(|| read("the secret has no string value".into()))
+}
+
+/// A database role's credentials, from a secret holding `{"username", "password", ...}`
+/// (the shape RDS and the Data API use).
+pub async fn database_credentials(
+    config: &SdkConfig,
+    arn: &str,
+) -> Result<(String, String), SecretError> {
+    let text = secret_string(config, arn).await?;
+    #[derive(serde::Deserialize)]
+    struct Credentials {
+        username: String,
+        password: String,
+    }
+    let c: Credentials = serde_json::from_str(&text).map_err(|_| SecretError::Read {
         arn: arn.to_string(),
-        message: "the secret has no string value".into(),
+        message: "not a JSON object with username and password".into(),
     })?;
-    TokenKey::new(secret.trim()).map_err(SecretError::Unusable)
+    Ok((c.username, c.password))
 }

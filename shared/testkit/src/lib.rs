@@ -2,6 +2,8 @@
 //! every `SessionStore` (so DynamoDB and SQLite are held to the same rules), and the
 //! lookup of the real local services that scripts/test starts.
 
+pub mod iam;
+
 use std::sync::Arc;
 
 use reco_core::ports::AppendRequest;
@@ -45,6 +47,27 @@ async fn append(
     now: i64,
     max_views: u32,
 ) -> AppendOutcome {
+    append_within(
+        store,
+        session_id,
+        customer_id,
+        views,
+        now,
+        max_views,
+        reco_core::sessions::SESSION_BYTES_BUDGET,
+    )
+    .await
+}
+
+async fn append_within(
+    store: &dyn SessionStore,
+    session_id: &str,
+    customer_id: Option<&str>,
+    views: &[View],
+    now: i64,
+    max_views: u32,
+    max_bytes: u32,
+) -> AppendOutcome {
     store
         .append(AppendRequest {
             session_id,
@@ -52,17 +75,34 @@ async fn append(
             views,
             now: Timestamp(now),
             max_views,
+            added_bytes: views.iter().map(reco_core::sessions::view_bytes).sum(),
+            max_bytes,
             active_shard: 3,
         })
         .await
         .expect("store call succeeds")
 }
 
-fn appended(outcome: AppendOutcome) -> SessionDoc {
-    match outcome {
-        AppendOutcome::Appended(doc) => doc,
-        other => panic!("expected the append to succeed, got {other:?}"),
-    }
+/// Appends, expects success, and returns the session as stored.
+async fn append_ok(
+    store: &dyn SessionStore,
+    session_id: &str,
+    customer_id: Option<&str>,
+    views: &[View],
+    now: i64,
+    max_views: u32,
+) -> SessionDoc {
+    let outcome = append(store, session_id, customer_id, views, now, max_views).await;
+    assert_eq!(
+        outcome,
+        AppendOutcome::Appended,
+        "expected the append to succeed"
+    );
+    store
+        .get(session_id)
+        .await
+        .expect("read")
+        .expect("appended session exists")
 }
 
 /// 50 concurrent single-view appends to one session: all land, in time order.
@@ -81,7 +121,7 @@ pub async fn concurrent_appends_all_land(store: Arc<dyn SessionStore>, prefix: &
         }));
     }
     for t in tasks {
-        appended(t.await.expect("task ran"));
+        assert_eq!(t.await.expect("task ran"), AppendOutcome::Appended);
     }
     let doc = store.get(&sid).await.expect("read").expect("exists");
     assert_eq!(doc.view_count, 50);
@@ -101,10 +141,10 @@ pub async fn concurrent_appends_all_land(store: Arc<dyn SessionStore>, prefix: &
 /// A session takes views up to the cap; a request that would pass it is refused whole.
 pub async fn cap_is_enforced(store: &dyn SessionStore, prefix: &str) {
     let sid = format!("{prefix}-cap");
-    appended(append(store, &sid, None, &views("a", 3, T0), T0, 5).await);
+    append_ok(store, &sid, None, &views("a", 3, T0), T0, 5).await;
     let out = append(store, &sid, None, &views("b", 3, T0 + 10), T0 + 10, 5).await;
     assert_eq!(out, AppendOutcome::CapReached { view_count: 3 });
-    let doc = appended(append(store, &sid, None, &views("c", 2, T0 + 20), T0 + 20, 5).await);
+    let doc = append_ok(store, &sid, None, &views("c", 2, T0 + 20), T0 + 20, 5).await;
     assert_eq!(doc.view_count, 5);
     let out = append(store, &sid, None, &views("d", 1, T0 + 30), T0 + 30, 5).await;
     assert_eq!(out, AppendOutcome::CapReached { view_count: 5 });
@@ -120,7 +160,7 @@ pub async fn cap_is_enforced(store: &dyn SessionStore, prefix: &str) {
 /// carries its expiry.
 pub async fn archive_rules(store: &dyn SessionStore, prefix: &str) {
     let sid = format!("{prefix}-archive");
-    let doc = appended(append(store, &sid, None, &views("a", 2, T0), T0 + 5, 500).await);
+    let doc = append_ok(store, &sid, None, &views("a", 2, T0), T0 + 5, 500).await;
     assert_eq!(doc.last_update, Timestamp(T0 + 5));
     assert!(
         !store
@@ -162,29 +202,40 @@ pub async fn archive_rules(store: &dyn SessionStore, prefix: &str) {
     );
 }
 
-/// An anonymous session may gain a customer; another customer is refused.
+/// An anonymous session may gain a customer; then neither another customer nor a
+/// request without a customer may write to it.
 pub async fn customer_rules(store: &dyn SessionStore, prefix: &str) {
     let sid = format!("{prefix}-customer");
-    let doc = appended(append(store, &sid, None, &views("a", 1, T0), T0, 500).await);
+    let doc = append_ok(store, &sid, None, &views("a", 1, T0), T0, 500).await;
     assert_eq!(doc.customer_id, None);
-    let doc = appended(
-        append(
-            store,
-            &sid,
-            Some("c-1"),
-            &views("b", 1, T0 + 1),
-            T0 + 1,
-            500,
-        )
-        .await,
-    );
-    assert_eq!(doc.customer_id.as_deref(), Some("c-1"));
-    let doc = appended(append(store, &sid, None, &views("c", 1, T0 + 2), T0 + 2, 500).await);
-    assert_eq!(
-        doc.customer_id.as_deref(),
+    let doc = append_ok(
+        store,
+        &sid,
         Some("c-1"),
-        "kept when not given"
+        &views("b", 1, T0 + 1),
+        T0 + 1,
+        500,
+    )
+    .await;
+    assert_eq!(doc.customer_id.as_deref(), Some("c-1"));
+    let out = append(store, &sid, None, &views("c", 1, T0 + 2), T0 + 2, 500).await;
+    assert_eq!(
+        out,
+        AppendOutcome::CustomerConflict {
+            existing: Some("c-1".into())
+        },
+        "a request without the session's customer is refused"
     );
+    let doc = append_ok(
+        store,
+        &sid,
+        Some("c-1"),
+        &views("c", 1, T0 + 2),
+        T0 + 2,
+        500,
+    )
+    .await;
+    assert_eq!(doc.customer_id.as_deref(), Some("c-1"));
     let out = append(
         store,
         &sid,
@@ -197,12 +248,42 @@ pub async fn customer_rules(store: &dyn SessionStore, prefix: &str) {
     assert_eq!(
         out,
         AppendOutcome::CustomerConflict {
-            existing: "c-1".into()
+            existing: Some("c-1".into())
         }
     );
     let doc = store.get(&sid).await.expect("read").expect("exists");
     assert_eq!(doc.view_count, 3);
     assert_eq!(doc.customer_id.as_deref(), Some("c-1"));
+}
+
+/// A session's views stay within its byte budget, counted in bytes of UTF-8 (4-byte
+/// characters here): a request that would pass it is refused whole and the session
+/// keeps what it had.
+pub async fn byte_budget_is_enforced(store: &dyn SessionStore, prefix: &str) {
+    let sid = format!("{prefix}-bytes");
+    // 64 four-byte characters: 256 bytes, the longest item id.
+    let wide = |tag: usize| View {
+        item_id: format!("{tag:03}{}", "\u{1F600}".repeat(63)),
+        viewed_at: Timestamp(T0 + tag as i64),
+    };
+    let one = reco_core::sessions::view_bytes(&wide(0));
+    assert_eq!(one, 3 + 63 * 4 + reco_core::sessions::VIEW_OVERHEAD_BYTES);
+    let budget = one * 3 + one / 2;
+    let first: Vec<View> = (0..3).map(wide).collect();
+    let out = append_within(store, &sid, None, &first, T0, 500, budget).await;
+    assert_eq!(out, AppendOutcome::Appended);
+    let out = append_within(store, &sid, None, &[wide(3)], T0 + 1, 500, budget).await;
+    assert_eq!(
+        out,
+        AppendOutcome::TooLarge {
+            byte_count: one * 3
+        }
+    );
+    let doc = store.get(&sid).await.expect("read").expect("exists");
+    assert_eq!(doc.view_count, 3, "the refused view wrote nothing");
+    assert_eq!(doc.items_viewed, first, "the session keeps what it had");
+    let out = append_within(store, &format!("{sid}-new"), None, &first, T0, 500, one).await;
+    assert_eq!(out, AppendOutcome::TooLarge { byte_count: 0 });
 }
 
 /// Runs every rule of the contract.
@@ -212,6 +293,7 @@ pub async fn session_store_contract(store: Arc<dyn SessionStore>) {
     cap_is_enforced(store.as_ref(), &prefix).await;
     archive_rules(store.as_ref(), &prefix).await;
     customer_rules(store.as_ref(), &prefix).await;
+    byte_budget_is_enforced(store.as_ref(), &prefix).await;
     assert_eq!(
         store.get(&format!("{prefix}-missing")).await.expect("read"),
         None
@@ -281,10 +363,18 @@ impl SessionStore for Faulty {
                     item_id: item.clone(),
                     viewed_at: Timestamp(*at),
                 }];
-                appended(append(self.inner.as_ref(), sid, None, &view, *at, 500).await);
+                append_ok(self.inner.as_ref(), sid, None, &view, *at, 500).await;
             }
         }
         self.inner.archive(id, seen, ttl).await
+    }
+    async fn quarantine(
+        &self,
+        id: &str,
+        seen: Timestamp,
+        reason: &str,
+    ) -> Result<bool, reco_core::StoreError> {
+        self.inner.quarantine(id, seen, reason).await
     }
     async fn inactive(
         &self,
@@ -336,11 +426,13 @@ pub async fn deadpool_contract(
                 views: &v,
                 now: Timestamp(T0),
                 max_views: 500,
+                added_bytes: reco_core::sessions::request_bytes(&v),
+                max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
                 active_shard: shard,
             })
             .await
             .expect("seeded");
-        appended(out);
+        assert_eq!(out, AppendOutcome::Appended);
     }
     clock.set(T0 + timeout_ms + 1000);
 
@@ -423,19 +515,20 @@ pub async fn deadpool_contract(
     let sid = format!("{prefix}-race");
     let t1 = T0 + 10 * timeout_ms;
     let v = views("r", 1, t1);
-    appended(
-        store
-            .append(AppendRequest {
-                session_id: &sid,
-                customer_id: None,
-                views: &v,
-                now: Timestamp(t1),
-                max_views: 500,
-                active_shard: crate_shard(&sid, config.active_shards),
-            })
-            .await
-            .expect("seeded"),
-    );
+    let out = store
+        .append(AppendRequest {
+            session_id: &sid,
+            customer_id: None,
+            views: &v,
+            now: Timestamp(t1),
+            max_views: 500,
+            added_bytes: reco_core::sessions::request_bytes(&v),
+            max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
+            active_shard: crate_shard(&sid, config.active_shards),
+        })
+        .await
+        .expect("seeded");
+    assert_eq!(out, AppendOutcome::Appended);
     let t2 = t1 + timeout_ms + 1000;
     clock.set(t2);
     let racing = Arc::new(Faulty {
@@ -709,4 +802,215 @@ pub mod shop {
             ),
         ]
     }
+}
+
+/// A warehouse that takes its time: one batch per run fits a tight deadline.
+struct SlowWarehouse {
+    inner: Arc<dyn reco_core::Warehouse>,
+    delay: std::time::Duration,
+}
+
+#[async_trait::async_trait]
+impl reco_core::Warehouse for SlowWarehouse {
+    async fn archive_sessions(&self, s: &[SessionDoc]) -> Result<(), reco_core::WarehouseError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.archive_sessions(s).await
+    }
+    async fn load(
+        &self,
+        b: &reco_core::warehouse::ImportBatch,
+    ) -> Result<(), reco_core::WarehouseError> {
+        self.inner.load(b).await
+    }
+    async fn refresh_training_set(&self) -> Result<(), reco_core::WarehouseError> {
+        self.inner.refresh_training_set().await
+    }
+    async fn refresh_in_progress(&self) -> Result<bool, reco_core::WarehouseError> {
+        self.inner.refresh_in_progress().await
+    }
+    async fn training_set(
+        &self,
+        m: bool,
+    ) -> Result<reco_core::warehouse::TrainingSet, reco_core::WarehouseError> {
+        self.inner.training_set(m).await
+    }
+}
+
+async fn seed(store: &dyn SessionStore, sid: &str, customer: Option<&str>, shard: u32) {
+    let v = views(sid, 2, T0);
+    let out = store
+        .append(AppendRequest {
+            session_id: sid,
+            customer_id: customer,
+            views: &v,
+            now: Timestamp(T0),
+            max_views: 500,
+            added_bytes: reco_core::sessions::request_bytes(&v),
+            max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
+            active_shard: shard,
+        })
+        .await
+        .expect("seeded");
+    assert_eq!(out, AppendOutcome::Appended);
+}
+
+async fn is_active(store: &dyn SessionStore, sid: &str) -> bool {
+    store.get(sid).await.expect("read").expect("kept").is_active
+}
+
+/// Session ids of `prefix` whose shard (of `shards`) is `shard`.
+fn ids_in_shard(prefix: &str, shards: u32, shard: u32, n: usize) -> Vec<String> {
+    (0..)
+        .map(|i| format!("{prefix}-{i}"))
+        .filter(|s| crate_shard(s, shards) == shard)
+        .take(n)
+        .collect()
+}
+
+/// One session the warehouse refuses (an empty customer id breaks its constraint)
+/// does not hold back the 99 others of its batch: they are archived in the same run,
+/// it is quarantined (left active, out of the index, with the reason), and the next
+/// run neither retries it nor stalls.
+pub async fn deadpool_quarantines_what_the_warehouse_refuses(
+    store: Arc<dyn SessionStore>,
+    warehouse: Arc<dyn reco_core::Warehouse>,
+) {
+    let prefix = run_prefix();
+    let config = reco_core::Config {
+        deadpool_batch: 100,
+        active_shards: 1,
+        ..reco_core::Config::default()
+    };
+    let ids: Vec<String> = (0..100).map(|i| format!("{prefix}-q-{i}")).collect();
+    for (i, sid) in ids.iter().enumerate() {
+        let customer = if i == 37 { Some("") } else { None };
+        seed(store.as_ref(), sid, customer, 0).await;
+    }
+    let clock = ManualClock::at(T0 + config.session_timeout_secs as i64 * 1000 + 1000);
+    let dp = deadpool(Arc::clone(&store), warehouse, clock, &config);
+    let report = dp.run(None).await;
+    assert_eq!(
+        (report.archived, report.quarantined, report.failed),
+        (99, 1, 0),
+        "{report:?}"
+    );
+    for (i, sid) in ids.iter().enumerate() {
+        assert_eq!(is_active(store.as_ref(), sid).await, i == 37, "{sid}");
+    }
+    let report = dp.run(None).await;
+    assert_eq!(
+        (report.archived, report.quarantined, report.failed),
+        (0, 0, 0),
+        "the quarantined session is not retried: {report:?}"
+    );
+}
+
+/// Under a backlog that outlasts each run, runs start at different shards, so every
+/// shard is reached: with one batch per run, shard 7 of 8 is archived within 8 runs.
+/// Sessions indexed under a larger shard count than the current one are found too.
+pub async fn deadpool_reaches_every_shard(
+    store: Arc<dyn SessionStore>,
+    warehouse: Arc<dyn reco_core::Warehouse>,
+) {
+    let prefix = run_prefix();
+    let config = reco_core::Config {
+        deadpool_batch: 2,
+        active_shards: 8,
+        ..reco_core::Config::default()
+    };
+    let mut last_shard = Vec::new();
+    for shard in 0..8 {
+        for sid in ids_in_shard(&format!("{prefix}-r"), 8, shard, 4) {
+            seed(store.as_ref(), &sid, None, shard).await;
+            if shard == 7 {
+                last_shard.push(sid);
+            }
+        }
+    }
+    let clock = ManualClock::at(T0 + config.session_timeout_secs as i64 * 1000 + 1000);
+    let slow: Arc<dyn reco_core::Warehouse> = Arc::new(SlowWarehouse {
+        inner: Arc::clone(&warehouse),
+        delay: std::time::Duration::from_millis(1500),
+    });
+    let dp = deadpool(Arc::clone(&store), slow, Arc::clone(&clock), &config);
+    let mut reached = false;
+    for run in 0..8 {
+        // Room for the deadline margin (5 s) and one batch.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(5700);
+        let report = dp.run(Some(deadline)).await;
+        assert!(
+            report.out_of_time,
+            "run {run}: one batch per run: {report:?}"
+        );
+        let mut archived_in_7 = 0;
+        for sid in &last_shard {
+            if !is_active(store.as_ref(), sid).await {
+                archived_in_7 += 1;
+            }
+        }
+        if archived_in_7 > 0 {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "shard 7 was never reached in 8 runs");
+
+    // Sessions indexed under 8 shards, archived by a deadpool told there are 4.
+    let fewer = reco_core::Config {
+        active_shards: 4,
+        ..config
+    };
+    let dp = deadpool(Arc::clone(&store), warehouse, clock, &fewer);
+    let report = dp.run(None).await;
+    assert!(report.archived > 0, "{report:?}");
+    for sid in &last_shard {
+        assert!(!is_active(store.as_ref(), sid).await, "{sid} left behind");
+    }
+}
+
+/// A session id that comes back after its archived document expired does not
+/// overwrite the archived session: the warehouse refuses the newcomer (the deadpool
+/// then quarantines it) and keeps the archived rows; archiving the same session again
+/// stays idempotent.
+pub async fn warehouse_keeps_a_reused_session_id_apart(
+    warehouse: &dyn reco_core::Warehouse,
+    probe: &dyn WarehouseProbe,
+) {
+    let sid = format!("{}-reused", run_prefix());
+    let first = SessionDoc {
+        session_id: sid.clone(),
+        customer_id: Some("c-1".into()),
+        is_active: true,
+        session_start: Timestamp(T0),
+        last_update: Timestamp(T0 + 10),
+        items_viewed: views("old", 2, T0),
+        view_count: 2,
+        expires_at: None,
+    };
+    warehouse
+        .archive_sessions(std::slice::from_ref(&first))
+        .await
+        .expect("archived");
+    warehouse
+        .archive_sessions(std::slice::from_ref(&first))
+        .await
+        .expect("archiving again is idempotent");
+    let later = T0 + 40 * 86_400_000;
+    let reused = SessionDoc {
+        session_start: Timestamp(later),
+        last_update: Timestamp(later + 10),
+        items_viewed: views("new", 3, later),
+        view_count: 3,
+        ..first
+    };
+    let e = warehouse
+        .archive_sessions(&[reused])
+        .await
+        .expect_err("the reuse is refused");
+    assert!(matches!(e, reco_core::WarehouseError::Rejected(_)), "{e:?}");
+    assert_eq!(
+        probe.views_of(&sid).await,
+        vec!["old-item-0".to_string(), "old-item-1".to_string()],
+        "the archived session's rows are untouched"
+    );
 }

@@ -586,3 +586,57 @@ pub async fn serve(
     });
     axum::serve(listener, router(emulator)).await
 }
+
+/// The listen address, if it is on loopback: the emulator checks no credentials.
+pub fn loopback_only(listen: &str) -> Result<std::net::SocketAddr, String> {
+    let addr: std::net::SocketAddr = listen
+        .parse()
+        .map_err(|_| format!("--listen {listen}: not an IP:PORT address"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "--listen {listen}: the emulator listens on loopback only (127.0.0.1 or ::1)"
+        ));
+    }
+    Ok(addr)
+}
+
+/// A PostgreSQL URL with its password (if any) replaced by `***`, for logs.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod safety_tests {
+    use super::*;
+
+    #[test]
+    fn listens_on_loopback_only() {
+        assert!(loopback_only("127.0.0.1:8181").is_ok());
+        assert!(loopback_only("[::1]:8181").is_ok());
+        assert!(loopback_only("0.0.0.0:8181").is_err());
+        assert!(loopback_only("192.0.2.7:8181").is_err());
+        assert!(loopback_only("localhost:8181").is_err());
+    }
+
+    #[test]
+    fn passwords_never_reach_the_log() {
+        assert_eq!(
+            redact_password("postgres://reco:s3cr3t@127.0.0.1:5433/db"),
+            "postgres://reco:***@127.0.0.1:5433/db"
+        );
+        assert_eq!(
+            redact_password("postgres://reco@127.0.0.1/db"),
+            "postgres://reco@127.0.0.1/db"
+        );
+        assert!(!redact_password("postgresql://u:p%40ss@h/db").contains("p%40ss"));
+    }
+}

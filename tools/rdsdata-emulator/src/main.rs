@@ -26,14 +26,25 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let listener = match tokio::net::TcpListener::bind(&listen).await {
+    // A test tool with no authentication: never beyond this machine.
+    let listen = match rdsdata_emulator::loopback_only(&listen) {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: cannot listen on {listen}: {e}");
             return ExitCode::FAILURE;
         }
     };
-    eprintln!("rdsdata-emulator listening on {listen}, PostgreSQL at {postgres}");
+    eprintln!(
+        "rdsdata-emulator listening on {listen}, PostgreSQL at {}",
+        rdsdata_emulator::redact_password(&postgres)
+    );
     match rdsdata_emulator::serve(listener, emulator).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,0 +1,188 @@
+//! How failures reach the client: a store failure is a 5xx with a request id and a
+//! generic message (the detail only in the log), a full session is a 429 with
+//! `Retry-After`, a session over its byte budget a 413, and a customer's session
+//! refuses tokens of anyone else with 403.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use reco_api::Api;
+use reco_core::ports::AppendRequest;
+use reco_core::{
+    AppendOutcome, Clock, Config, SessionDoc, SessionService, SessionStore, StoreError, Timestamp,
+    TokenClaims, TokenKeys,
+};
+
+const NOW_MS: i64 = 1_800_000_000_000;
+
+/// Answers every call with one fixed outcome.
+struct Scripted {
+    append: fn() -> Result<AppendOutcome, StoreError>,
+    doc: Option<SessionDoc>,
+}
+
+#[async_trait]
+impl SessionStore for Scripted {
+    async fn append(&self, _: AppendRequest<'_>) -> Result<AppendOutcome, StoreError> {
+        (self.append)()
+    }
+    async fn get(&self, _: &str) -> Result<Option<SessionDoc>, StoreError> {
+        Ok(self.doc.clone())
+    }
+    async fn archive(&self, _: &str, _: Timestamp, _: i64) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    async fn quarantine(&self, _: &str, _: Timestamp, _: &str) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    async fn inactive(
+        &self,
+        _: u32,
+        _: Timestamp,
+        _: usize,
+    ) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+struct Fixed;
+impl Clock for Fixed {
+    fn now(&self) -> Timestamp {
+        Timestamp(NOW_MS)
+    }
+}
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+fn api(store: Scripted) -> Api {
+    Api {
+        sessions: SessionService::new(Arc::new(store), Arc::new(Fixed), &Config::default()),
+        tokens: TokenKeys::new(SECRET).expect("key"),
+        max_body_bytes: 4096,
+    }
+}
+
+fn token(cid: Option<&str>) -> String {
+    TokenKeys::new(SECRET).expect("key").sign(&TokenClaims {
+        sid: "s1".into(),
+        cid: cid.map(str::to_string),
+        iat: NOW_MS / 1000,
+        exp: NOW_MS / 1000 + 600,
+    })
+}
+
+async fn call(api: &Api, method: &str, cid: Option<&str>) -> http::Response<Bytes> {
+    let path = if method == "POST" {
+        "/v1/sessions/s1/views"
+    } else {
+        "/v1/sessions/s1"
+    };
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {}", token(cid)))
+        .body(Bytes::from_static(br#"{"item_id":"i1"}"#))
+        .expect("request");
+    api.handle(request).await
+}
+
+fn body(r: &http::Response<Bytes>) -> serde_json::Value {
+    serde_json::from_slice(r.body()).expect("JSON")
+}
+
+#[tokio::test]
+async fn store_failures_are_generic_5xx_with_a_request_id() {
+    let api = api(Scripted {
+        append: || {
+            Err(StoreError::Other(
+                "table reco-secret-name: ValidationException at 10.0.3.7".into(),
+            ))
+        },
+        doc: None,
+    });
+    let r = call(&api, "POST", None).await;
+    assert_eq!(r.status().as_u16(), 500);
+    let message = body(&r)["error"]["message"]
+        .as_str()
+        .expect("message")
+        .to_string();
+    let id = r.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert_eq!(id.len(), 16);
+    assert!(message.contains(&id), "{message}");
+    assert!(
+        !message.contains("ValidationException") && !message.contains("10.0.3.7"),
+        "{message}"
+    );
+
+    let api = self::api(Scripted {
+        append: || {
+            Err(StoreError::Unavailable(
+                "throttled by dynamodb.eu-west-1".into(),
+            ))
+        },
+        doc: None,
+    });
+    let r = call(&api, "POST", None).await;
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(body(&r)["error"]["code"], "unavailable");
+    assert!(!body(&r).to_string().contains("eu-west-1"));
+}
+
+#[tokio::test]
+async fn full_and_oversized_sessions_say_so() {
+    let api = api(Scripted {
+        append: || Ok(AppendOutcome::CapReached { view_count: 500 }),
+        doc: None,
+    });
+    let r = call(&api, "POST", None).await;
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(
+        r.headers()["retry-after"],
+        Config::default().session_timeout_secs.to_string().as_str()
+    );
+    let api = self::api(Scripted {
+        append: || {
+            Ok(AppendOutcome::TooLarge {
+                byte_count: 349_990,
+            })
+        },
+        doc: None,
+    });
+    let r = call(&api, "POST", None).await;
+    assert_eq!(r.status().as_u16(), 413);
+    assert_eq!(body(&r)["error"]["code"], "session_too_large");
+}
+
+#[tokio::test]
+async fn a_customers_session_refuses_other_tokens() {
+    let doc = SessionDoc {
+        session_id: "s1".into(),
+        customer_id: Some("c-a".into()),
+        is_active: true,
+        session_start: Timestamp(NOW_MS),
+        last_update: Timestamp(NOW_MS),
+        items_viewed: Vec::new(),
+        view_count: 0,
+        expires_at: None,
+    };
+    let api = api(Scripted {
+        append: || {
+            Ok(AppendOutcome::CustomerConflict {
+                existing: Some("c-a".into()),
+            })
+        },
+        doc: Some(doc),
+    });
+    assert_eq!(call(&api, "GET", Some("c-a")).await.status().as_u16(), 200);
+    for cid in [None, Some("c-b")] {
+        for method in ["GET", "POST"] {
+            let r = call(&api, method, cid).await;
+            assert_eq!(r.status().as_u16(), 403, "{method} {cid:?}");
+            assert_eq!(body(&r)["error"]["code"], "customer_mismatch");
+        }
+    }
+}
