@@ -446,6 +446,7 @@ async fn views_are_recorded_promptly_during_training() {
     }
     let _ = child.kill();
     let _ = child.wait();
+    eprintln!("{during} views during training, slowest {slowest:?}");
     assert!(
         during >= 5,
         "only {during} views fell inside the training run: {}",
