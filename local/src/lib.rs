@@ -137,6 +137,20 @@ fn owner_only_file(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Lowers the calling thread's scheduling priority (nice 10), which threads it starts
+/// inherit: background training then yields the CPU to request handling.
+pub fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority with who = 0 changes only the calling thread on Linux; it
+        // takes no pointers.
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+        if rc != 0 {
+            tracing::debug!("could not lower the training thread's priority");
+        }
+    }
+}
+
 /// Refresh, train, evaluate, gate and publish on the data dir, with a progress bar.
 pub async fn train(
     local: &Local,

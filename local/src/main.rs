@@ -172,20 +172,33 @@ async fn run(cli: Cli) -> Result<(), String> {
                     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     loop {
                         tick.tick().await;
-                        // Fitting is CPU-bound: it runs on a blocking thread so the
-                        // runtime's workers keep answering requests meanwhile.
+                        // Fitting is CPU-bound: it runs on a thread of its own, at a
+                        // lower scheduling priority that its worker threads inherit,
+                        // so the runtime's workers keep answering requests meanwhile.
                         let local = Arc::clone(&trainer);
                         let handle = tokio::runtime::Handle::current();
+                        let (done, result) = tokio::sync::oneshot::channel();
                         tracing::info!("retraining started");
-                        let run = tokio::task::spawn_blocking(move || {
-                            let pipeline = reco_pipeline::train::Pipeline {
-                                warehouse: &local.warehouse,
-                                artifacts: &local.artifacts,
-                                clock: &SystemClock,
-                            };
-                            handle.block_on(pipeline.run(&Default::default(), None, |_| {}))
-                        })
-                        .await;
+                        let spawned = std::thread::Builder::new().name("retraining".into()).spawn(
+                            move || {
+                                reco::lower_thread_priority();
+                                let pipeline = reco_pipeline::train::Pipeline {
+                                    warehouse: &local.warehouse,
+                                    artifacts: &local.artifacts,
+                                    clock: &SystemClock,
+                                };
+                                let outcome = handle.block_on(pipeline.run(
+                                    &Default::default(),
+                                    None,
+                                    |_| {},
+                                ));
+                                let _ = done.send(outcome);
+                            },
+                        );
+                        let run = match spawned {
+                            Ok(_) => result.await.map_err(|e| e.to_string()),
+                            Err(e) => Err(e.to_string()),
+                        };
                         match run {
                             Ok(Ok(o)) => {
                                 tracing::info!(version = %o.version, published = o.published, reason = %o.reason, "retrained")

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_reco");
 
+/// Tests that start a server run one at a time: several measure time (a stalled
+/// client, views during training), and a machine with two cores has none to spare.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Server {
     child: Child,
     base: String,
@@ -96,6 +100,7 @@ async fn error_code(response: reqwest::Response) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn local_server_keeps_every_concurrent_view() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start(dir.path()).await;
     let tok = token(dir.path(), "s-local", Some("c-1"));
@@ -260,6 +265,7 @@ fn token_command_refuses_bad_arguments() {
 #[cfg(unix)]
 #[tokio::test]
 async fn data_folder_is_readable_by_the_owner_only() {
+    let _serial = SERIAL.lock().await;
     use std::os::unix::fs::PermissionsExt;
     let parent = tempfile::tempdir().expect("temp dir");
     let dir = parent.path().join("data");
@@ -282,6 +288,7 @@ async fn data_folder_is_readable_by_the_owner_only() {
 /// `--addr` beyond loopback needs `--allow-remote`.
 #[tokio::test]
 async fn non_loopback_addresses_need_allow_remote() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let out = Command::new(BIN)
@@ -326,6 +333,7 @@ async fn non_loopback_addresses_need_allow_remote() {
 /// A client that sends one byte of its request and stalls is disconnected.
 #[tokio::test]
 async fn a_stalled_client_is_disconnected() {
+    let _serial = SERIAL.lock().await;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start(dir.path()).await;
@@ -367,6 +375,7 @@ async fn a_stalled_client_is_disconnected() {
 /// thread, not on the threads that answer requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn views_are_recorded_promptly_during_training() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("temp dir");
     // A warehouse with enough ratings that a fit takes a while.
     let ratings = dir.path().join("ratings.csv");
@@ -462,6 +471,7 @@ async fn views_are_recorded_promptly_during_training() {
 /// refuses new views with 409.
 #[tokio::test]
 async fn idle_sessions_are_archived_and_then_refuse_views() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start_with(
         dir.path(),

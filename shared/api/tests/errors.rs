@@ -144,6 +144,11 @@ async fn full_and_oversized_sessions_say_so() {
         r.headers()["retry-after"],
         Config::default().session_timeout_secs.to_string().as_str()
     );
+    // A site's script on another origin may read it.
+    assert!(r.headers()["access-control-expose-headers"]
+        .to_str()
+        .expect("ascii")
+        .contains("retry-after"));
     let api = self::api(Scripted {
         append: || {
             Ok(AppendOutcome::TooLarge {

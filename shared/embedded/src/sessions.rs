@@ -130,6 +130,12 @@ impl SqliteSessionStore {
             .map_err(db_error)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db_error)?;
+        // In WAL mode, NORMAL keeps every acknowledged append across a crash of the
+        // process (the WAL is written before the commit returns) and skips the fsync
+        // per commit, which a busy disk can make take tens of milliseconds; only a
+        // crash of the machine itself may lose the last commits.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_error)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(db_error)?;
         conn.execute_batch(SCHEMA).map_err(db_error)?;
