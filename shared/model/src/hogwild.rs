@@ -267,7 +267,7 @@ impl Table {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn dots4_avx2(screen: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
+pub(crate) fn dots4_avx2(screen: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
     use std::arch::x86_64::*;
     let n = rows.iter().fold(screen.len(), |n, r| n.min(r.len())) / 8 * 8;
     let mut acc = [_mm256_setzero_ps(); 4];

@@ -15,6 +15,7 @@ mod hogwild;
 pub mod model;
 pub mod params;
 mod rng;
+pub mod topk;
 
 pub use csr::{Csr, Interactions};
 pub use eval::{evaluate, Metrics};
