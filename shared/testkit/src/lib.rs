@@ -417,22 +417,16 @@ pub async fn deadpool_contract(
         let n = 1 + i % 3;
         expected_views += n;
         let customer = (i % 3 == 0).then(|| format!("c-{i}"));
-        let v = views(&sid, n, T0);
         let shard = crate_shard(&sid, config.active_shards);
-        let out = store
-            .append(AppendRequest {
-                session_id: &sid,
-                customer_id: customer.as_deref(),
-                views: &v,
-                now: Timestamp(T0),
-                max_views: 500,
-                added_bytes: reco_core::sessions::request_bytes(&v),
-                max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
-                active_shard: shard,
-            })
-            .await
-            .expect("seeded");
-        assert_eq!(out, AppendOutcome::Appended);
+        seed(
+            store.as_ref(),
+            &sid,
+            customer.as_deref(),
+            &views(&sid, n, T0),
+            T0,
+            shard,
+        )
+        .await;
     }
     clock.set(T0 + timeout_ms + 1000);
 
@@ -514,21 +508,8 @@ pub async fn deadpool_contract(
     // archived complete by a later run.
     let sid = format!("{prefix}-race");
     let t1 = T0 + 10 * timeout_ms;
-    let v = views("r", 1, t1);
-    let out = store
-        .append(AppendRequest {
-            session_id: &sid,
-            customer_id: None,
-            views: &v,
-            now: Timestamp(t1),
-            max_views: 500,
-            added_bytes: reco_core::sessions::request_bytes(&v),
-            max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
-            active_shard: crate_shard(&sid, config.active_shards),
-        })
-        .await
-        .expect("seeded");
-    assert_eq!(out, AppendOutcome::Appended);
+    let shard = crate_shard(&sid, config.active_shards);
+    seed(store.as_ref(), &sid, None, &views("r", 1, t1), t1, shard).await;
     let t2 = t1 + timeout_ms + 1000;
     clock.set(t2);
     let racing = Arc::new(Faulty {
@@ -836,16 +817,23 @@ impl reco_core::Warehouse for SlowWarehouse {
     }
 }
 
-async fn seed(store: &dyn SessionStore, sid: &str, customer: Option<&str>, shard: u32) {
-    let v = views(sid, 2, T0);
+/// Appends `v` to a session of the deadpool's tests, at `now`, in `shard`.
+async fn seed(
+    store: &dyn SessionStore,
+    sid: &str,
+    customer: Option<&str>,
+    v: &[View],
+    now: i64,
+    shard: u32,
+) {
     let out = store
         .append(AppendRequest {
             session_id: sid,
             customer_id: customer,
-            views: &v,
-            now: Timestamp(T0),
+            views: v,
+            now: Timestamp(now),
             max_views: 500,
-            added_bytes: reco_core::sessions::request_bytes(&v),
+            added_bytes: reco_core::sessions::request_bytes(v),
             max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
             active_shard: shard,
         })
@@ -884,7 +872,7 @@ pub async fn deadpool_quarantines_what_the_warehouse_refuses(
     let ids: Vec<String> = (0..100).map(|i| format!("{prefix}-q-{i}")).collect();
     for (i, sid) in ids.iter().enumerate() {
         let customer = if i == 37 { Some("") } else { None };
-        seed(store.as_ref(), sid, customer, 0).await;
+        seed(store.as_ref(), sid, customer, &views(sid, 2, T0), T0, 0).await;
     }
     let clock = ManualClock::at(T0 + config.session_timeout_secs as i64 * 1000 + 1000);
     let dp = deadpool(Arc::clone(&store), warehouse, clock, &config);
@@ -921,7 +909,7 @@ pub async fn deadpool_reaches_every_shard(
     let mut last_shard = Vec::new();
     for shard in 0..8 {
         for sid in ids_in_shard(&format!("{prefix}-r"), 8, shard, 4) {
-            seed(store.as_ref(), &sid, None, shard).await;
+            seed(store.as_ref(), &sid, None, &views(&sid, 2, T0), T0, shard).await;
             if shard == 7 {
                 last_shard.push(sid);
             }
