@@ -221,7 +221,7 @@ impl ItemMatrix {
         if k == 0 || q.len() != self.stride {
             return Vec::new();
         }
-        let mut heap: BinaryHeap<Kept> = BinaryHeap::with_capacity(k + 1);
+        let mut best = Best::new(k);
         let mut worst = f32::NEG_INFINITY;
         let mut four = [0.0f32; 4];
         let mut r = 0;
@@ -230,29 +230,21 @@ impl ItemMatrix {
             for (j, &s) in four[..n].iter().enumerate() {
                 let index = r + j;
                 // Most rows lose to the worst kept: one comparison and on.
-                if heap.len() == k && s < worst || !s.is_finite() {
+                if s < worst || !s.is_finite() {
                     continue;
                 }
                 if exclude.is_some_and(|e| e.contains(index)) {
                     continue;
                 }
-                let kept = Kept { score: s, index };
-                if heap.len() < k {
-                    heap.push(kept);
-                } else if let Some(mut top) = heap.peek_mut() {
-                    if kept < *top {
-                        *top = kept;
-                    }
-                }
-                if heap.len() == k {
-                    worst = heap.peek().map_or(f32::NEG_INFINITY, |t| t.score);
+                best.offer(s, index);
+                if let Some(t) = best.threshold() {
+                    worst = t;
                 }
             }
             r += n;
         }
-        let mut best = heap.into_sorted_vec();
-        best.truncate(k);
-        best.into_iter()
+        best.into_sorted()
+            .into_iter()
             .map(|c| (c.index, c.score + bias))
             .collect()
     }
