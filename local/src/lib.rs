@@ -10,6 +10,8 @@ use std::sync::Arc;
 use reco_api::Api;
 use reco_core::{Config, Deadpool, SessionService, SessionStore, SystemClock, TokenKeys};
 
+use reco_serving::{ModelSource, Recommender};
+
 use reco_embedded::{FolderArtifactStore, SqliteSessionStore, SqliteWarehouse};
 
 /// Files under `--data-dir`.
@@ -89,6 +91,8 @@ pub struct Local {
     pub deadpool: Deadpool,
     pub warehouse: SqliteWarehouse,
     pub artifacts: FolderArtifactStore,
+    /// The model the recommendation routes serve, read from `artifacts`.
+    pub models: Arc<ModelSource>,
 }
 
 /// Opens the data dir's storage (creating and migrating it as needed).
@@ -101,19 +105,28 @@ pub fn open(config: &Config, dir: &DataDir) -> Result<Local, String> {
     let warehouse = SqliteWarehouse::open(&dir.warehouse_db())
         .map_err(|e| format!("{}: {e}", dir.warehouse_db().display()))?;
     let clock = Arc::new(SystemClock);
+    let artifacts = FolderArtifactStore::new(&dir.artifacts());
+    // No separate cache locally: the model in memory is the cache.
+    let models = Arc::new(ModelSource::new(
+        Arc::new(artifacts.clone()),
+        None,
+        std::time::Duration::from_secs(config.model_refresh_secs),
+    ));
     let api = Api {
         sessions: SessionService::new(Arc::clone(&store), clock.clone(), config),
         tokens: dir
             .token_key()?
             .with_max_ttl(config.token_max_ttl_secs as i64),
         max_body_bytes: config.max_body_bytes,
+        recommender: Some(Arc::new(Recommender::new(Arc::clone(&models)))),
     };
     let deadpool = Deadpool::new(store, Arc::new(warehouse.clone()), clock, config);
     Ok(Local {
         api: Arc::new(api),
         deadpool,
         warehouse,
-        artifacts: FolderArtifactStore::new(&dir.artifacts()),
+        artifacts,
+        models,
     })
 }
 

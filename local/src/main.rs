@@ -201,6 +201,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                         };
                         match run {
                             Ok(Ok(o)) => {
+                                if o.published {
+                                    trainer.models.invalidate();
+                                }
                                 tracing::info!(version = %o.version, published = o.published, reason = %o.reason, "retrained")
                             }
                             Ok(Err(e)) => tracing::warn!(error = %e, "retraining failed"),

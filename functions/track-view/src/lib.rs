@@ -22,6 +22,7 @@ pub fn build_api(config: &Config, dynamodb: aws_sdk_dynamodb::Client, tokens: To
         sessions: SessionService::new(Arc::new(store), Arc::new(SystemClock), config),
         tokens: tokens.with_max_ttl(config.token_max_ttl_secs as i64),
         max_body_bytes: config.max_body_bytes,
+        recommender: None,
     }
 }
 

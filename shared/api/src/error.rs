@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use reco_core::{SessionError, StoreError};
+use reco_serving::ServeError;
 use serde_json::json;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,30 @@ impl ApiError {
                 StatusCode::BAD_REQUEST,
                 "unknown_field",
                 format!("{field}: unknown field"),
+            )
+        }
+    }
+
+    /// A query parameter's value is unusable; the message starts with its name.
+    pub fn invalid_parameter(name: &str, problem: &str) -> Self {
+        ApiError {
+            field: Some(name.to_string()),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_parameter",
+                format!("{name}: {problem}"),
+            )
+        }
+    }
+
+    /// The route takes no such query parameter.
+    pub fn unknown_parameter(name: &str) -> Self {
+        ApiError {
+            field: Some(name.to_string()),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_parameter",
+                format!("{name}: unknown parameter"),
             )
         }
     }
@@ -113,6 +138,22 @@ impl ApiError {
                 .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
         }
         response
+    }
+}
+
+impl From<ServeError> for ApiError {
+    fn from(e: ServeError) -> Self {
+        let message = e.to_string();
+        match e {
+            ServeError::NoModel => Self::new(StatusCode::SERVICE_UNAVAILABLE, "no_model", message),
+            ServeError::Unavailable(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "model_unavailable",
+                message,
+            ),
+            ServeError::UnknownItem(_) => Self::new(StatusCode::NOT_FOUND, "unknown_item", message),
+            ServeError::Session(e) => e.into(),
+        }
     }
 }
 

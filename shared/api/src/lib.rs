@@ -3,11 +3,15 @@
 //! authenticate, validate, call a use case, map its error to a status.
 
 pub mod error;
+pub mod query;
 pub mod validate;
 
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
+use std::sync::Arc;
+
 use reco_core::{SessionDoc, SessionService, TokenClaims, TokenKeys};
+use reco_serving::Recommender;
 use serde_json::{json, Value};
 
 pub use error::ApiError;
@@ -17,11 +21,16 @@ pub struct Api {
     pub sessions: SessionService,
     pub tokens: TokenKeys,
     pub max_body_bytes: usize,
+    /// The recommendation routes' use case; without it they answer 404.
+    pub recommender: Option<Arc<Recommender>>,
 }
 
 enum Route<'a> {
     PostViews(&'a str),
     GetSession(&'a str),
+    Recommendations,
+    Similar(&'a str),
+    Popular,
 }
 
 impl Api {
@@ -34,7 +43,8 @@ impl Api {
             self.route(request).await
         };
         let mut response = result.unwrap_or_else(|e| {
-            if e.status.is_server_error() {
+            // `no_model` tells the operator what to do; it reveals nothing else.
+            if e.status.is_server_error() && e.code != "no_model" {
                 // The detail stays in the log; the client sees the request id only.
                 let request_id = request_id();
                 tracing::error!(request_id, code = e.code, message = %e.message, "request failed");
@@ -62,7 +72,29 @@ impl Api {
         let path = request.uri().path().to_string();
         let route = match_route(request.method(), &path)?;
         let claims = self.authenticate(&request)?;
+        let query = request.uri().query();
         match route {
+            Route::Recommendations => {
+                let input = query::recommendations(query)?;
+                let out = self
+                    .recommender()?
+                    .recommend(&self.sessions, &claims, &input)
+                    .await?;
+                Ok(recommendation_response(&out))
+            }
+            Route::Similar(item_id) => {
+                let input = query::similar(item_id, query)?;
+                let out = self
+                    .recommender()?
+                    .similar(&self.sessions, &claims, &input)
+                    .await?;
+                Ok(recommendation_response(&out))
+            }
+            Route::Popular => {
+                let input = query::popular(query)?;
+                let out = self.recommender()?.popular(&input).await?;
+                Ok(recommendation_response(&out))
+            }
             Route::PostViews(session_id) => {
                 validate::session_id(session_id)?;
                 let body = request.body();
@@ -89,6 +121,12 @@ impl Api {
                 Ok(json_response(StatusCode::OK, &session_json(&doc)))
             }
         }
+    }
+
+    fn recommender(&self) -> Result<&Recommender, ApiError> {
+        self.recommender
+            .as_deref()
+            .ok_or_else(|| ApiError::not_found("recommendations are not served here"))
     }
 
     fn authenticate(&self, request: &Request<Bytes>) -> Result<TokenClaims, ApiError> {
@@ -127,7 +165,30 @@ fn match_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiError
                 Err(ApiError::method_not_allowed("GET"))
             }
         }
+        ["v1", "recommendations"] => get_only(method, Route::Recommendations),
+        ["v1", "items", id, "similar"] => get_only(method, Route::Similar(id)),
+        ["v1", "popular"] => get_only(method, Route::Popular),
         _ => Err(ApiError::not_found(&format!("no route for {path}"))),
+    }
+}
+
+fn get_only<'a>(method: &Method, route: Route<'a>) -> Result<Route<'a>, ApiError> {
+    if method == Method::GET {
+        Ok(route)
+    } else {
+        Err(ApiError::method_not_allowed("GET"))
+    }
+}
+
+fn recommendation_response(r: &reco_serving::Recommendation) -> Response<Bytes> {
+    match serde_json::to_value(r) {
+        Ok(v) => json_response(StatusCode::OK, &v),
+        Err(e) => ApiError::internal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &e.to_string(),
+        )
+        .into_response(),
     }
 }
 

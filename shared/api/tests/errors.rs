@@ -60,6 +60,7 @@ fn api(store: Scripted) -> Api {
         sessions: SessionService::new(Arc::new(store), Arc::new(Fixed), &Config::default()),
         tokens: TokenKeys::new(SECRET).expect("key"),
         max_body_bytes: 4096,
+        recommender: None,
     }
 }
 

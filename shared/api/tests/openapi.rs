@@ -65,6 +65,7 @@ async fn every_documented_route_is_served_with_documented_errors() {
         sessions: SessionService::new(Arc::new(EmptyStore), Arc::new(Fixed), &Config::default()),
         tokens: key.clone(),
         max_body_bytes: 1024,
+        recommender: None,
     };
     let token = key.sign(&TokenClaims {
         sid: "s1".into(),

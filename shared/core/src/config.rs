@@ -32,6 +32,9 @@ pub struct Config {
     /// `RECO_TOKEN_MAX_TTL_SECS`: longest visitor-token lifetime (`exp - iat`) accepted;
     /// below the archived-session TTL, so no token outlives its session's document.
     pub token_max_ttl_secs: u64,
+    /// `RECO_MODEL_REFRESH_SECS`: how often a serving process checks for a newer
+    /// published model.
+    pub model_refresh_secs: u64,
 }
 
 impl Default for Config {
@@ -47,6 +50,7 @@ impl Default for Config {
             deadpool_batch: 100,
             train_interval_secs: 86_400,
             token_max_ttl_secs: 86_400,
+            model_refresh_secs: 60,
         }
     }
 }
@@ -127,6 +131,13 @@ impl Config {
                 d.token_max_ttl_secs,
                 60,
                 7 * 86_400,
+            )?,
+            model_refresh_secs: number(
+                &lookup,
+                "RECO_MODEL_REFRESH_SECS",
+                d.model_refresh_secs,
+                0,
+                86_400,
             )?,
         };
         if config.token_max_ttl_secs >= u64::from(config.archived_ttl_days) * 86_400 {

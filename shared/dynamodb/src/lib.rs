@@ -29,6 +29,8 @@ use reco_core::{AppendOutcome, SessionDoc, SessionStore, StoreError, Timestamp, 
 pub mod iam {
     /// `append`, `get`, `archive`, `quarantine`: on the table.
     pub const SESSIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:UpdateItem"];
+    /// `get` only: on the table.
+    pub const SESSIONS_READ: &[&str] = &["dynamodb:GetItem"];
     /// `inactive`: on the active-session index.
     pub const INACTIVE_INDEX: &[&str] = &["dynamodb:Query"];
 }

@@ -12,6 +12,11 @@ use ndarray::{ArrayView1, ArrayView2};
 
 use crate::model::ModelError;
 
+/// The dot product of two equally long slices, as the scan's portable path computes it.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    crate::hogwild::dot(a, b)
+}
+
 /// Items as a set of indices, one bit each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bitset {
@@ -31,6 +36,24 @@ impl Bitset {
     pub fn insert(&mut self, i: usize) {
         if i < self.len {
             self.words[i / 64] |= 1 << (i % 64);
+        }
+    }
+
+    /// Every index in `0..len`.
+    pub fn full(len: usize) -> Self {
+        let mut words = vec![u64::MAX; len.div_ceil(64)];
+        if !len.is_multiple_of(64) {
+            if let Some(last) = words.last_mut() {
+                *last = (1u64 << (len % 64)) - 1;
+            }
+        }
+        Bitset { words, len }
+    }
+
+    /// Removes `i`; indices past the end are ignored.
+    pub fn remove(&mut self, i: usize) {
+        if i < self.len {
+            self.words[i / 64] &= !(1 << (i % 64));
         }
     }
 
@@ -161,6 +184,16 @@ impl ItemMatrix {
 
     fn row(&self, r: usize) -> &[f32] {
         &self.data[r * self.stride..(r + 1) * self.stride]
+    }
+
+    /// Item `r`'s vector (without its bias). Panics if `r` is out of range.
+    pub fn vector(&self, r: usize) -> &[f32] {
+        &self.row(r)[..self.dim]
+    }
+
+    /// Item `r`'s bias. Panics if `r` is out of range.
+    pub fn bias(&self, r: usize) -> f32 {
+        self.row(r)[self.dim]
     }
 
     /// Scores of rows `r..r + 4` (fewer at the end), as the scan computes them.

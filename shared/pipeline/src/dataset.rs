@@ -37,15 +37,7 @@ pub struct Dataset {
     pub counts: Counts,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
-    pub users: usize,
-    pub items: usize,
-    pub interactions: usize,
-    pub positives: usize,
-    pub train: usize,
-    pub holdout: usize,
-}
+pub use reco_serving::registry::Counts;
 
 fn index(ids: &[String]) -> HashMap<&str, u32> {
     ids.iter()

@@ -6,19 +6,20 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use reco_core::warehouse::TrainingSet;
 use reco_core::{ArtifactStore, Clock, Timestamp, Warehouse};
 use reco_model::artifact::{self, Catalog};
 use reco_model::eval::evaluate_with;
 use reco_model::model::score_all;
 use reco_model::{evaluate, Csr, Loss, Metrics, Model, ModelError, Params};
+use reco_serving::bundle::{Bundle, Items, UserKind, UserRecord, NO_CATEGORY};
+use reco_serving::registry::{self, Baseline, Compared, Manifest};
+pub use reco_serving::registry::{
+    sha256_hex, EpochPoint, Pointer, Scores, CURRENT_KEY, MODEL_FILE, SERVING_FILE,
+};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::dataset::{Counts, Dataset, Features};
-
-pub const CURRENT_KEY: &str = "models/current.json";
-pub const MODEL_FILE: &str = "model.safetensors";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -121,55 +122,15 @@ impl TrainOptions {
     }
 }
 
-/// The four numbers the gate and the manifest report.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Scores {
-    pub precision_at_10: f64,
-    pub recall_at_10: f64,
-    pub auc: f64,
-    pub ndcg_at_10: f64,
-    pub users: usize,
-}
-
-impl From<Metrics> for Scores {
-    fn from(m: Metrics) -> Self {
-        Scores {
-            precision_at_10: m.precision_at_k,
-            recall_at_10: m.recall_at_k,
-            auc: m.auc,
-            ndcg_at_10: m.ndcg_at_k,
-            users: m.users,
-        }
+/// The manifest's numbers from an evaluation.
+pub fn scores(m: Metrics) -> Scores {
+    Scores {
+        precision_at_10: m.precision_at_k,
+        recall_at_10: m.recall_at_k,
+        auc: m.auc,
+        ndcg_at_10: m.ndcg_at_k,
+        users: m.users,
     }
-}
-
-impl Scores {
-    fn finite(&self) -> bool {
-        [
-            self.precision_at_10,
-            self.recall_at_10,
-            self.auc,
-            self.ndcg_at_10,
-        ]
-        .iter()
-        .all(|v| v.is_finite())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct EpochPoint {
-    pub epoch: usize,
-    pub loss: f64,
-    pub precision_at_10: f64,
-}
-
-/// `models/current.json`: the published version and the ones before it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Pointer {
-    pub version: String,
-    pub published_at: String,
-    #[serde(default)]
-    pub previous: Vec<String>,
 }
 
 /// What a run did.
@@ -189,13 +150,6 @@ pub struct Outcome {
     pub curve: Vec<EpochPoint>,
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn rfc3339(t: Timestamp) -> String {
     t.to_rfc3339()
 }
@@ -205,7 +159,7 @@ pub struct Loaded {
     pub version: String,
     pub model: Model,
     pub catalog: Catalog,
-    pub manifest: serde_json::Value,
+    pub manifest: Manifest,
 }
 
 /// Reads `models/<version>/`, checking every file against the manifest's SHA-256 and
@@ -215,22 +169,20 @@ pub async fn load_version(store: &dyn ArtifactStore, version: &str) -> Result<Lo
         version: version.to_string(),
         reason,
     };
+    if !registry::valid_version(version) {
+        return Err(unusable("not a version name".into()));
+    }
     let manifest = store
-        .get(&format!("models/{version}/manifest.json"))
+        .get(&registry::file_key(version, registry::MANIFEST_FILE))
         .await?
         .ok_or_else(|| unusable("no manifest".into()))?;
-    let manifest: serde_json::Value =
+    let manifest: Manifest =
         serde_json::from_slice(&manifest).map_err(|e| unusable(format!("manifest: {e}")))?;
     let bytes = store
-        .get(&format!("models/{version}/{MODEL_FILE}"))
+        .get(&registry::file_key(version, MODEL_FILE))
         .await?
         .ok_or_else(|| unusable("no model file".into()))?;
-    let expected = manifest["files"][MODEL_FILE].as_str().unwrap_or("");
-    if sha256_hex(&bytes) != expected {
-        return Err(unusable(
-            "the model file does not match the manifest's sha256".into(),
-        ));
-    }
+    manifest.verify(MODEL_FILE, &bytes).map_err(unusable)?;
     let (model, catalog) = artifact::from_bytes(&bytes).map_err(|e| unusable(e.to_string()))?;
     Ok(Loaded {
         version: version.to_string(),
@@ -470,25 +422,31 @@ impl Pipeline<'_> {
         let fit_seconds = start.elapsed().as_secs_f64();
 
         // The candidate, the current model and popularity, on the same holdout.
-        let metrics: Scores = evaluate(&model, &data.test, Some(&train_csr), 10)?.into();
+        let metrics = scores(evaluate(&model, &data.test, Some(&train_csr), 10)?);
         let mut popularity = vec![0f32; data.item_ids.len()];
         for &i in &data.train.items {
             popularity[i as usize] += 1.0;
         }
-        let baseline: Scores =
-            evaluate_with(&data.test, Some(&train_csr), 10, params.threads, |_| {
-                popularity.clone()
-            })?
-            .into();
+        let baseline = scores(evaluate_with(
+            &data.test,
+            Some(&train_csr),
+            10,
+            params.threads,
+            |_| popularity.clone(),
+        )?);
         let pointer = current_pointer(self.artifacts).await?;
         let (current_version, current_metrics) = match &pointer {
             None => (None, None),
             Some(p) => match load_version(self.artifacts, &p.version).await {
                 Ok(loaded) => {
                     let scorer = current_scorer(&loaded, &data);
-                    let m: Scores =
-                        evaluate_with(&data.test, Some(&train_csr), 10, params.threads, scorer)?
-                            .into();
+                    let m = scores(evaluate_with(
+                        &data.test,
+                        Some(&train_csr),
+                        10,
+                        params.threads,
+                        scorer,
+                    )?);
                     (Some(p.version.clone()), Some(m))
                 }
                 Err(e) => {
@@ -508,11 +466,20 @@ impl Pipeline<'_> {
         }
 
         // Write models/<version>/.
+        // Feature names cover every column: the identity features (named by the ids)
+        // and then the attributes; none at all without attributes.
+        let column_names = |ids: &[String], attributes: &[String]| -> Vec<String> {
+            if attributes.is_empty() {
+                Vec::new()
+            } else {
+                ids.iter().chain(attributes).cloned().collect()
+            }
+        };
         let catalog = Catalog {
             user_ids: data.user_ids.clone(),
             item_ids: data.item_ids.clone(),
-            user_feature_names: data.user_feature_names.clone(),
-            item_feature_names: data.item_feature_names.clone(),
+            user_feature_names: column_names(&data.user_ids, &data.user_feature_names),
+            item_feature_names: column_names(&data.item_ids, &data.item_feature_names),
         };
         let bytes = artifact::to_bytes(&model, &catalog)?;
         let now = self.clock.now();
@@ -528,49 +495,44 @@ impl Pipeline<'_> {
         let popular: Vec<String> = top_popular(&popularity, &data.item_ids, 100);
         let popular_json =
             serde_json::to_vec(&popular).map_err(|e| TrainError::Data(e.to_string()))?;
-        let manifest = json!({
-            "version": version,
-            "created_at": rfc3339(now),
-            "data": data.counts,
-            "hyperparameters": options,
-            "metrics": metrics,
-            "current": { "version": current_version, "metrics": current_metrics },
-            "baseline": { "popular": baseline },
-            "learning_curve": curve,
-            "fit_seconds": fit_seconds,
-            "files": {
-                MODEL_FILE: sha256_hex(&bytes),
-                "report.svg": sha256_hex(report.as_bytes()),
-                "popular.json": sha256_hex(&popular_json),
+        let serving = serving_bundle(&model, &data, &set)?
+            .to_bytes()
+            .map_err(|e| TrainError::Data(e.to_string()))?;
+        let files = [
+            (MODEL_FILE, bytes, "application/octet-stream"),
+            (SERVING_FILE, serving, "application/octet-stream"),
+            (registry::REPORT_FILE, report.into_bytes(), "image/svg+xml"),
+            (registry::POPULAR_FILE, popular_json, "application/json"),
+        ];
+        let manifest = Manifest {
+            version: version.clone(),
+            created_at: rfc3339(now),
+            data: data.counts,
+            hyperparameters: serde_json::to_value(options)
+                .map_err(|e| TrainError::Data(e.to_string()))?,
+            metrics,
+            current: Compared {
+                version: current_version.clone(),
+                metrics: current_metrics,
             },
-        });
-        let prefix = format!("models/{version}");
-        self.artifacts
-            .put(
-                &format!("{prefix}/{MODEL_FILE}"),
-                bytes,
-                "application/octet-stream",
-            )
-            .await?;
-        self.artifacts
-            .put(
-                &format!("{prefix}/report.svg"),
-                report.into_bytes(),
-                "image/svg+xml",
-            )
-            .await?;
-        self.artifacts
-            .put(
-                &format!("{prefix}/popular.json"),
-                popular_json,
-                "application/json",
-            )
-            .await?;
+            baseline: Baseline { popular: baseline },
+            learning_curve: curve.clone(),
+            fit_seconds,
+            files: files
+                .iter()
+                .map(|(name, bytes, _)| (name.to_string(), sha256_hex(bytes)))
+                .collect(),
+        };
+        for (name, bytes, content_type) in files {
+            self.artifacts
+                .put(&registry::file_key(&version, name), bytes, content_type)
+                .await?;
+        }
         let manifest_bytes =
             serde_json::to_vec_pretty(&manifest).map_err(|e| TrainError::Data(e.to_string()))?;
         self.artifacts
             .put(
-                &format!("{prefix}/manifest.json"),
+                &registry::file_key(&version, registry::MANIFEST_FILE),
                 manifest_bytes,
                 "application/json",
             )
@@ -618,6 +580,121 @@ impl Pipeline<'_> {
             curve,
         })
     }
+}
+
+/// What predict needs of the fitted model: item representations, categories and
+/// popularity, user-feature embeddings, and each customer (trained, or represented by
+/// features only) with their known positives. Anonymous session users are left out.
+fn serving_bundle(model: &Model, data: &Dataset, set: &TrainingSet) -> Result<Bundle, TrainError> {
+    let (items, item_biases) = model.item_representations();
+    let (n_items, dim) = items.dim();
+    let mut category_of: HashMap<&str, String> = HashMap::new();
+    for row in &set.item_features {
+        if let Some(c) = row.feature.strip_prefix("category:") {
+            category_of
+                .entry(row.key.as_str())
+                .or_insert_with(|| c.to_lowercase());
+        }
+    }
+    let mut category_names: Vec<String> = category_of.values().cloned().collect();
+    category_names.sort();
+    category_names.dedup();
+    let category_index: HashMap<&str, u32> = category_names
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i as u32))
+        .collect();
+    let categories = data
+        .item_ids
+        .iter()
+        .map(|id| {
+            category_of
+                .get(id.as_str())
+                .and_then(|c| category_index.get(c.as_str()).copied())
+                .unwrap_or(NO_CATEGORY)
+        })
+        .collect();
+    let mut popularity = vec![0f32; n_items];
+    for &i in &data.all.items {
+        popularity[i as usize] += 1.0;
+    }
+    let n_users = data.user_ids.len();
+    let n_user_features = data.user_feature_names.len();
+    let feature_rows = n_users..n_users + n_user_features;
+    let user_feature_vectors: Vec<f32> = if model.users.embeddings.nrows() >= feature_rows.end {
+        feature_rows
+            .clone()
+            .flat_map(|r| model.users.embeddings.row(r).to_vec())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (user_vectors, user_biases) = model.user_representations();
+    let all = data.all.to_csr();
+    let mut users = HashMap::new();
+    for (u, id) in data.user_ids.iter().enumerate() {
+        if id.starts_with("session:") {
+            continue;
+        }
+        let positives = all.row(u).0.to_vec();
+        let record = if !positives.is_empty() {
+            UserRecord {
+                kind: UserKind::Trained,
+                vector: user_vectors.row(u).to_vec(),
+                bias: user_biases[u],
+                positives,
+                features: Vec::new(),
+            }
+        } else if user_feature_vectors.is_empty() {
+            continue;
+        } else {
+            let (cols, weights) = model.user_features.row(u);
+            let features: Vec<(u32, f32)> = cols
+                .iter()
+                .zip(weights)
+                .filter(|(&c, _)| c as usize >= n_users)
+                .map(|(&c, &w)| (c - n_users as u32, w))
+                .collect();
+            if features.is_empty() {
+                continue;
+            }
+            let mut vector = vec![0f32; dim];
+            let mut bias = 0f32;
+            for &(f, w) in &features {
+                let r = n_users + f as usize;
+                for (v, e) in vector.iter_mut().zip(model.users.embeddings.row(r)) {
+                    *v += w * e;
+                }
+                bias += w * model.users.biases[r];
+            }
+            UserRecord {
+                kind: UserKind::FeaturesOnly,
+                vector,
+                bias,
+                positives: Vec::new(),
+                features,
+            }
+        };
+        users.insert(id.clone(), record);
+    }
+    Ok(Bundle {
+        items: Items {
+            ids: data.item_ids.clone(),
+            dim,
+            vectors: items.iter().copied().collect(),
+            biases: item_biases.to_vec(),
+            categories,
+            category_names,
+            popularity,
+            user_feature_names: if user_feature_vectors.is_empty() {
+                Vec::new()
+            } else {
+                data.user_feature_names.clone()
+            },
+            user_feature_vectors,
+        },
+        users: Some(users),
+    })
 }
 
 fn top_popular(popularity: &[f32], ids: &[String], k: usize) -> Vec<String> {

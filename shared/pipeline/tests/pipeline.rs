@@ -9,6 +9,7 @@ use reco_embedded::{FolderArtifactStore, SqliteWarehouse};
 use reco_pipeline::import::{read_files, ImportError, Kind};
 use reco_pipeline::train::{
     current_pointer, rollback, Pipeline, TrainError, TrainOptions, CURRENT_KEY, MODEL_FILE,
+    SERVING_FILE,
 };
 
 mod common;
@@ -69,7 +70,7 @@ async fn train_publish_gate_corruption_and_rollback() {
             .expect("manifest"),
     )
     .expect("JSON");
-    for name in [MODEL_FILE, "report.svg", "popular.json"] {
+    for name in [MODEL_FILE, SERVING_FILE, "report.svg", "popular.json"] {
         let bytes = store
             .get(&format!("models/{}/{name}", first.version))
             .await

@@ -84,7 +84,8 @@ async fn import_train_publish_and_warm_on_real_services() {
     let report = warm::warm(&cache, &store, &outcome.version)
         .await
         .expect("warmed");
-    assert_eq!(report.users, outcome.counts.users);
+    assert_eq!(report.items, outcome.counts.items);
+    assert!(report.users > 0 && report.users <= outcome.counts.users);
     assert_eq!(
         cache.get(CURRENT).await.expect("get"),
         Some(outcome.version.as_bytes().to_vec())
@@ -94,15 +95,17 @@ async fn import_train_publish_and_warm_on_real_services() {
         .await
         .expect("get")
         .expect("bundle");
-    let st = safetensors::SafeTensors::deserialize(&bundle).expect("bundle is safetensors");
-    assert_eq!(
-        st.tensor("vectors").expect("vectors").shape(),
-        &[outcome.counts.items, 16]
-    );
+    let bundle = reco_serving::Bundle::from_bytes(&bundle).expect("a serving bundle");
+    assert_eq!(bundle.items.ids.len(), outcome.counts.items);
+    assert_eq!(bundle.items.dim, 16);
+    assert!(bundle.users.is_none(), "customers have keys of their own");
     let user = cache
         .get(&warm::user_key(&outcome.version, "c7"))
         .await
         .expect("get")
-        .expect("user vector");
-    assert_eq!(user.len(), 4 * 17);
+        .expect("user record");
+    let user = reco_serving::UserRecord::from_bytes(&user).expect("a user record");
+    assert_eq!(user.kind, reco_serving::UserKind::Trained);
+    assert_eq!(user.vector.len(), 16);
+    assert!(!user.positives.is_empty());
 }

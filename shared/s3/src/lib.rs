@@ -14,6 +14,9 @@ use reco_core::{ArtifactError, ArtifactStore};
 /// rather than AccessDenied.
 pub mod iam {
     pub const OBJECTS: &[&str] = &["s3:GetObject", "s3:PutObject"];
+    /// `get` only.
+    pub const OBJECTS_READ: &[&str] = &["s3:GetObject"];
+    /// Lets a missing key read as "not found" rather than "access denied".
     pub const BUCKET: &[&str] = &["s3:ListBucket"];
 }
 

@@ -1,0 +1,43 @@
+//! Lambda entry point: build clients once per cold start, then serve events.
+
+use std::sync::Arc;
+
+use lambda_http::{run, service_fn, Error};
+use reco_core::{ArtifactStore, Config, EmbeddingCache};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_target(false)
+        .without_time()
+        .init();
+    let config = Config::from_env()?;
+    let aws = aws_config::load_from_env().await;
+    let tokens = reco_secrets::token_key(&aws).await?;
+    let bucket =
+        std::env::var("RECO_ARTIFACT_BUCKET").map_err(|_| "RECO_ARTIFACT_BUCKET is not set")?;
+    let prefix = std::env::var("RECO_ARTIFACT_PREFIX").unwrap_or_default();
+    let artifacts: Arc<dyn ArtifactStore> = Arc::new(reco_s3::S3ArtifactStore::new(
+        reco_s3::client(&aws),
+        bucket,
+        prefix,
+    ));
+    let cache: Option<Arc<dyn EmbeddingCache>> = match std::env::var("RECO_REDIS_URL") {
+        // Connected on first use; every call has a timeout, and S3 answers when it fails.
+        Ok(url) if !url.is_empty() => Some(Arc::new(reco_redis::RedisCache::new(&url)?)),
+        _ => None,
+    };
+    let api = predict::build_api(
+        &config,
+        aws_sdk_dynamodb::Client::new(&aws),
+        tokens,
+        predict::model_source(&config, artifacts, cache),
+    );
+    let api = &api;
+    run(service_fn(move |event| async move {
+        Ok::<_, Error>(predict::handle(api, event).await)
+    }))
+    .await
+}

@@ -1,0 +1,18 @@
+//! Serving: the model registry (where versions live in the artifact store and the
+//! cache), the serving bundle training writes, the version kept in memory, and the
+//! recommendation use case the predict Lambda and `reco serve` share.
+
+pub mod bundle;
+pub mod loader;
+pub mod model;
+pub mod recommend;
+pub mod registry;
+
+pub use bundle::{Bundle, Items, UserKind, UserRecord};
+pub use loader::{ModelSource, ServeError};
+pub use model::ServingModel;
+pub use recommend::{
+    PopularRequest, Reason, RecommendRequest, Recommendation, Recommender, Scored, SimilarRequest,
+    Strategy, MAX_EXCLUDE, MAX_K,
+};
+pub use registry::{Manifest, Pointer};

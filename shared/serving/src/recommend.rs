@@ -1,0 +1,504 @@
+//! The recommendation use case: personalised lists, similar items and popular items,
+//! from the version in memory, with each item's reason computed from its score.
+//!
+//! Strategies (the response names the one used):
+//! - `hybrid`: a customer the model was trained on; the session's views are blended
+//!   in (half and half) when there are any;
+//! - `session`: views in the current session (read live from the session store) and
+//!   no trained customer: the recency-weighted mean of the viewed items' vectors
+//!   (blended half and half with the customer's features when the model has them);
+//! - `features-only`: a customer known only by their features, no views yet;
+//! - `popular`: nothing known.
+//!
+//! A personalised score is `q . v_i + b_i` with `q = sum_c w_c x_c`, a weighted sum of
+//! components (the customer's trained vector, each viewed item's vector, each user
+//! feature's embedding). An item's reason is the component with the largest share
+//! `w_c (x_c . v_i)` of its score.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use reco_core::{SessionError, SessionService, TokenClaims};
+use reco_model::foldin::SESSION_HALF_LIFE;
+use reco_model::topk::{dot, Bitset};
+use serde::Serialize;
+
+use crate::bundle::{UserKind, UserRecord};
+use crate::loader::{ModelSource, ServeError};
+use crate::model::ServingModel;
+
+/// Most items a list may hold.
+pub const MAX_K: usize = 100;
+/// Most ids `exclude` may hold.
+pub const MAX_EXCLUDE: usize = 100;
+/// The most recent views a session list is computed from.
+pub const SESSION_VIEWS_USED: usize = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    Hybrid,
+    Session,
+    FeaturesOnly,
+    Popular,
+    Similar,
+}
+
+/// Why an item is in a list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// This viewed item contributed most to the score.
+    BecauseViewed(String),
+    /// This customer feature contributed most.
+    BecauseFeature(String),
+    /// The customer's own trained taste contributed most.
+    BecauseHistory(bool),
+    /// Popular (the popular list, or a fill-in when filters left too few).
+    Popular(bool),
+    /// Similar to this item.
+    SimilarTo(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scored {
+    pub item_id: String,
+    pub score: f32,
+    pub reason: Reason,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recommendation {
+    pub recommendation_id: String,
+    pub model_version: String,
+    pub strategy: Strategy,
+    pub items: Vec<Scored>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RecommendRequest {
+    pub session_id: String,
+    pub customer_id: Option<String>,
+    pub k: usize,
+    pub category: Option<String>,
+    pub exclude_seen: bool,
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SimilarRequest {
+    pub item_id: String,
+    pub k: usize,
+    pub category: Option<String>,
+    pub session_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PopularRequest {
+    pub k: usize,
+    pub category: Option<String>,
+}
+
+/// What a score is made of.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    History,
+    Viewed(usize),
+    Feature(usize),
+}
+
+/// The query: `sum_c w_c x_c` and the components it came from.
+struct Query {
+    vector: Vec<f32>,
+    bias: f32,
+    parts: Vec<(f32, Part)>,
+}
+
+impl Query {
+    fn new(dim: usize) -> Self {
+        Query {
+            vector: vec![0.0; dim],
+            bias: 0.0,
+            parts: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, weight: f32, x: &[f32], part: Part) {
+        for (q, v) in self.vector.iter_mut().zip(x) {
+            *q += weight * v;
+        }
+        self.parts.push((weight, part));
+    }
+}
+
+/// Recommendations from the model a [`ModelSource`] keeps current.
+pub struct Recommender {
+    source: Arc<ModelSource>,
+}
+
+impl Recommender {
+    pub fn new(source: Arc<ModelSource>) -> Self {
+        Recommender { source }
+    }
+
+    pub fn source(&self) -> &ModelSource {
+        &self.source
+    }
+
+    /// The visitor's list. The token must be for `session_id`, and for `customer_id`
+    /// when one is named.
+    pub async fn recommend(
+        &self,
+        sessions: &SessionService,
+        claims: &TokenClaims,
+        request: &RecommendRequest,
+    ) -> Result<Recommendation, ServeError> {
+        if claims.sid != request.session_id {
+            return Err(ServeError::Session(SessionError::Forbidden(format!(
+                "session {}",
+                request.session_id
+            ))));
+        }
+        if let Some(c) = &request.customer_id {
+            if claims.cid.as_deref() != Some(c.as_str()) {
+                return Err(ServeError::Session(SessionError::Forbidden(format!(
+                    "customer_id {c}"
+                ))));
+            }
+        }
+        let model = self.source.current().await?;
+        let doc = match sessions.get(&request.session_id, claims).await {
+            Ok(doc) => Some(doc),
+            Err(SessionError::NotFound(_)) => None,
+            Err(e) => return Err(ServeError::Session(e)),
+        };
+        let customer = request
+            .customer_id
+            .clone()
+            .or_else(|| claims.cid.clone())
+            .or_else(|| doc.as_ref().and_then(|d| d.customer_id.clone()));
+        let (model, user) = match &customer {
+            Some(c) => self.source.user(model, c).await,
+            None => (model, None),
+        };
+        let viewed: Vec<usize> = doc
+            .as_ref()
+            .map(|d| {
+                let views = &d.items_viewed;
+                views[views.len().saturating_sub(SESSION_VIEWS_USED)..]
+                    .iter()
+                    .filter_map(|v| model.item_index(&v.item_id))
+                    .collect()
+            })
+            .unwrap_or_default();
+
+        let category = category_of(&model, request.category.as_deref());
+        let mut exclude = Bitset::new(model.len());
+        if request.exclude_seen {
+            for &i in &viewed {
+                exclude.insert(i);
+            }
+            if let Some(u) = &user {
+                for &p in &u.positives {
+                    exclude.insert(p as usize);
+                }
+            }
+        }
+        for id in &request.exclude {
+            if let Some(i) = model.item_index(id) {
+                exclude.insert(i);
+            }
+        }
+
+        let (strategy, query) = build_query(&model, user.as_ref(), &viewed);
+        let mut items = Vec::with_capacity(request.k);
+        let mut chosen = HashSet::new();
+        if let Some(query) = &query {
+            let mut skip = match category {
+                CategoryFilter::All => exclude.clone(),
+                CategoryFilter::One(c) => union(&exclude, &model.outside_category(Some(c))),
+                CategoryFilter::Unknown => Bitset::full(model.len()),
+            };
+            for (i, score) in model.top_k(&query.vector, query.bias, request.k, &skip) {
+                chosen.insert(i);
+                skip.insert(i);
+                items.push(Scored {
+                    item_id: model.item_id(i).to_string(),
+                    score,
+                    reason: explain(&model, query, i),
+                });
+            }
+        }
+        fill_popular(
+            &model,
+            category,
+            &exclude,
+            &mut chosen,
+            request.k,
+            &mut items,
+        );
+        Ok(Recommendation {
+            recommendation_id: new_id(),
+            model_version: model.version.clone(),
+            strategy,
+            items,
+        })
+    }
+
+    /// Items like `item_id` by cosine; with a session, what it viewed is left out.
+    pub async fn similar(
+        &self,
+        sessions: &SessionService,
+        claims: &TokenClaims,
+        request: &SimilarRequest,
+    ) -> Result<Recommendation, ServeError> {
+        let model = self.source.current().await?;
+        let target = model
+            .item_index(&request.item_id)
+            .ok_or_else(|| ServeError::UnknownItem(request.item_id.clone()))?;
+        let mut exclude = Bitset::new(model.len());
+        exclude.insert(target);
+        if let Some(session_id) = &request.session_id {
+            match sessions.get(session_id, claims).await {
+                Ok(doc) => {
+                    for v in &doc.items_viewed {
+                        if let Some(i) = model.item_index(&v.item_id) {
+                            exclude.insert(i);
+                        }
+                    }
+                }
+                Err(SessionError::NotFound(_)) => {}
+                Err(e) => return Err(ServeError::Session(e)),
+            }
+        }
+        let category = category_of(&model, request.category.as_deref());
+        let skip = match category {
+            CategoryFilter::All => exclude.clone(),
+            CategoryFilter::One(c) => union(&exclude, &model.outside_category(Some(c))),
+            CategoryFilter::Unknown => Bitset::full(model.len()),
+        };
+        let mut chosen = HashSet::new();
+        let mut items: Vec<Scored> = model
+            .similar(target, request.k, &skip)
+            .into_iter()
+            .map(|(i, score)| {
+                chosen.insert(i);
+                Scored {
+                    item_id: model.item_id(i).to_string(),
+                    score,
+                    reason: Reason::SimilarTo(request.item_id.clone()),
+                }
+            })
+            .collect();
+        fill_popular(
+            &model,
+            category,
+            &exclude,
+            &mut chosen,
+            request.k,
+            &mut items,
+        );
+        Ok(Recommendation {
+            recommendation_id: new_id(),
+            model_version: model.version.clone(),
+            strategy: Strategy::Similar,
+            items,
+        })
+    }
+
+    /// The published popular list, per category when asked.
+    pub async fn popular(&self, request: &PopularRequest) -> Result<Recommendation, ServeError> {
+        let model = self.source.current().await?;
+        let category = category_of(&model, request.category.as_deref());
+        let order: &[u32] = match category {
+            CategoryFilter::All => model.popular_order(None),
+            CategoryFilter::One(c) => model.popular_order(Some(c)),
+            CategoryFilter::Unknown => &[],
+        };
+        let items = order
+            .iter()
+            .take(request.k)
+            .map(|&i| Scored {
+                item_id: model.item_id(i as usize).to_string(),
+                score: model.popularity_share(i as usize),
+                reason: Reason::Popular(true),
+            })
+            .collect();
+        Ok(Recommendation {
+            recommendation_id: new_id(),
+            model_version: model.version.clone(),
+            strategy: Strategy::Popular,
+            items,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum CategoryFilter {
+    All,
+    One(usize),
+    /// A category the model has no item in.
+    Unknown,
+}
+
+fn category_of(model: &ServingModel, name: Option<&str>) -> CategoryFilter {
+    match name {
+        None => CategoryFilter::All,
+        Some(n) => match model.category(&n.to_lowercase()) {
+            Some(c) => CategoryFilter::One(c),
+            None => CategoryFilter::Unknown,
+        },
+    }
+}
+
+fn union(a: &Bitset, b: &Bitset) -> Bitset {
+    let mut out = b.clone();
+    for i in 0..a.len() {
+        if a.contains(i) {
+            out.insert(i);
+        }
+    }
+    out
+}
+
+/// The strategy and, unless it is `popular`, the query.
+fn build_query(
+    model: &ServingModel,
+    user: Option<&UserRecord>,
+    viewed: &[usize],
+) -> (Strategy, Option<Query>) {
+    let dim = model.dim();
+    // Recency weights of the views, newest 1, halving every SESSION_HALF_LIFE views.
+    let weights: Vec<f32> = (0..viewed.len())
+        .map(|j| {
+            let age = (viewed.len() - 1 - j) as f32;
+            0.5f32.powf(age / SESSION_HALF_LIFE)
+        })
+        .collect();
+    let total: f32 = weights.iter().sum();
+    let add_views = |q: &mut Query, share: f32| {
+        for (&i, &w) in viewed.iter().zip(&weights) {
+            q.add(share * w / total, model.vector(i), Part::Viewed(i));
+        }
+    };
+    let add_features = |q: &mut Query, user: &UserRecord, share: f32| {
+        for &(f, w) in &user.features {
+            if let Some(x) = model.user_feature_vector(f as usize) {
+                q.add(share * w, x, Part::Feature(f as usize));
+            }
+        }
+        q.bias += share * user.bias;
+    };
+    let session_share = if viewed.is_empty() { 0.0 } else { 0.5 };
+    match user {
+        Some(u) if u.kind == UserKind::Trained && u.vector.len() == dim => {
+            let mut q = Query::new(dim);
+            q.add(1.0 - session_share, &u.vector, Part::History);
+            q.bias = (1.0 - session_share) * u.bias;
+            add_views(&mut q, session_share);
+            (Strategy::Hybrid, Some(q))
+        }
+        Some(u) if u.kind == UserKind::FeaturesOnly && !u.features.is_empty() => {
+            let mut q = Query::new(dim);
+            add_features(&mut q, u, 1.0 - session_share);
+            if viewed.is_empty() {
+                (Strategy::FeaturesOnly, Some(q))
+            } else {
+                add_views(&mut q, session_share);
+                (Strategy::Session, Some(q))
+            }
+        }
+        _ if !viewed.is_empty() => {
+            let mut q = Query::new(dim);
+            add_views(&mut q, 1.0);
+            (Strategy::Session, Some(q))
+        }
+        _ => (Strategy::Popular, None),
+    }
+}
+
+/// The component with the largest share of item `i`'s score.
+fn explain(model: &ServingModel, query: &Query, i: usize) -> Reason {
+    let v = model.vector(i);
+    let mut best: Option<(f32, Part)> = None;
+    for &(w, part) in &query.parts {
+        let x = match part {
+            Part::History => None,
+            Part::Viewed(j) => Some(model.vector(j)),
+            Part::Feature(f) => model.user_feature_vector(f),
+        };
+        let share = match x {
+            Some(x) => w * dot(x, v),
+            // The trained vector's share: what is left of q . v after the others.
+            None => {
+                let others: f32 = query
+                    .parts
+                    .iter()
+                    .filter_map(|&(w2, p)| match p {
+                        Part::Viewed(j) => Some(w2 * dot(model.vector(j), v)),
+                        Part::Feature(f) => model.user_feature_vector(f).map(|x| w2 * dot(x, v)),
+                        Part::History => None,
+                    })
+                    .sum();
+                dot(&query.vector, v) - others
+            }
+        };
+        if best.is_none_or(|(s, _)| share > s) {
+            best = Some((share, part));
+        }
+    }
+    match best.map(|b| b.1) {
+        Some(Part::Viewed(j)) => Reason::BecauseViewed(model.item_id(j).to_string()),
+        Some(Part::Feature(f)) => {
+            Reason::BecauseFeature(model.user_feature_name(f).unwrap_or_default().to_string())
+        }
+        Some(Part::History) => Reason::BecauseHistory(true),
+        None => Reason::Popular(true),
+    }
+}
+
+/// Tops `items` up to `k` with the most popular items not excluded nor chosen: first
+/// from the category asked for, then from the whole catalogue.
+fn fill_popular(
+    model: &ServingModel,
+    category: CategoryFilter,
+    exclude: &Bitset,
+    chosen: &mut HashSet<usize>,
+    k: usize,
+    items: &mut Vec<Scored>,
+) {
+    let mut orders: Vec<&[u32]> = Vec::new();
+    if let CategoryFilter::One(c) = category {
+        orders.push(model.popular_order(Some(c)));
+    }
+    orders.push(model.popular_order(None));
+    for order in orders {
+        for &i in order {
+            if items.len() >= k {
+                return;
+            }
+            let i = i as usize;
+            if exclude.contains(i) || !chosen.insert(i) {
+                continue;
+            }
+            items.push(Scored {
+                item_id: model.item_id(i).to_string(),
+                score: model.popularity_share(i),
+                reason: Reason::Popular(true),
+            });
+        }
+    }
+}
+
+/// A fresh recommendation id: 32 hex digits.
+pub fn new_id() -> String {
+    let mut raw = [0u8; 16];
+    if getrandom::fill(&mut raw).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        raw = nanos.to_be_bytes();
+    }
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,210 @@
+//! The model registry: where a version's files live in the artifact store (S3 or a
+//! folder) and under which keys the serving cache (Redis or in-process) holds them,
+//! and the typed documents written there. Train, warm and predict all go through
+//! these functions, so the layout is defined once.
+//!
+//! Artifact store:
+//! - `models/current.json`: the [`Pointer`] to the published version;
+//! - `models/<version>/manifest.json`: the [`Manifest`], with the SHA-256 of every file;
+//! - `models/<version>/model.safetensors`: the full model (training can resume from it);
+//! - `models/<version>/serving.safetensors`: the [`crate::bundle`] predict loads;
+//! - `models/<version>/report.svg`, `models/<version>/popular.json`.
+//!
+//! Cache:
+//! - `reco:current`: the version being served;
+//! - `reco:<version>:items`: the items part of the serving bundle;
+//! - `reco:<version>:user:<customer>`: one customer's record.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The published pointer's key.
+pub const CURRENT_KEY: &str = "models/current.json";
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const MODEL_FILE: &str = "model.safetensors";
+pub const SERVING_FILE: &str = "serving.safetensors";
+pub const REPORT_FILE: &str = "report.svg";
+pub const POPULAR_FILE: &str = "popular.json";
+
+/// `models/<version>/<file>`.
+pub fn file_key(version: &str, file: &str) -> String {
+    format!("models/{version}/{file}")
+}
+
+/// Whether `version` is safe inside keys: what the pipeline writes (timestamp and
+/// hash: ASCII letters, digits, `-`, `_`, `.`), nothing that could climb out of
+/// `models/`.
+pub fn valid_version(version: &str) -> bool {
+    !version.is_empty()
+        && version.len() <= 128
+        && !version.starts_with('.')
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Cache keys.
+pub mod cache {
+    /// The version being served.
+    pub const CURRENT: &str = "reco:current";
+    /// Versioned keys live this long; a newer version replaces them before then.
+    pub const TTL_SECS: u64 = 7 * 86_400;
+
+    pub fn items(version: &str) -> String {
+        format!("reco:{version}:items")
+    }
+
+    pub fn user(version: &str, customer_id: &str) -> String {
+        format!("reco:{version}:user:{customer_id}")
+    }
+}
+
+/// `models/current.json`: the published version and the ones before it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pointer {
+    pub version: String,
+    pub published_at: String,
+    #[serde(default)]
+    pub previous: Vec<String>,
+}
+
+/// The four numbers the gate and the manifest report, over `users` holdout users.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    pub precision_at_10: f64,
+    pub recall_at_10: f64,
+    pub auc: f64,
+    pub ndcg_at_10: f64,
+    pub users: usize,
+}
+
+impl Scores {
+    pub fn finite(&self) -> bool {
+        [
+            self.precision_at_10,
+            self.recall_at_10,
+            self.auc,
+            self.ndcg_at_10,
+        ]
+        .iter()
+        .all(|v| v.is_finite())
+    }
+}
+
+/// One point of the learning curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpochPoint {
+    pub epoch: usize,
+    pub loss: f64,
+    pub precision_at_10: f64,
+}
+
+/// Sizes of the training data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub users: usize,
+    pub items: usize,
+    pub interactions: usize,
+    pub positives: usize,
+    pub train: usize,
+    pub holdout: usize,
+}
+
+/// The model a candidate was compared with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Compared {
+    pub version: Option<String>,
+    pub metrics: Option<Scores>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    pub popular: Scores,
+}
+
+/// `models/<version>/manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: String,
+    pub created_at: String,
+    pub data: Counts,
+    /// The training options, as given.
+    pub hyperparameters: serde_json::Value,
+    pub metrics: Scores,
+    pub current: Compared,
+    pub baseline: Baseline,
+    pub learning_curve: Vec<EpochPoint>,
+    pub fit_seconds: f64,
+    /// File name -> SHA-256 (lower-case hex) of its bytes.
+    pub files: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// Whether `bytes` are `file` as the manifest recorded it.
+    pub fn verify(&self, file: &str, bytes: &[u8]) -> Result<(), String> {
+        match self.files.get(file) {
+            None => Err(format!("the manifest lists no {file}")),
+            Some(expected) if *expected == sha256_hex(bytes) => Ok(()),
+            Some(_) => Err(format!("{file} does not match the manifest's sha256")),
+        }
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_cannot_leave_the_models_prefix() {
+        assert!(valid_version("20261130T120000Z-0123abcd"));
+        for bad in ["", "..", "../x", "a/b", ".hidden", "a b", "v\n"] {
+            assert!(!valid_version(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_manifest_verifies_its_files() {
+        let mut files = BTreeMap::new();
+        files.insert("a".to_string(), sha256_hex(b"bytes"));
+        let scores = Scores {
+            precision_at_10: 0.1,
+            recall_at_10: 0.1,
+            auc: 0.9,
+            ndcg_at_10: 0.1,
+            users: 1,
+        };
+        let m = Manifest {
+            version: "v".into(),
+            created_at: "t".into(),
+            data: Counts {
+                users: 1,
+                items: 1,
+                interactions: 1,
+                positives: 1,
+                train: 1,
+                holdout: 0,
+            },
+            hyperparameters: serde_json::json!({}),
+            metrics: scores,
+            current: Compared::default(),
+            baseline: Baseline { popular: scores },
+            learning_curve: vec![],
+            fit_seconds: 0.0,
+            files,
+        };
+        assert!(m.verify("a", b"bytes").is_ok());
+        assert!(m.verify("a", b"bytez").unwrap_err().contains("sha256"));
+        assert!(m.verify("b", b"bytes").unwrap_err().contains("lists no b"));
+        let round: Manifest = serde_json::from_slice(&serde_json::to_vec(&m).unwrap()).unwrap();
+        assert_eq!(round, m);
+    }
+}
