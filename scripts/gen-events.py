@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes events/track-view/*.json: API Gateway HTTP API (payload 2.0) events for
+"""Writes events/track-view/*.json and events/predict/*.json: API Gateway HTTP API
+(payload 2.0) events for
 `sam local invoke` and for the handler tests. Tokens are signed with the development
 secret in events/env.json and live 24 hours (the longest lifetime the service accepts),
 so regenerate the events before invoking them locally (the handler tests sign fresh
@@ -25,7 +26,7 @@ def token(sid, cid=None, secret=SECRET, ttl=TTL):
     return signing + "." + b64(hmac.new(secret, signing.encode(), hashlib.sha256).digest())
 
 
-def event(method, path, route, params, body=None, auth=None):
+def event(method, path, route, params, body=None, auth=None, query=""):
     headers = {"content-type": "application/json", "host": "api.example.com"}
     if auth:
         headers["authorization"] = auth
@@ -33,7 +34,7 @@ def event(method, path, route, params, body=None, auth=None):
         "version": "2.0",
         "routeKey": f"{method} {route}",
         "rawPath": path,
-        "rawQueryString": "",
+        "rawQueryString": query,
         "headers": headers,
         "requestContext": {
             "accountId": "123456789012",
@@ -49,6 +50,8 @@ def event(method, path, route, params, body=None, auth=None):
             "timeEpoch": 1795687200000,
         },
         "pathParameters": params,
+        **({"queryStringParameters": dict(
+            kv.split("=", 1) for kv in query.split("&"))} if query else {}),
         "body": body,
         "isBase64Encoded": False,
     }
@@ -92,12 +95,50 @@ cases = {
     "unknown-route": event("GET", "/v1/nothing-here", "$default", None, None, bearer(S)),
 }
 
-out = os.path.join(os.path.dirname(__file__), "..", "events", "track-view")
-os.makedirs(out, exist_ok=True)
-for name, ev in cases.items():
-    with open(os.path.join(out, name + ".json"), "w") as f:
-        json.dump(ev, f, indent=2)
-        f.write("\n")
+
+def recs(query, auth):
+    return event("GET", "/v1/recommendations", "/v1/recommendations", None, None, auth, query)
+
+
+def similar(item, query, auth):
+    return event("GET", f"/v1/items/{item}/similar", "/v1/items/{item_id}/similar",
+                 {"item_id": item}, None, auth, query)
+
+
+def popular(query, auth):
+    return event("GET", "/v1/popular", "/v1/popular", None, None, auth, query)
+
+
+# Item ids (i0..i89, categories cat0..cat5) and customers (c0..c239) are those of the
+# shop the handler test trains on; s-predict-viewer has views seeded by the test.
+A, V, K = "s-predict-anon", "s-predict-viewer", "s-predict-c7"
+predict_cases = {
+    "recommendations-popular": recs(f"session_id={A}&k=5", bearer(A)),
+    "recommendations-session": recs(f"session_id={V}", bearer(V)),
+    "recommendations-hybrid": recs(f"session_id={K}&customer_id=c7", bearer(K, "c7")),
+    "recommendations-category": recs(f"session_id={V}&k=20&category=cat3", bearer(V)),
+    "recommendations-exclude": recs(f"session_id={V}&exclude_seen=false&exclude=i0,i1", bearer(V)),
+    "similar": similar("i3", "k=5", bearer(A)),
+    "similar-in-session": similar("i3", f"k=5&session_id={V}", bearer(V)),
+    "similar-unknown-item": similar("no-such-item", "", bearer(A)),
+    "popular": popular("k=5", bearer(A)),
+    "popular-category": popular("k=3&category=cat1", bearer(A)),
+    "bad-k": recs(f"session_id={A}&k=500", bearer(A)),
+    "empty-category": popular("category=", bearer(A)),
+    "unknown-parameter": recs(f"session_id={A}&colour=red", bearer(A)),
+    "token-for-other-session": recs(f"session_id={A}", bearer("s-someone-else")),
+    "customer-not-in-token": recs(f"session_id={A}&customer_id=c9", bearer(A)),
+    "no-token": popular("", None),
+    "no-model": popular("", bearer(A)),
+}
+
+for folder, group in (("track-view", cases), ("predict", predict_cases)):
+    out = os.path.join(os.path.dirname(__file__), "..", "events", folder)
+    os.makedirs(out, exist_ok=True)
+    for name, ev in group.items():
+        with open(os.path.join(out, name + ".json"), "w") as f:
+            json.dump(ev, f, indent=2)
+            f.write("\n")
 with open(os.path.join(out, "..", "env.json"), "w") as f:
     json.dump({
         "TrackViewFunction": {
@@ -111,6 +152,12 @@ with open(os.path.join(out, "..", "env.json"), "w") as f:
             "RECO_RDS_DATABASE": "reco",
             "AWS_ENDPOINT_URL_RDS_DATA": "http://host.docker.internal:8181",
         },
+        "PredictFunction": {
+            "RECO_TOKEN_SECRET": SECRET.decode(),
+            "RECO_SESSIONS_TABLE": "reco-sessions",
+            "RECO_ARTIFACT_BUCKET": "reco-models",
+            "RECO_REDIS_URL": "redis://host.docker.internal:6379",
+        },
         "TrainFunction": {
             "RECO_RDS_RESOURCE_ARN": "arn:aws:rds:us-east-1:123456789012:cluster:reco-local",
             "RECO_RDS_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:reco-local",
@@ -121,4 +168,4 @@ with open(os.path.join(out, "..", "env.json"), "w") as f:
         },
     }, f, indent=2)
     f.write("\n")
-print(f"wrote {len(cases)} events")
+print(f"wrote {len(cases) + len(predict_cases)} events")

@@ -540,3 +540,95 @@ async fn idle_sessions_are_archived_and_then_refuse_views() {
         .expect("session row");
     assert_eq!(customer, "c-9");
 }
+
+/// Before training: 503 `no_model`. After `reco train` (another process) the running
+/// server serves the new model without a restart, and a visitor's list follows what
+/// they just viewed.
+#[tokio::test]
+async fn recommendations_follow_the_session_through_reco_serve() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shop = tempfile::tempdir().expect("shop dir");
+    let mut import = Command::new(BIN);
+    import.arg("import").arg("--data-dir").arg(dir.path());
+    for (path, kind) in reco_testkit::shop::write_shop(shop.path()) {
+        import.arg(format!("--{kind}")).arg(path);
+    }
+    let out = import.output().expect("import runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let server = start_with(dir.path(), &[("RECO_MODEL_REFRESH_SECS", "0")]).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let tok = token(dir.path(), "s-shop", None);
+    let r = http
+        .get(format!("{}/v1/popular", server.base))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(error_code(r).await, (503, "no_model".to_string()));
+
+    let out = Command::new(BIN)
+        .args(["train", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("train runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let recs = |query: &'static str| {
+        let (http, base, tok) = (http.clone(), server.base.clone(), tok.clone());
+        async move {
+            let r = http
+                .get(format!(
+                    "{base}/v1/recommendations?session_id=s-shop&{query}"
+                ))
+                .bearer_auth(&tok)
+                .send()
+                .await
+                .expect("sent");
+            assert_eq!(r.status().as_u16(), 200);
+            let body: serde_json::Value =
+                serde_json::from_str(&r.text().await.expect("body")).expect("JSON");
+            body
+        }
+    };
+    let before = recs("k=10").await;
+    assert_eq!(before["strategy"], "popular");
+    for item in ["i4", "i10", "i16"] {
+        let r = http
+            .post(format!("{}/v1/sessions/s-shop/views", server.base))
+            .bearer_auth(&tok)
+            .body(format!(r#"{{"item_id":"{item}"}}"#))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let after = recs("k=10").await;
+    assert_eq!(after["strategy"], "session");
+    let items: Vec<String> = after["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["item_id"].as_str().expect("id").to_string())
+        .collect();
+    // The shop's item iN is in category N % 6: the views were all category 4.
+    let leaning = items
+        .iter()
+        .filter(|i| i.trim_start_matches('i').parse::<usize>().expect("id") % 6 == 4)
+        .count();
+    assert!(leaning >= 5, "{items:?}");
+    assert!(after["items"][0]["reason"]["because_viewed"].is_string());
+    assert_ne!(before["recommendation_id"], after["recommendation_id"]);
+}

@@ -9,9 +9,10 @@ use bytes::Bytes;
 use reco_api::Api;
 use reco_core::ports::AppendRequest;
 use reco_core::{
-    AppendOutcome, Clock, Config, SessionDoc, SessionService, SessionStore, StoreError, Timestamp,
-    TokenClaims, TokenKeys,
+    AppendOutcome, ArtifactError, ArtifactStore, Clock, Config, SessionDoc, SessionService,
+    SessionStore, StoreError, Timestamp, TokenClaims, TokenKeys,
 };
+use reco_serving::{ModelSource, Recommender};
 
 /// The store is not what this test is about; it answers "not found" and accepts nothing.
 struct EmptyStore;
@@ -40,6 +41,20 @@ impl SessionStore for EmptyStore {
     }
 }
 
+/// An artifact store with nothing published: the recommendation routes answer
+/// `no_model` once their parameters pass.
+struct NoArtifacts;
+
+#[async_trait]
+impl ArtifactStore for NoArtifacts {
+    async fn put(&self, _: &str, _: Vec<u8>, _: &str) -> Result<(), ArtifactError> {
+        Ok(())
+    }
+    async fn get(&self, _: &str) -> Result<Option<Vec<u8>>, ArtifactError> {
+        Ok(None)
+    }
+}
+
 struct Fixed;
 impl Clock for Fixed {
     fn now(&self) -> Timestamp {
@@ -65,7 +80,11 @@ async fn every_documented_route_is_served_with_documented_errors() {
         sessions: SessionService::new(Arc::new(EmptyStore), Arc::new(Fixed), &Config::default()),
         tokens: key.clone(),
         max_body_bytes: 1024,
-        recommender: None,
+        recommender: Some(Arc::new(Recommender::new(Arc::new(ModelSource::new(
+            Arc::new(NoArtifacts),
+            None,
+            std::time::Duration::from_secs(60),
+        ))))),
     };
     let token = key.sign(&TokenClaims {
         sid: "s1".into(),
@@ -84,7 +103,11 @@ async fn every_documented_route_is_served_with_documented_errors() {
     let paths = spec["paths"].as_mapping().expect("paths");
     assert!(!paths.is_empty());
     for (path, ops) in paths {
-        let path = path.as_str().expect("path").replace("{session_id}", "s1");
+        let path = path
+            .as_str()
+            .expect("path")
+            .replace("{session_id}", "s1")
+            .replace("{item_id}", "i1");
         for (method, op) in ops.as_mapping().expect("operations") {
             let method = method.as_str().expect("method").to_uppercase();
             let documented: Vec<u16> = op["responses"]

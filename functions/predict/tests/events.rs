@@ -1,0 +1,223 @@
+//! Every sample event in events/predict goes through the Lambda handler against the
+//! real services (sessions on moto's DynamoDB, a model trained from the generated shop
+//! on moto's S3), and gets the status, error code and strategy its case calls for.
+//! Adding an event without an expectation here fails the test.
+
+use std::sync::Arc;
+
+use lambda_http::Body;
+use reco_core::ports::AppendRequest;
+use reco_core::{Config, SessionStore, SystemClock, TokenClaims, TokenKeys, View};
+use reco_dynamodb::{create_sessions_table, DynamoSessionStore};
+use reco_embedded::SqliteWarehouse;
+use reco_pipeline::import::read_files;
+use reco_pipeline::train::{Pipeline, TrainOptions};
+use reco_testkit::{run_prefix, service_env};
+
+const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
+
+/// Case -> (status, error code or "", strategy or "").
+const CASES: &[(&str, u16, &str, &str)] = &[
+    ("recommendations-popular", 200, "", "popular"),
+    ("recommendations-session", 200, "", "session"),
+    ("recommendations-hybrid", 200, "", "hybrid"),
+    ("recommendations-category", 200, "", "session"),
+    ("recommendations-exclude", 200, "", "session"),
+    ("similar", 200, "", "similar"),
+    ("similar-in-session", 200, "", "similar"),
+    ("similar-unknown-item", 404, "unknown_item", ""),
+    ("popular", 200, "", "popular"),
+    ("popular-category", 200, "", "popular"),
+    ("bad-k", 400, "invalid_parameter", ""),
+    ("empty-category", 400, "invalid_parameter", ""),
+    ("unknown-parameter", 400, "unknown_parameter", ""),
+    ("token-for-other-session", 403, "forbidden", ""),
+    ("customer-not-in-token", 403, "forbidden", ""),
+    ("no-token", 401, "unauthorized", ""),
+    // Answered by an instance whose bucket holds no model.
+    ("no-model", 503, "no_model", ""),
+];
+
+fn dev_secret() -> String {
+    let env: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{EVENTS}/env.json")).expect("events/env.json"),
+    )
+    .expect("env.json parses");
+    env["PredictFunction"]["RECO_TOKEN_SECRET"]
+        .as_str()
+        .expect("secret in env.json")
+        .to_string()
+}
+
+/// The event with its bearer token re-signed: same `sid` and `cid`, issued now.
+fn fresh_token(event: &str, signer: &TokenKeys, now: i64) -> String {
+    use base64::Engine;
+    let mut json: serde_json::Value = serde_json::from_str(event).expect("event JSON");
+    let Some(auth) = json["headers"]["authorization"].as_str() else {
+        return event.to_string();
+    };
+    let token = auth.trim_start_matches("Bearer ");
+    let payload = token.split('.').nth(1).expect("three parts");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("claims JSON");
+    let claims = TokenClaims {
+        sid: claims["sid"].as_str().expect("sid").to_string(),
+        cid: claims["cid"].as_str().map(str::to_string),
+        iat: now,
+        exp: now + 3600,
+    };
+    json["headers"]["authorization"] = format!("Bearer {}", signer.sign(&claims)).into();
+    json.to_string()
+}
+
+#[tokio::test]
+async fn every_event_gets_its_expected_answer() {
+    service_env("AWS_ENDPOINT_URL_DYNAMODB", "moto server (DynamoDB)");
+    service_env("AWS_ENDPOINT_URL_S3", "moto server (S3)");
+    let aws = aws_config::load_from_env().await;
+    let prefix = run_prefix();
+    let client = aws_sdk_dynamodb::Client::new(&aws);
+    let table = format!("predict-events-{prefix}");
+    create_sessions_table(&client, &table).await.expect("table");
+    let config = Config {
+        sessions_table: table.clone(),
+        ..Config::default()
+    };
+
+    // A model of the generated shop, and a bucket with nothing in it.
+    let s3 = reco_s3::client(&aws);
+    let mut stores = Vec::new();
+    for name in ["models", "empty"] {
+        let bucket = format!("predict-{name}-{prefix}");
+        s3.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("bucket");
+        stores.push(Arc::new(reco_s3::S3ArtifactStore::new(
+            s3.clone(),
+            bucket,
+            "",
+        )));
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let warehouse = SqliteWarehouse::open(&dir.path().join("w.sqlite")).expect("warehouse");
+    let files: Vec<_> = reco_testkit::shop::write_shop(dir.path())
+        .into_iter()
+        .map(|(p, k)| (p, k.parse().expect("kind")))
+        .collect();
+    reco_core::Warehouse::load(&warehouse, &read_files(&files).expect("shop"))
+        .await
+        .expect("loaded");
+    let options = TrainOptions {
+        components: 16,
+        epochs: 10,
+        threads: 1,
+        ..TrainOptions::default()
+    };
+    let outcome = Pipeline {
+        warehouse: &warehouse,
+        artifacts: stores[0].as_ref(),
+        clock: &SystemClock,
+    }
+    .run(&options, None, |_| {})
+    .await
+    .expect("trains");
+    assert!(outcome.published);
+
+    let signer = TokenKeys::new(dev_secret()).expect("secret usable");
+    let api = |store: &Arc<reco_s3::S3ArtifactStore>| {
+        predict::build_api(
+            &config,
+            client.clone(),
+            TokenKeys::new(dev_secret()).expect("secret usable"),
+            predict::model_source(&config, store.clone(), None),
+        )
+    };
+    let (served, empty) = (api(&stores[0]), api(&stores[1]));
+
+    // The viewer's session: two views of category 2.
+    let store = DynamoSessionStore::new(client, table);
+    let now = reco_core::Clock::now(&SystemClock);
+    let views: Vec<View> = ["i2", "i8"]
+        .iter()
+        .map(|i| View {
+            item_id: i.to_string(),
+            viewed_at: now,
+        })
+        .collect();
+    store
+        .append(AppendRequest {
+            session_id: "s-predict-viewer",
+            customer_id: None,
+            views: &views,
+            now,
+            max_views: config.max_views_per_session,
+            added_bytes: reco_core::sessions::request_bytes(&views),
+            max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
+            active_shard: 0,
+        })
+        .await
+        .expect("seeded");
+
+    let mut files: Vec<String> = std::fs::read_dir(format!("{EVENTS}/predict"))
+        .expect("events dir")
+        .map(|e| {
+            e.expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".json")
+                .to_string()
+        })
+        .collect();
+    files.sort();
+    let mut expected: Vec<String> = CASES.iter().map(|c| c.0.to_string()).collect();
+    expected.sort();
+    assert_eq!(
+        files, expected,
+        "every event file has an expectation, and back"
+    );
+
+    for (case, status, code, strategy) in CASES {
+        let text = std::fs::read_to_string(format!("{EVENTS}/predict/{case}.json"))
+            .expect("event readable");
+        let text = fresh_token(&text, &signer, now.seconds());
+        let request = lambda_http::request::from_str(&text)
+            .unwrap_or_else(|e| panic!("{case}: not an API Gateway event: {e}"));
+        let api = if *case == "no-model" { &empty } else { &served };
+        let response = predict::handle(api, request).await;
+        let body = match response.body() {
+            Body::Text(t) => t.clone(),
+            Body::Empty => String::new(),
+            other => String::from_utf8_lossy(other.as_ref()).to_string(),
+        };
+        assert_eq!(response.status().as_u16(), *status, "{case}: {body}");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
+        if code.is_empty() {
+            assert_eq!(json["strategy"], *strategy, "{case}: {body}");
+            assert_eq!(json["model_version"], outcome.version.as_str(), "{case}");
+            let items = json["items"].as_array().expect("items");
+            assert!(!items.is_empty(), "{case}: {body}");
+            if *case == "recommendations-exclude" {
+                let ids: Vec<&str> = items.iter().filter_map(|i| i["item_id"].as_str()).collect();
+                assert!(!ids.contains(&"i0") && !ids.contains(&"i1"), "{ids:?}");
+            }
+        } else {
+            assert_eq!(json["error"]["code"], *code, "{case}: {body}");
+            assert!(
+                !json["error"]["message"].as_str().unwrap_or("").is_empty(),
+                "{case}: message"
+            );
+        }
+    }
+}
+
+/// template.yaml grants this function exactly the AWS actions its code calls.
+#[test]
+fn template_policy_matches_the_code() {
+    reco_testkit::iam::assert_policy_allows_exactly("PredictFunction", &predict::iam_actions());
+}
