@@ -361,6 +361,21 @@ fn union(a: &Bitset, b: &Bitset) -> Bitset {
     out
 }
 
+/// The `session` strategy's top k for views `viewed` (item indices, oldest first),
+/// skipping `exclude`: what `/v1/recommendations` answers for an anonymous visitor,
+/// before popular fill-ins. Empty without views.
+pub fn session_top_k(
+    model: &ServingModel,
+    viewed: &[usize],
+    k: usize,
+    exclude: &Bitset,
+) -> Vec<(usize, f32)> {
+    match build_query(model, None, viewed) {
+        (_, Some(q)) => model.top_k(&q.vector, q.bias, k, exclude),
+        (_, None) => Vec::new(),
+    }
+}
+
 /// The strategy and, unless it is `popular`, the query.
 fn build_query(
     model: &ServingModel,
