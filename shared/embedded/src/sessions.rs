@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS session_doc_views (
 #[derive(Clone)]
 pub struct SqliteSessionStore {
     conn: Arc<Mutex<Connection>>,
+    /// Appends waiting for the next group commit.
+    pending: Arc<Mutex<Vec<(AppendJob, Answer)>>>,
 }
 
 fn db_error(e: rusqlite::Error) -> StoreError {
@@ -113,6 +115,158 @@ fn read_doc(conn: &Connection, session_id: &str) -> Result<Option<SessionDoc>, r
     Ok(Some(doc))
 }
 
+/// One append waiting for the next group commit.
+struct AppendJob {
+    session_id: String,
+    customer_id: Option<String>,
+    views: Vec<View>,
+    now: Timestamp,
+    max_views: u32,
+    added_bytes: u32,
+    max_bytes: u32,
+    shard: u32,
+}
+
+type Answer = tokio::sync::oneshot::Sender<Result<AppendOutcome, StoreError>>;
+
+/// Applies `batch` in one immediate transaction, each append in a savepoint (an append
+/// that fails leaves the others), commits, then answers each: with its outcome after a
+/// successful commit, with the commit's error otherwise.
+fn commit_appends(conn: &mut Connection, batch: Vec<(AppendJob, Answer)>) {
+    let run =
+        |conn: &mut Connection| -> Result<Vec<Result<AppendOutcome, StoreError>>, StoreError> {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for (job, _) in &batch {
+                tx.execute_batch("SAVEPOINT append").map_err(db_error)?;
+                let outcome = apply_append(&tx, job);
+                if outcome.is_err() {
+                    tx.execute_batch("ROLLBACK TO append").map_err(db_error)?;
+                }
+                tx.execute_batch("RELEASE append").map_err(db_error)?;
+                outcomes.push(outcome);
+            }
+            tx.commit().map_err(db_error)?;
+            Ok(outcomes)
+        };
+    match run(conn) {
+        Ok(outcomes) => {
+            for ((_, answer), outcome) in batch.into_iter().zip(outcomes) {
+                let _ = answer.send(outcome);
+            }
+        }
+        Err(e) => {
+            for (_, answer) in batch {
+                let _ = answer.send(Err(match &e {
+                    StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+                    StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+                    StoreError::Other(m) => StoreError::Other(m.clone()),
+                }));
+            }
+        }
+    }
+}
+
+/// One append inside the caller's transaction: the rules, then the writes.
+fn apply_append(conn: &Connection, job: &AppendJob) -> Result<AppendOutcome, StoreError> {
+    let AppendJob {
+        session_id,
+        customer_id,
+        views,
+        now,
+        max_views,
+        added_bytes,
+        max_bytes,
+        shard,
+    } = job;
+    let (now, max_views, added_bytes, max_bytes, shard) =
+        (*now, *max_views, *added_bytes, *max_bytes, *shard);
+    let n = views.len() as u32;
+    let existing = read_row(conn, session_id).map_err(db_error)?;
+    match &existing {
+        Some(row) if !row.is_active => return Ok(AppendOutcome::Archived),
+        Some(row) => {
+            if row.customer_id.is_some() && row.customer_id != *customer_id {
+                return Ok(AppendOutcome::CustomerConflict {
+                    existing: row.customer_id.clone(),
+                });
+            }
+            if row.view_count + n > max_views {
+                return Ok(AppendOutcome::CapReached {
+                    view_count: row.view_count,
+                });
+            }
+            if row.byte_count.saturating_add(added_bytes) > max_bytes {
+                return Ok(AppendOutcome::TooLarge {
+                    byte_count: row.byte_count,
+                });
+            }
+        }
+        None if n > max_views => return Ok(AppendOutcome::CapReached { view_count: 0 }),
+        None if added_bytes > max_bytes => return Ok(AppendOutcome::TooLarge { byte_count: 0 }),
+        None => {}
+    }
+    let first_seq = existing.as_ref().map_or(0, |r| r.view_count);
+    match existing {
+        None => {
+            let start = views
+                .iter()
+                .map(|v| v.viewed_at)
+                .min()
+                .unwrap_or(now)
+                .min(now);
+            conn.execute(
+                "INSERT INTO session_docs (session_id, customer_id, is_active, session_start,
+                         last_update, view_count, active_shard, byte_count)
+                     VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    session_id,
+                    customer_id,
+                    start.millis(),
+                    now.millis(),
+                    n,
+                    shard,
+                    added_bytes
+                ],
+            )
+            .map_err(db_error)?;
+        }
+        Some(_) => {
+            conn.execute(
+                "UPDATE session_docs SET last_update = ?2, view_count = view_count + ?3,
+                         customer_id = COALESCE(?4, customer_id),
+                         byte_count = byte_count + ?5,
+                         active_shard = COALESCE(active_shard, ?6),
+                         quarantine_reason = NULL
+                     WHERE session_id = ?1",
+                params![session_id, now.millis(), n, customer_id, added_bytes, shard],
+            )
+            .map_err(db_error)?;
+        }
+    }
+    {
+        let mut insert = conn
+            .prepare_cached(
+                "INSERT INTO session_doc_views (session_id, seq, item_id, viewed_at)
+                     VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(db_error)?;
+        for (i, v) in views.iter().enumerate() {
+            insert
+                .execute(params![
+                    session_id,
+                    first_seq + i as u32,
+                    v.item_id,
+                    v.viewed_at.millis()
+                ])
+                .map_err(db_error)?;
+        }
+    }
+    Ok(AppendOutcome::Appended)
+}
+
 impl SqliteSessionStore {
     /// Opens (creating if needed) the database file.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -160,6 +314,7 @@ impl SqliteSessionStore {
         }
         Ok(SqliteSessionStore {
             conn: Arc::new(Mutex::new(conn)),
+            pending: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
@@ -183,105 +338,40 @@ impl SqliteSessionStore {
 #[async_trait]
 impl SessionStore for SqliteSessionStore {
     async fn append(&self, request: AppendRequest<'_>) -> Result<AppendOutcome, StoreError> {
-        let session_id = request.session_id.to_string();
-        let customer_id = request.customer_id.map(str::to_string);
-        let views = request.views.to_vec();
-        let now = request.now;
-        let max_views = request.max_views;
-        let added_bytes = request.added_bytes;
-        let max_bytes = request.max_bytes;
-        let shard = request.active_shard;
+        let job = AppendJob {
+            session_id: request.session_id.to_string(),
+            customer_id: request.customer_id.map(str::to_string),
+            views: request.views.to_vec(),
+            now: request.now,
+            max_views: request.max_views,
+            added_bytes: request.added_bytes,
+            max_bytes: request.max_bytes,
+            shard: request.active_shard,
+        };
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.pending
+            .lock()
+            .map_err(|_| StoreError::Other("session store queue poisoned".into()))?
+            .push((job, done));
+        // Group commit: whichever task holds the connection next commits every append
+        // queued by then in one transaction (each in a savepoint of its own), and
+        // answers each only after that commit.
+        let pending = Arc::clone(&self.pending);
         self.with_conn(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_error)?;
-            let n = views.len() as u32;
-            let existing = read_row(&tx, &session_id).map_err(db_error)?;
-            match &existing {
-                Some(row) if !row.is_active => return Ok(AppendOutcome::Archived),
-                Some(row) => {
-                    if row.customer_id.is_some() && row.customer_id != customer_id {
-                        return Ok(AppendOutcome::CustomerConflict {
-                            existing: row.customer_id.clone(),
-                        });
-                    }
-                    if row.view_count + n > max_views {
-                        return Ok(AppendOutcome::CapReached {
-                            view_count: row.view_count,
-                        });
-                    }
-                    if row.byte_count.saturating_add(added_bytes) > max_bytes {
-                        return Ok(AppendOutcome::TooLarge {
-                            byte_count: row.byte_count,
-                        });
-                    }
-                }
-                None if n > max_views => return Ok(AppendOutcome::CapReached { view_count: 0 }),
-                None if added_bytes > max_bytes => {
-                    return Ok(AppendOutcome::TooLarge { byte_count: 0 })
-                }
-                None => {}
+            let batch = std::mem::take(
+                &mut *pending
+                    .lock()
+                    .map_err(|_| StoreError::Other("session store queue poisoned".into()))?,
+            );
+            if !batch.is_empty() {
+                commit_appends(conn, batch);
             }
-            let first_seq = existing.as_ref().map_or(0, |r| r.view_count);
-            match existing {
-                None => {
-                    let start = views
-                        .iter()
-                        .map(|v| v.viewed_at)
-                        .min()
-                        .unwrap_or(now)
-                        .min(now);
-                    tx.execute(
-                        "INSERT INTO session_docs (session_id, customer_id, is_active, session_start,
-                             last_update, view_count, active_shard, byte_count)
-                         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7)",
-                        params![
-                            session_id,
-                            customer_id,
-                            start.millis(),
-                            now.millis(),
-                            n,
-                            shard,
-                            added_bytes
-                        ],
-                    )
-                    .map_err(db_error)?;
-                }
-                Some(_) => {
-                    tx.execute(
-                        "UPDATE session_docs SET last_update = ?2, view_count = view_count + ?3,
-                             customer_id = COALESCE(?4, customer_id),
-                             byte_count = byte_count + ?5,
-                             active_shard = COALESCE(active_shard, ?6),
-                             quarantine_reason = NULL
-                         WHERE session_id = ?1",
-                        params![session_id, now.millis(), n, customer_id, added_bytes, shard],
-                    )
-                    .map_err(db_error)?;
-                }
-            }
-            {
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT INTO session_doc_views (session_id, seq, item_id, viewed_at)
-                         VALUES (?1, ?2, ?3, ?4)",
-                    )
-                    .map_err(db_error)?;
-                for (i, v) in views.iter().enumerate() {
-                    insert
-                        .execute(params![
-                            session_id,
-                            first_seq + i as u32,
-                            v.item_id,
-                            v.viewed_at.millis()
-                        ])
-                        .map_err(db_error)?;
-                }
-            }
-            tx.commit().map_err(db_error)?;
-            Ok(AppendOutcome::Appended)
+            Ok(())
         })
-        .await
+        .await?;
+        result
+            .await
+            .map_err(|_| StoreError::Other("append dropped without an answer".into()))?
     }
 
     async fn get(&self, session_id: &str) -> Result<Option<SessionDoc>, StoreError> {

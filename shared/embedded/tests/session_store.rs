@@ -26,3 +26,64 @@ async fn sessions_survive_reopening_the_file() {
         .expect("kept");
     assert_eq!(doc.view_count, 3);
 }
+
+/// Appends committed together (group commit) keep their own outcomes: of 40
+/// concurrent single-view appends to 4 sessions with a cap of 5, exactly 5 per session
+/// land and the rest are refused, and each session holds exactly what was accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_committed_together_keep_their_own_outcomes() {
+    use reco_core::ports::AppendRequest;
+    use reco_core::{AppendOutcome, SessionStore, Timestamp, View};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(SqliteSessionStore::open(&dir.path().join("s.sqlite")).expect("opens"));
+    let mut tasks = Vec::new();
+    for i in 0..40u32 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let session = format!("group-{}", i % 4);
+            let views = [View {
+                item_id: format!("item-{i}"),
+                viewed_at: Timestamp(1_800_000_000_000),
+            }];
+            let outcome = store
+                .append(AppendRequest {
+                    session_id: &session,
+                    customer_id: None,
+                    views: &views,
+                    now: Timestamp(1_800_000_000_000),
+                    max_views: 5,
+                    added_bytes: reco_core::sessions::request_bytes(&views),
+                    max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
+                    active_shard: 0,
+                })
+                .await
+                .expect("no store error");
+            (i % 4, format!("item-{i}"), outcome)
+        }));
+    }
+    let mut accepted: Vec<Vec<String>> = vec![Vec::new(); 4];
+    for task in tasks {
+        let (s, item, outcome) = task.await.expect("task");
+        match outcome {
+            AppendOutcome::Appended => accepted[s as usize].push(item),
+            AppendOutcome::CapReached { view_count } => assert_eq!(view_count, 5),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    for (s, items) in accepted.iter_mut().enumerate() {
+        assert_eq!(items.len(), 5, "session {s}");
+        let doc = store
+            .get(&format!("group-{s}"))
+            .await
+            .expect("read")
+            .expect("exists");
+        let mut stored: Vec<String> = doc.items_viewed.into_iter().map(|v| v.item_id).collect();
+        stored.sort();
+        items.sort();
+        assert_eq!(
+            &stored, items,
+            "session {s} holds exactly what was accepted"
+        );
+        assert_eq!(doc.view_count, 5);
+    }
+}
