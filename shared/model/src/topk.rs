@@ -434,21 +434,36 @@ impl QuantizedItems {
         let mut candidates: Vec<(usize, f32)> = Vec::with_capacity(4 * k + 64);
         const BLOCK: usize = 512;
         let mut dots = [0i32; BLOCK];
+        let mut ups = [0f32; BLOCK];
+        // Each row's bound, with the same arithmetic in both passes.
+        let bound = |d: i32, s: f32, l1: f32, b: f32| {
+            let approx = s * sq * d as f32 + b;
+            let slack = 1e-4 * (127.0 * s * y_l1 + b.abs()) + 1e-6;
+            let err = 0.5 * s * (sq * l1 + y_l1) + slack;
+            (approx, err)
+        };
         let mut start = 0;
         while start < self.rows {
             let n = (self.rows - start).min(BLOCK);
             self.dot_codes(start, &qc, &mut dots[..n]);
-            for (j, &d) in dots[..n].iter().enumerate() {
-                let r = start + j;
-                let s = self.scale[r];
-                let b = self.bias[r];
-                let approx = s * sq * d as f32 + b;
-                let slack = 1e-4 * (127.0 * s * y_l1 + b.abs()) + 1e-6;
-                let err = 0.5 * s * (sq * self.l1[r] + y_l1) + slack;
-                let up = approx + err;
+            // Upper bounds of the whole block first (a loop the compiler vectorises),
+            // then one comparison per row; few rows pass it.
+            for ((((u, &d), &s), &l1), &b) in ups[..n]
+                .iter_mut()
+                .zip(&dots[..n])
+                .zip(&self.scale[start..start + n])
+                .zip(&self.l1[start..start + n])
+                .zip(&self.bias[start..start + n])
+            {
+                let (approx, err) = bound(d, s, l1, b);
+                *u = approx + err;
+            }
+            for (j, &up) in ups[..n].iter().enumerate() {
                 if up < floor {
                     continue;
                 }
+                let r = start + j;
+                let (approx, err) = bound(dots[j], self.scale[r], self.l1[r], self.bias[r]);
                 if exclude.is_some_and(|e| e.contains(r)) {
                     continue;
                 }
