@@ -436,33 +436,36 @@ fn build_query(
 fn explain(model: &ServingModel, query: &Query, i: usize) -> Reason {
     let v = model.vector(i);
     let mut best: Option<(f32, Part)> = None;
+    let mut explained = 0.0f32;
+    let mut history = false;
     for &(w, part) in &query.parts {
         let x = match part {
-            Part::History => None,
+            Part::History => {
+                history = true;
+                continue;
+            }
             Part::Viewed(j) => Some(model.vector(j)),
             Part::Feature(f) => model.user_feature_vector(f),
         };
-        let share = match x {
-            Some(x) => w * dot(x, v),
-            // The trained vector's share: what is left of q . v after the others.
-            None => {
-                let others: f32 = query
-                    .parts
-                    .iter()
-                    .filter_map(|&(w2, p)| match p {
-                        Part::Viewed(j) => Some(w2 * dot(model.vector(j), v)),
-                        Part::Feature(f) => model.user_feature_vector(f).map(|x| w2 * dot(x, v)),
-                        Part::History => None,
-                    })
-                    .sum();
-                dot(&query.vector, v) - others
-            }
-        };
+        let Some(x) = x else { continue };
+        let share = w * dot(x, v);
+        explained += share;
         if best.is_none_or(|(s, _)| share > s) {
             best = Some((share, part));
         }
     }
-    match best.map(|b| b.1) {
+    if history {
+        // The trained vector's share: what is left of q . v after the other parts.
+        let share = dot(&query.vector, v) - explained;
+        if best.is_none_or(|(s, _)| share > s) {
+            best = Some((share, Part::History));
+        }
+    }
+    reason_of(model, best.map(|b| b.1))
+}
+
+fn reason_of(model: &ServingModel, part: Option<Part>) -> Reason {
+    match part {
         Some(Part::Viewed(j)) => Reason::BecauseViewed(model.item_id(j).to_string()),
         Some(Part::Feature(f)) => {
             Reason::BecauseFeature(model.user_feature_name(f).unwrap_or_default().to_string())
@@ -516,4 +519,136 @@ pub fn new_id() -> String {
         raw = nanos.to_be_bytes();
     }
     raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::{Bundle, Items};
+    use crate::model::Source;
+
+    /// Items a=(1,0) b=(0,1) c=(.9,.1) d=(.1,.9) e=(-1,0); a, c in "left", the rest in
+    /// "right"; popularity e > d > c > b > a. User features region:north=(1,0),
+    /// gender:f=(0,1).
+    fn model() -> ServingModel {
+        let bundle = Bundle {
+            items: Items {
+                ids: ["a", "b", "c", "d", "e"].map(String::from).to_vec(),
+                dim: 2,
+                vectors: vec![1.0, 0.0, 0.0, 1.0, 0.9, 0.1, 0.1, 0.9, -1.0, 0.0],
+                biases: vec![0.0; 5],
+                categories: vec![0, 1, 0, 1, 1],
+                category_names: vec!["left".into(), "right".into()],
+                popularity: vec![1.0, 2.0, 3.0, 4.0, 5.0],
+                user_feature_names: vec!["region:north".into(), "gender:f".into()],
+                user_feature_vectors: vec![1.0, 0.0, 0.0, 1.0],
+            },
+            users: None,
+        };
+        ServingModel::new("v1", bundle, Source::Artifacts).expect("valid")
+    }
+
+    fn ranked(m: &ServingModel, q: &Query, seen: &[usize], k: usize) -> Vec<(String, Reason)> {
+        let mut exclude = Bitset::new(m.len());
+        for &i in seen {
+            exclude.insert(i);
+        }
+        m.top_k(&q.vector, q.bias, k, &exclude)
+            .into_iter()
+            .map(|(i, _)| (m.item_id(i).to_string(), explain(m, q, i)))
+            .collect()
+    }
+
+    #[test]
+    fn a_session_item_is_explained_by_the_view_that_contributed_most() {
+        let m = model();
+        let (strategy, q) = build_query(&m, None, &[0, 1]);
+        assert_eq!(strategy, Strategy::Session);
+        let got = ranked(&m, &q.expect("a query"), &[0, 1], 2);
+        assert_eq!(
+            got,
+            vec![
+                ("d".to_string(), Reason::BecauseViewed("b".into())),
+                ("c".to_string(), Reason::BecauseViewed("a".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_trained_customer_is_explained_by_history_or_a_view() {
+        let m = model();
+        let user = UserRecord {
+            kind: UserKind::Trained,
+            vector: vec![0.0, 1.0],
+            bias: 0.0,
+            positives: vec![],
+            features: vec![],
+        };
+        let (strategy, q) = build_query(&m, Some(&user), &[0]);
+        assert_eq!(strategy, Strategy::Hybrid);
+        let got = ranked(&m, &q.expect("a query"), &[0], 3);
+        let reason = |id: &str| got.iter().find(|g| g.0 == id).map(|g| g.1.clone());
+        assert_eq!(reason("c"), Some(Reason::BecauseViewed("a".into())));
+        assert_eq!(reason("d"), Some(Reason::BecauseHistory(true)));
+        // Without views the customer's taste alone explains the list.
+        let (_, q) = build_query(&m, Some(&user), &[]);
+        assert!(ranked(&m, &q.expect("a query"), &[], 3)
+            .iter()
+            .all(|g| g.1 == Reason::BecauseHistory(true)));
+    }
+
+    #[test]
+    fn a_customer_known_by_features_is_explained_by_a_feature() {
+        let m = model();
+        let user = UserRecord {
+            kind: UserKind::FeaturesOnly,
+            vector: vec![0.8, 0.2],
+            bias: 0.0,
+            positives: vec![],
+            features: vec![(0, 0.8), (1, 0.2)],
+        };
+        let (strategy, q) = build_query(&m, Some(&user), &[]);
+        assert_eq!(strategy, Strategy::FeaturesOnly);
+        let got = ranked(&m, &q.expect("a query"), &[], 2);
+        assert_eq!(
+            got[0],
+            ("a".into(), Reason::BecauseFeature("region:north".into()))
+        );
+        assert_eq!(
+            got[1],
+            ("c".into(), Reason::BecauseFeature("region:north".into()))
+        );
+        // With views it is a session list, the features blended in.
+        assert_eq!(build_query(&m, Some(&user), &[1]).0, Strategy::Session);
+        // Nothing known: popular, no query.
+        assert!(matches!(
+            build_query(&m, None, &[]),
+            (Strategy::Popular, None)
+        ));
+    }
+
+    #[test]
+    fn fill_ins_come_from_the_category_then_the_catalogue_and_skip_exclusions() {
+        let m = model();
+        let mut exclude = Bitset::new(m.len());
+        exclude.insert(4); // e
+        let mut chosen = HashSet::from([2usize]); // c, already listed
+        let mut items = vec![Scored {
+            item_id: "c".into(),
+            score: 1.0,
+            reason: Reason::BecauseViewed("a".into()),
+        }];
+        let left = m.category("left").expect("category");
+        fill_popular(
+            &m,
+            CategoryFilter::One(left),
+            &exclude,
+            &mut chosen,
+            4,
+            &mut items,
+        );
+        let ids: Vec<&str> = items.iter().map(|s| s.item_id.as_str()).collect();
+        assert_eq!(ids, ["c", "a", "d", "b"]);
+        assert!(items[1..].iter().all(|s| s.reason == Reason::Popular(true)));
+    }
 }
