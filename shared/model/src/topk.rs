@@ -383,14 +383,15 @@ impl QuantizedItems {
     }
 
     /// Integer dot products of rows `start..start + out.len()` with the query codes.
-    fn dot_codes(&self, start: usize, q: &[i16], out: &mut [i32]) {
+    fn dot_codes(&self, start: usize, q: &[i16], q8: &[i8], out: &mut [i32]) {
         let block = &self.codes[start * self.stride..(start + out.len()) * self.stride];
         #[cfg(target_arch = "x86_64")]
         if self.avx2 {
             // SAFETY: `avx2` is true only when the CPU supports AVX2.
-            unsafe { dots_i8_avx2(block, self.stride, q, out) };
+            unsafe { dots_i8_avx2(block, self.stride, q8, out) };
             return;
         }
+        let _ = q8;
         for (o, row) in out.iter_mut().zip(block.chunks_exact(self.stride)) {
             *o = row
                 .iter()
@@ -425,6 +426,7 @@ impl QuantizedItems {
         for (c, &v) in qc.iter_mut().zip(y) {
             *c = (v / sq).round().clamp(-127.0, 127.0) as i16;
         }
+        let q8: Vec<i8> = qc.iter().map(|&c| c as i8).collect();
         // |x.y - s sq (cx.cy)| <= s/2 (sq |cx|_1 + |y|_1), plus slack for the rounding
         // of the f32 arithmetic on both sides.
         let mut lower = Best::new(k);
@@ -445,7 +447,7 @@ impl QuantizedItems {
         let mut start = 0;
         while start < self.rows {
             let n = (self.rows - start).min(BLOCK);
-            self.dot_codes(start, &qc, &mut dots[..n]);
+            self.dot_codes(start, &qc, &q8, &mut dots[..n]);
             // Upper bounds of the whole block first (a loop the compiler vectorises),
             // then one comparison per row; few rows pass it.
             for ((((u, &d), &s), &l1), &b) in ups[..n]
@@ -498,24 +500,23 @@ impl QuantizedItems {
 }
 
 /// Dot products of consecutive int8 rows (`stride` codes each, a multiple of 32) with
-/// int16 query codes: four rows at a time, reduced together.
+/// int8 query codes (each within -127..=127): four rows at a time, reduced together.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn dots_i8_avx2(block: &[i8], stride: usize, q: &[i16], out: &mut [i32]) {
+fn dots_i8_avx2(block: &[i8], stride: usize, q: &[i8], out: &mut [i32]) {
     use std::arch::x86_64::*;
     let n = stride.min(q.len()) / 32 * 32;
     // SAFETY (both helpers): callers pass `k + 32 <= n`, within the row and the query;
     // unaligned loads.
+    // |code| (unsigned) times the query code with the code's sign: pairs summed to i16
+    // (at most 2 x 127 x 127, no saturation), then to i32.
     #[inline(always)]
-    unsafe fn step(row: *const i8, q: *const i16, k: usize, acc: __m256i) -> __m256i {
+    unsafe fn step(row: *const i8, q: *const i8, k: usize, acc: __m256i) -> __m256i {
         unsafe {
             let codes = _mm256_loadu_si256(row.add(k) as *const __m256i);
-            let lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(codes));
-            let hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(codes, 1));
-            let qlo = _mm256_loadu_si256(q.add(k) as *const __m256i);
-            let qhi = _mm256_loadu_si256(q.add(k + 16) as *const __m256i);
-            let acc = _mm256_add_epi32(acc, _mm256_madd_epi16(lo, qlo));
-            _mm256_add_epi32(acc, _mm256_madd_epi16(hi, qhi))
+            let qv = _mm256_loadu_si256(q.add(k) as *const __m256i);
+            let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(codes), _mm256_sign_epi8(qv, codes));
+            _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
         }
     }
     let rows = out.len().min(block.len() / stride.max(1));
