@@ -3,6 +3,7 @@
 //! `last_update`). One connection behind a mutex; every call runs on the blocking pool.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -39,6 +40,8 @@ pub struct SqliteSessionStore {
     conn: Arc<Mutex<Connection>>,
     /// Appends waiting for the next group commit.
     pending: Arc<Mutex<Vec<(AppendJob, Answer)>>>,
+    /// Whether a writer task is draining `pending`.
+    writing: Arc<AtomicBool>,
 }
 
 fn db_error(e: rusqlite::Error) -> StoreError {
@@ -128,6 +131,53 @@ struct AppendJob {
 }
 
 type Answer = tokio::sync::oneshot::Sender<Result<AppendOutcome, StoreError>>;
+
+/// The writer: commits queued appends batch by batch until the queue is empty, then
+/// stands down. A job queued just as it stands down is seen by the re-check below or
+/// starts a writer of its own (the flag is cleared before the queue is looked at).
+fn write_queued(
+    conn: &Mutex<Connection>,
+    pending: &Mutex<Vec<(AppendJob, Answer)>>,
+    writing: &AtomicBool,
+) {
+    /// Clears the flag however the writer ends (a panic included), so that the next
+    /// append starts a new one.
+    struct StandDown<'a>(&'a AtomicBool);
+    impl Drop for StandDown<'_> {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::SeqCst);
+        }
+    }
+    let take = || match pending.lock() {
+        Ok(mut q) => std::mem::take(&mut *q),
+        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+    };
+    loop {
+        {
+            let _stand_down = StandDown(writing);
+            loop {
+                let batch = take();
+                if batch.is_empty() {
+                    break;
+                }
+                match conn.lock() {
+                    Ok(mut c) => commit_appends(&mut c, batch),
+                    Err(_) => {
+                        for (_, answer) in batch {
+                            let _ = answer
+                                .send(Err(StoreError::Other("session store lock poisoned".into())));
+                        }
+                    }
+                }
+            }
+        }
+        // Flag cleared: anything queued now either is seen here or started a writer.
+        let queued = pending.lock().map(|q| !q.is_empty()).unwrap_or(false);
+        if !queued || writing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+    }
+}
 
 /// Applies `batch` in one immediate transaction, each append in a savepoint (an append
 /// that fails leaves the others), commits, then answers each: with its outcome after a
@@ -315,6 +365,7 @@ impl SqliteSessionStore {
         Ok(SqliteSessionStore {
             conn: Arc::new(Mutex::new(conn)),
             pending: Arc::new(Mutex::new(Vec::new())),
+            writing: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -353,22 +404,20 @@ impl SessionStore for SqliteSessionStore {
             .lock()
             .map_err(|_| StoreError::Other("session store queue poisoned".into()))?
             .push((job, done));
-        // Group commit: whichever task holds the connection next commits every append
-        // queued by then in one transaction (each in a savepoint of its own), and
-        // answers each only after that commit.
-        let pending = Arc::clone(&self.pending);
-        self.with_conn(move |conn| {
-            let batch = std::mem::take(
-                &mut *pending
-                    .lock()
-                    .map_err(|_| StoreError::Other("session store queue poisoned".into()))?,
+        // Group commit: one blocking task at a time (the writer) takes every append
+        // queued so far, commits them in one transaction (each in a savepoint of its
+        // own), answers each after that commit, and goes on until the queue is empty.
+        // An append starts a writer only when none is running.
+        if !self.writing.swap(true, Ordering::SeqCst) {
+            let (conn, pending, writing) = (
+                Arc::clone(&self.conn),
+                Arc::clone(&self.pending),
+                Arc::clone(&self.writing),
             );
-            if !batch.is_empty() {
-                commit_appends(conn, batch);
-            }
-            Ok(())
-        })
-        .await?;
+            let spawned =
+                tokio::task::spawn_blocking(move || write_queued(&conn, &pending, &writing));
+            drop(spawned);
+        }
         result
             .await
             .map_err(|_| StoreError::Other("append dropped without an answer".into()))?
