@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use lambda_http::Body;
 use reco_core::ports::AppendRequest;
-use reco_core::{Config, SessionStore, SystemClock, TokenClaims, TokenKeys, View};
+use reco_core::{Config, SessionStore, SystemClock, TokenKeys, View};
 use reco_dynamodb::{create_sessions_table, DynamoSessionStore};
-use reco_embedded::SqliteWarehouse;
-use reco_pipeline::import::read_files;
 use reco_pipeline::train::{Pipeline, TrainOptions};
 use reco_testkit::{run_prefix, service_env};
+
+mod common;
 
 const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
 
@@ -49,31 +49,6 @@ fn dev_secret() -> String {
         .to_string()
 }
 
-/// The event with its bearer token re-signed: same `sid` and `cid`, issued now.
-fn fresh_token(event: &str, signer: &TokenKeys, now: i64) -> String {
-    use base64::Engine;
-    let mut json: serde_json::Value = serde_json::from_str(event).expect("event JSON");
-    let Some(auth) = json["headers"]["authorization"].as_str() else {
-        return event.to_string();
-    };
-    let token = auth.trim_start_matches("Bearer ");
-    let payload = token.split('.').nth(1).expect("three parts");
-    let claims: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .expect("base64url"),
-    )
-    .expect("claims JSON");
-    let claims = TokenClaims {
-        sid: claims["sid"].as_str().expect("sid").to_string(),
-        cid: claims["cid"].as_str().map(str::to_string),
-        iat: now,
-        exp: now + 3600,
-    };
-    json["headers"]["authorization"] = format!("Bearer {}", signer.sign(&claims)).into();
-    json.to_string()
-}
-
 #[tokio::test]
 async fn every_event_gets_its_expected_answer() {
     service_env("AWS_ENDPOINT_URL_DYNAMODB", "moto server (DynamoDB)");
@@ -105,14 +80,7 @@ async fn every_event_gets_its_expected_answer() {
         )));
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let warehouse = SqliteWarehouse::open(&dir.path().join("w.sqlite")).expect("warehouse");
-    let files: Vec<_> = reco_testkit::shop::write_shop(dir.path())
-        .into_iter()
-        .map(|(p, k)| (p, k.parse().expect("kind")))
-        .collect();
-    reco_core::Warehouse::load(&warehouse, &read_files(&files).expect("shop"))
-        .await
-        .expect("loaded");
+    let warehouse = common::shop_warehouse(dir.path(), Default::default()).await;
     let options = TrainOptions {
         components: 16,
         epochs: 10,
@@ -185,7 +153,7 @@ async fn every_event_gets_its_expected_answer() {
     for (case, status, code, strategy) in CASES {
         let text = std::fs::read_to_string(format!("{EVENTS}/predict/{case}.json"))
             .expect("event readable");
-        let text = fresh_token(&text, &signer, now.seconds());
+        let text = reco_testkit::events::fresh_token(&text, &signer, now.seconds());
         let request = lambda_http::request::from_str(&text)
             .unwrap_or_else(|e| panic!("{case}: not an API Gateway event: {e}"));
         let api = if *case == "no-model" { &empty } else { &served };

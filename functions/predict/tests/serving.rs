@@ -13,14 +13,14 @@ use bytes::Bytes;
 use reco_api::Api;
 use reco_core::warehouse::{Customer, ImportBatch};
 use reco_core::{ArtifactStore, Config, EmbeddingCache, SystemClock, TokenClaims, TokenKeys};
-use reco_embedded::SqliteWarehouse;
 use reco_pipeline::dataset::Features;
-use reco_pipeline::import::read_files;
 use reco_pipeline::train::{Pipeline, TrainOptions};
 use reco_serving::model::Source;
 use reco_serving::registry;
 use reco_testkit::{run_prefix, service_env};
 use serde_json::Value;
+
+mod common;
 
 const SECRET: &str = "serving-test-secret-0123456789abcdef";
 
@@ -205,21 +205,17 @@ async fn every_strategy_and_failure_on_real_services() {
 
     // Train the shop (hybrid features) with one customer known only by features.
     let dir = tempfile::tempdir().expect("temp dir");
-    let warehouse = SqliteWarehouse::open(&dir.path().join("w.sqlite")).expect("warehouse");
-    let files: Vec<_> = reco_testkit::shop::write_shop(dir.path())
-        .into_iter()
-        .map(|(p, k)| (p, k.parse().expect("kind")))
-        .collect();
-    let mut batch = read_files(&files).expect("shop");
-    batch.customers.push(Customer {
+    let newbie = Customer {
         customer_id: "newbie".into(),
         birth_year: Some(1990),
         gender: Some("F".into()),
         region: Some("region1".into()),
-    });
-    reco_core::Warehouse::load(&warehouse, &batch)
-        .await
-        .expect("loaded");
+    };
+    let extra = ImportBatch {
+        customers: vec![newbie],
+        ..Default::default()
+    };
+    let warehouse = common::shop_warehouse(dir.path(), extra).await;
     reco_core::Warehouse::load(&warehouse, &ImportBatch::default())
         .await
         .expect("an empty batch loads");

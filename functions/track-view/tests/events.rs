@@ -4,7 +4,7 @@
 
 use lambda_http::Body;
 use reco_core::ports::AppendRequest;
-use reco_core::{Config, SessionStore, Timestamp, TokenClaims, TokenKeys, View};
+use reco_core::{Config, SessionStore, Timestamp, TokenKeys, View};
 use reco_dynamodb::{create_sessions_table, DynamoSessionStore};
 use reco_testkit::{run_prefix, service_env};
 use std::collections::BTreeMap;
@@ -132,7 +132,7 @@ async fn every_event_gets_its_expected_answer() {
         let text = if ["tampered-token", "token-too-long-lived"].contains(case) {
             text
         } else {
-            fresh_token(&text, &signer, now.seconds())
+            reco_testkit::events::fresh_token(&text, &signer, now.seconds())
         };
         let request = lambda_http::request::from_str(&text)
             .unwrap_or_else(|e| panic!("{case}: not an API Gateway event: {e}"));
@@ -181,31 +181,6 @@ async fn every_event_gets_its_expected_answer() {
         .expect("kept");
     assert_eq!(customer.view_count, 1);
     assert_eq!(customer.customer_id.as_deref(), Some("c-1"));
-}
-
-/// The event with its bearer token re-signed: same `sid` and `cid`, issued now.
-fn fresh_token(event: &str, signer: &TokenKeys, now: i64) -> String {
-    use base64::Engine;
-    let mut json: serde_json::Value = serde_json::from_str(event).expect("event JSON");
-    let Some(auth) = json["headers"]["authorization"].as_str() else {
-        return event.to_string();
-    };
-    let token = auth.trim_start_matches("Bearer ");
-    let payload = token.split('.').nth(1).expect("three parts");
-    let claims: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .expect("base64url"),
-    )
-    .expect("claims JSON");
-    let claims = TokenClaims {
-        sid: claims["sid"].as_str().expect("sid").to_string(),
-        cid: claims["cid"].as_str().map(str::to_string),
-        iat: now,
-        exp: now + 3600,
-    };
-    json["headers"]["authorization"] = format!("Bearer {}", signer.sign(&claims)).into();
-    json.to_string()
 }
 
 #[tokio::test]

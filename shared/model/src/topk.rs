@@ -57,6 +57,18 @@ impl Bitset {
         }
     }
 
+    /// Adds every index of `other` (indices past this set's end are ignored).
+    pub fn union_with(&mut self, other: &Bitset) {
+        for (w, o) in self.words.iter_mut().zip(&other.words) {
+            *w |= o;
+        }
+        if let Some(last) = self.words.last_mut() {
+            if !self.len.is_multiple_of(64) {
+                *last &= (1u64 << (self.len % 64)) - 1;
+            }
+        }
+    }
+
     pub fn contains(&self, i: usize) -> bool {
         i < self.len && self.words[i / 64] & (1 << (i % 64)) != 0
     }
@@ -686,5 +698,21 @@ mod tests {
         assert!(b.contains(0) && b.contains(63) && b.contains(64) && b.contains(129));
         assert!(!b.contains(1) && !b.contains(128) && !b.contains(500));
         assert_eq!(b.len(), 130);
+    }
+
+    #[test]
+    fn full_sets_remove_and_union() {
+        let mut full = Bitset::full(130);
+        assert!((0..130).all(|i| full.contains(i)) && !full.contains(130));
+        full.remove(64);
+        assert!(!full.contains(64));
+        let mut a = Bitset::new(130);
+        a.insert(3);
+        let mut b = Bitset::new(200);
+        b.insert(129);
+        b.insert(150);
+        a.union_with(&b);
+        let members: Vec<usize> = (0..200).filter(|&i| a.contains(i)).collect();
+        assert_eq!(members, [3, 129]);
     }
 }

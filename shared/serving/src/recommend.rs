@@ -214,11 +214,7 @@ impl Recommender {
         let mut items = Vec::with_capacity(request.k);
         let mut chosen = HashSet::new();
         if let Some(query) = &query {
-            let mut skip = match category {
-                CategoryFilter::All => exclude.clone(),
-                CategoryFilter::One(c) => union(&exclude, &model.outside_category(Some(c))),
-                CategoryFilter::Unknown => Bitset::full(model.len()),
-            };
+            let mut skip = skipped(&model, category, &exclude);
             for (i, score) in model.top_k(&query.vector, query.bias, request.k, &skip) {
                 chosen.insert(i);
                 skip.insert(i);
@@ -237,12 +233,7 @@ impl Recommender {
             request.k,
             &mut items,
         );
-        Ok(Recommendation {
-            recommendation_id: new_id(),
-            model_version: model.version.clone(),
-            strategy,
-            items,
-        })
+        Ok(answer(&model, strategy, items))
     }
 
     /// Items like `item_id` by cosine; with a session, what it viewed is left out.
@@ -272,11 +263,7 @@ impl Recommender {
             }
         }
         let category = category_of(&model, request.category.as_deref());
-        let skip = match category {
-            CategoryFilter::All => exclude.clone(),
-            CategoryFilter::One(c) => union(&exclude, &model.outside_category(Some(c))),
-            CategoryFilter::Unknown => Bitset::full(model.len()),
-        };
+        let skip = skipped(&model, category, &exclude);
         let mut chosen = HashSet::new();
         let mut items: Vec<Scored> = model
             .similar(target, request.k, &skip)
@@ -298,12 +285,7 @@ impl Recommender {
             request.k,
             &mut items,
         );
-        Ok(Recommendation {
-            recommendation_id: new_id(),
-            model_version: model.version.clone(),
-            strategy: Strategy::Similar,
-            items,
-        })
+        Ok(answer(&model, Strategy::Similar, items))
     }
 
     /// The published popular list, per category when asked.
@@ -324,12 +306,7 @@ impl Recommender {
                 reason: Reason::Popular(true),
             })
             .collect();
-        Ok(Recommendation {
-            recommendation_id: new_id(),
-            model_version: model.version.clone(),
-            strategy: Strategy::Popular,
-            items,
-        })
+        Ok(answer(&model, Strategy::Popular, items))
     }
 }
 
@@ -351,14 +328,26 @@ fn category_of(model: &ServingModel, name: Option<&str>) -> CategoryFilter {
     }
 }
 
-fn union(a: &Bitset, b: &Bitset) -> Bitset {
-    let mut out = b.clone();
-    for i in 0..a.len() {
-        if a.contains(i) {
-            out.insert(i);
+/// Items a scan leaves out: `exclude`, and those outside the category asked for.
+fn skipped(model: &ServingModel, category: CategoryFilter, exclude: &Bitset) -> Bitset {
+    match category {
+        CategoryFilter::All => exclude.clone(),
+        CategoryFilter::One(c) => {
+            let mut skip = model.outside_category(Some(c));
+            skip.union_with(exclude);
+            skip
         }
+        CategoryFilter::Unknown => Bitset::full(model.len()),
     }
-    out
+}
+
+fn answer(model: &ServingModel, strategy: Strategy, items: Vec<Scored>) -> Recommendation {
+    Recommendation {
+        recommendation_id: new_id(),
+        model_version: model.version.clone(),
+        strategy,
+        items,
+    }
 }
 
 /// The `session` strategy's top k for views `viewed` (item indices, oldest first),

@@ -2,6 +2,7 @@
 //! every `SessionStore` (so DynamoDB and SQLite are held to the same rules), and the
 //! lookup of the real local services that scripts/test starts.
 
+pub mod events;
 pub mod iam;
 
 use std::sync::Arc;
