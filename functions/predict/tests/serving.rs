@@ -466,6 +466,19 @@ async fn every_strategy_and_failure_on_real_services() {
     let (status, body) = get(&api, "/v1/popular?k=1", &t1).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["model_version"], second.version.as_str());
+    // An instance with nothing in memory (and no cache) refuses it too: 503
+    // model_unavailable, also between checks (here a minute apart), not no_model.
+    let bare = predict::build_api(
+        &setup.config,
+        setup.dynamodb.clone(),
+        TokenKeys::new(SECRET.to_string()).expect("secret"),
+        reco_serving::ModelSource::new(artifacts.clone(), None, Duration::from_secs(60)),
+    );
+    for _ in 0..2 {
+        let (status, body) = get(&bare, "/v1/popular?k=1", &t1).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["error"]["code"], "model_unavailable");
+    }
     reco_pipeline::train::rollback(
         artifacts.as_ref(),
         Some(&second.version),

@@ -139,6 +139,22 @@ pub async fn read_pointer(store: &dyn ArtifactStore) -> Result<Option<Pointer>, 
 struct State {
     model: Option<Arc<ServingModel>>,
     checked_at: Option<Instant>,
+    /// Why the last check found nothing to serve although a version is published.
+    refused: Option<String>,
+}
+
+impl State {
+    /// What a request gets between checks.
+    fn answer(
+        model: Option<Arc<ServingModel>>,
+        refused: Option<String>,
+    ) -> Result<Arc<ServingModel>, ServeError> {
+        match (model, refused) {
+            (Some(m), _) => Ok(m),
+            (None, Some(reason)) => Err(ServeError::Unavailable(reason)),
+            (None, None) => Err(ServeError::NoModel),
+        }
+    }
 }
 
 /// The version in memory, and how it is kept current.
@@ -166,6 +182,7 @@ impl ModelSource {
             state: RwLock::new(State {
                 model: None,
                 checked_at: None,
+                refused: None,
             }),
             loading: tokio::sync::Mutex::new(()),
             cache_down_until: Mutex::new(None),
@@ -192,20 +209,22 @@ impl ModelSource {
         s.checked_at = None;
     }
 
-    fn snapshot(&self) -> (Option<Arc<ServingModel>>, bool) {
-        match self.state.read() {
-            Ok(s) => (
-                s.model.clone(),
-                s.checked_at.is_none_or(|t| t.elapsed() >= self.refresh),
-            ),
-            Err(poisoned) => {
-                let s = poisoned.into_inner();
-                (s.model.clone(), true)
-            }
-        }
+    /// The model in memory, whether a check is due, and why the last check refused the
+    /// published version (when nothing is in memory).
+    fn snapshot(&self) -> (Option<Arc<ServingModel>>, bool, Option<String>) {
+        let s = match self.state.read() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        (
+            s.model.clone(),
+            s.checked_at.is_none_or(|t| t.elapsed() >= self.refresh),
+            s.refused.clone(),
+        )
     }
 
-    fn set(&self, model: Option<Arc<ServingModel>>) {
+    /// Records a check: the new model if one was loaded, and the refusal if any.
+    fn set(&self, model: Option<Arc<ServingModel>>, refused: Option<String>) {
         let mut s = match self.state.write() {
             Ok(s) => s,
             Err(poisoned) => poisoned.into_inner(),
@@ -213,28 +232,30 @@ impl ModelSource {
         if model.is_some() {
             s.model = model;
         }
+        s.refused = refused;
         s.checked_at = Some(Instant::now());
     }
 
     /// The version in memory, after checking for a newer one if `refresh` has passed.
     pub async fn current(&self) -> Result<Arc<ServingModel>, ServeError> {
-        let (model, due) = self.snapshot();
+        let (model, due, refused) = self.snapshot();
         if !due {
-            return model.ok_or(ServeError::NoModel);
+            return State::answer(model, refused);
         }
-        let _guard = match &model {
+        let (_guard, model) = match model {
             // Someone else is checking: answer from what is here.
             Some(m) => match self.loading.try_lock() {
-                Ok(g) => g,
-                Err(_) => return Ok(Arc::clone(m)),
+                Ok(g) => (g, Some(m)),
+                Err(_) => return Ok(m),
             },
             None => {
                 let g = self.loading.lock().await;
-                let (model, due) = self.snapshot();
+                // Another request may have checked while this one waited.
+                let (model, due, refused) = self.snapshot();
                 if !due {
-                    return model.ok_or(ServeError::NoModel);
+                    return State::answer(model, refused);
                 }
-                g
+                (g, model)
             }
         };
         self.check(model).await
@@ -249,7 +270,7 @@ impl ModelSource {
         if model.is_none() {
             if let Some(m) = self.load_cached().await {
                 let m = Arc::new(m);
-                self.set(Some(Arc::clone(&m)));
+                self.set(Some(Arc::clone(&m)), None);
                 return Ok(m);
             }
         }
@@ -259,7 +280,7 @@ impl ModelSource {
                 tracing::warn!(error = %e, "cannot read the published pointer");
                 return match model {
                     Some(m) => {
-                        self.set(None);
+                        self.set(None, None);
                         Ok(m)
                     }
                     None => Err(ServeError::Unavailable(e)),
@@ -267,12 +288,12 @@ impl ModelSource {
             }
         };
         let Some(pointer) = pointer else {
-            self.set(None);
+            self.set(None, None);
             return model.ok_or(ServeError::NoModel);
         };
         if let Some(m) = &model {
             if m.version == pointer.version {
-                self.set(None);
+                self.set(None, None);
                 return Ok(Arc::clone(m));
             }
         }
@@ -280,16 +301,22 @@ impl ModelSource {
             Ok(m) => {
                 tracing::info!(version = %m.version, items = m.len(), "serving a new version");
                 let m = Arc::new(m);
-                self.set(Some(Arc::clone(&m)));
+                self.set(Some(Arc::clone(&m)), None);
                 Ok(m)
             }
             Err(e) => {
                 tracing::error!(version = %pointer.version, error = %e, "published version refused");
-                self.set(None);
-                model.ok_or(ServeError::Unavailable(format!(
-                    "version {}: {e}",
-                    pointer.version
-                )))
+                let reason = format!("version {}: {e}", pointer.version);
+                match model {
+                    Some(m) => {
+                        self.set(None, None);
+                        Ok(m)
+                    }
+                    None => {
+                        self.set(None, Some(reason.clone()));
+                        Err(ServeError::Unavailable(reason))
+                    }
+                }
             }
         }
     }
@@ -359,7 +386,7 @@ impl ModelSource {
         }
         // The cache cannot say: read the whole version once.
         let _guard = self.loading.lock().await;
-        let (now, _) = self.snapshot();
+        let (now, _, _) = self.snapshot();
         if let Some(now) = now.filter(|m| m.version == model.version && m.users().is_some()) {
             let r = now.users().and_then(|u| u.get(customer_id).cloned());
             return (now, r);
