@@ -240,3 +240,18 @@ pub fn split_main(
         }
     }
 }
+
+/// Uniform numbers in [-0.5, 0.5) from a xorshift64 generator seeded with `seed`
+/// (non-zero): the random catalogues of `bench-topk` and `bench-serving`.
+pub fn uniform(seed: u64) -> impl FnMut() -> f32 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+}
+
+/// The seed both random catalogues use.
+pub const CATALOGUE_SEED: u64 = 0x9E37_79B9_7F4A_7C15;

@@ -37,14 +37,7 @@ fn main() {
         eprintln!("ITEMS and DIM must be positive whole numbers");
         std::process::exit(2);
     }
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let mut unit = || (next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+    let mut unit = reco_bench::uniform(reco_bench::CATALOGUE_SEED);
     let bundle = Bundle {
         items: Items {
             ids: (0..items).map(|i| format!("sku-{i:07}")).collect(),

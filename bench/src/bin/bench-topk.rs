@@ -22,13 +22,7 @@ fn main() {
         eprintln!("ITEMS, DIM, K and QUERIES must be positive whole numbers");
         std::process::exit(2);
     }
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
+    let mut next = reco_bench::uniform(reco_bench::CATALOGUE_SEED);
     let vectors = Array2::from_shape_simple_fn((items, dim), &mut next);
     let biases = Array1::from_shape_simple_fn(items, &mut next);
     let matrix = match ItemMatrix::new(vectors.view(), biases.view()) {

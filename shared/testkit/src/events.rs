@@ -26,3 +26,25 @@ pub fn fresh_token(event: &str, signer: &TokenKeys, now: i64) -> String {
     json["headers"]["authorization"] = format!("Bearer {}", signer.sign(&claims)).into();
     json.to_string()
 }
+
+/// Asserts that `dir` holds exactly one `<case>.json` per case, and no other event:
+/// every event file has an expectation in the test, and back.
+pub fn assert_events_are_the_cases(dir: &str, cases: &[&str]) {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .expect("events dir")
+        .map(|e| {
+            e.expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".json")
+                .to_string()
+        })
+        .collect();
+    files.sort();
+    let mut expected: Vec<String> = cases.iter().map(|c| c.to_string()).collect();
+    expected.sort();
+    assert_eq!(
+        files, expected,
+        "every event file has an expectation, and back"
+    );
+}
