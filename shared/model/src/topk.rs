@@ -130,7 +130,7 @@ impl ItemMatrix {
                 biases.len()
             )));
         }
-        let stride = (dim + 1).div_ceil(8) * 8;
+        let stride = stride_for(dim);
         let mut data = vec![0.0f32; rows * stride];
         for (r, (row, out)) in vectors
             .rows()
@@ -229,16 +229,9 @@ impl ItemMatrix {
         n
     }
 
-    /// Row `r`'s score exactly as the scan computes it (the four-row kernel's
-    /// arithmetic per row does not depend on the other three rows).
+    /// Row `r`'s score exactly as the scan computes it.
     fn score_one(&self, q: &[f32], r: usize) -> f32 {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 && r < self.rows / 4 * 4 {
-            let row = self.row(r);
-            // SAFETY: `avx2` is true only when the CPU supports AVX2 and FMA.
-            return unsafe { crate::hogwild::dots4_avx2(q, [row, row, row, row]) }[0];
-        }
-        crate::hogwild::dot(q, self.row(r))
+        scan_score(self.avx2, r < self.rows / 4 * 4, q, self.row(r))
     }
 
     /// Every item's score for the query from [`ItemMatrix::query`], plus `bias`.
@@ -295,6 +288,167 @@ impl ItemMatrix {
     }
 }
 
+/// A row's score as [`ItemMatrix`]'s scan computes it: with the four-row kernel for
+/// rows in a group of four (its arithmetic per row does not depend on the other three
+/// rows), with the portable loop for the last rows.
+fn scan_score(avx2: bool, in_group: bool, q: &[f32], row: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 && in_group {
+        // SAFETY: `avx2` is true only when the CPU supports AVX2 and FMA.
+        return unsafe { crate::hogwild::dots4_avx2(q, [row, row, row, row]) }[0];
+    }
+    let _ = in_group;
+    crate::hogwild::dot(q, row)
+}
+
+/// Rows scored exactly after the int8 scan: each row is `[vector, bias, 0...]` as f32,
+/// [`ItemMatrix`]'s layout.
+pub trait ExactRows {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn dim(&self) -> usize;
+    /// Row `r` into `out` (at least the layout's stride long).
+    fn row_into(&self, r: usize, out: &mut [f32]);
+    /// Row `r`'s score for a query from [`ItemMatrix::query`], exactly as
+    /// [`ItemMatrix::top_k`] computes it over the same values; `scratch` is reused
+    /// between calls.
+    fn score(&self, q: &[f32], r: usize, scratch: &mut Vec<f32>) -> f32;
+}
+
+/// The layout's row length for `dim` components: vector, bias, zero padding to a
+/// multiple of 8.
+fn stride_for(dim: usize) -> usize {
+    (dim + 1).div_ceil(8) * 8
+}
+
+impl ExactRows for ItemMatrix {
+    fn len(&self) -> usize {
+        self.rows
+    }
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn row_into(&self, r: usize, out: &mut [f32]) {
+        out[..self.stride].copy_from_slice(self.row(r));
+    }
+    fn score(&self, q: &[f32], r: usize, _scratch: &mut Vec<f32>) -> f32 {
+        self.score_one(q, r)
+    }
+}
+
+/// The catalogue's vectors rounded to half precision (IEEE binary16, relative error at
+/// most 2^-11), biases in f32: half the bytes of [`ItemMatrix`], for catalogues too
+/// large to keep both the f32 matrix and its int8 copy. Scores are computed in f32
+/// from the rounded values, exactly as [`HalfMatrix::to_f32`]'s matrix scores them.
+#[derive(Debug, Clone)]
+pub struct HalfMatrix {
+    rows: usize,
+    dim: usize,
+    data: Vec<half::f16>,
+    biases: Vec<f32>,
+    avx2: bool,
+}
+
+impl HalfMatrix {
+    /// Rounds `vectors` (items x dim) to the nearest half-precision values.
+    pub fn new(vectors: ArrayView2<f32>, biases: ArrayView1<f32>) -> Result<Self, ModelError> {
+        let (rows, dim) = vectors.dim();
+        if biases.len() != rows {
+            return Err(ModelError::Shape(format!(
+                "{} biases for {rows} item vectors",
+                biases.len()
+            )));
+        }
+        let mut data = vec![half::f16::ZERO; rows * dim];
+        match vectors.as_slice() {
+            Some(all) => {
+                use half::slice::HalfFloatSliceExt;
+                data.convert_from_f32_slice(all);
+            }
+            None => {
+                for (o, &x) in data.iter_mut().zip(vectors.iter()) {
+                    *o = half::f16::from_f32(x);
+                }
+            }
+        }
+        Ok(HalfMatrix {
+            rows,
+            dim,
+            data,
+            biases: biases.to_vec(),
+            avx2: crate::hogwild::avx2_fma(),
+        })
+    }
+
+    /// Bytes the matrix holds.
+    pub fn bytes(&self) -> usize {
+        self.data.len() * 2 + self.biases.len() * 4
+    }
+
+    /// Item `r`'s rounded vector in f32. Panics if `r` is out of range.
+    pub fn vector(&self, r: usize) -> Vec<f32> {
+        let mut out = vec![0.0f32; self.dim];
+        self.vector_into(r, &mut out);
+        out
+    }
+
+    fn vector_into(&self, r: usize, out: &mut [f32]) {
+        use half::slice::HalfFloatSliceExt;
+        self.data[r * self.dim..(r + 1) * self.dim].convert_to_f32_slice(&mut out[..self.dim]);
+    }
+
+    /// Item `r`'s bias. Panics if `r` is out of range.
+    pub fn bias(&self, r: usize) -> f32 {
+        self.biases[r]
+    }
+
+    /// The f32 matrix of the same (rounded) values.
+    pub fn to_f32(&self) -> ItemMatrix {
+        let stride = stride_for(self.dim);
+        let mut data = vec![0.0f32; self.rows * stride];
+        for (r, out) in data.chunks_mut(stride).enumerate() {
+            self.row_into(r, out);
+        }
+        ItemMatrix {
+            rows: self.rows,
+            dim: self.dim,
+            stride,
+            data,
+            avx2: self.avx2,
+        }
+    }
+
+    /// Every item's score for a query from [`ItemMatrix::query`], plus `bias`.
+    pub fn scores(&self, q: &[f32], bias: f32) -> Vec<f32> {
+        let mut scratch = Vec::new();
+        (0..self.rows)
+            .map(|r| self.score(q, r, &mut scratch) + bias)
+            .collect()
+    }
+}
+
+impl ExactRows for HalfMatrix {
+    fn len(&self) -> usize {
+        self.rows
+    }
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn row_into(&self, r: usize, out: &mut [f32]) {
+        let stride = stride_for(self.dim);
+        self.vector_into(r, out);
+        out[self.dim] = self.biases[r];
+        out[self.dim + 1..stride].fill(0.0);
+    }
+    fn score(&self, q: &[f32], r: usize, scratch: &mut Vec<f32>) -> f32 {
+        scratch.resize(stride_for(self.dim), 0.0);
+        self.row_into(r, scratch);
+        scan_score(self.avx2, r < self.rows / 4 * 4, q, scratch)
+    }
+}
+
 /// Keeps the `k` best candidates (by [`Kept`]'s order) seen so far.
 struct Best {
     heap: BinaryHeap<Kept>,
@@ -333,33 +487,116 @@ impl Best {
 }
 
 /// An int8 copy of an [`ItemMatrix`] scanned first, a quarter of the bytes: each row
-/// keeps its scale and the L1 norm of its codes, so every approximate score comes with
-/// a bound on its error. Items whose upper bound can still reach the k-th best lower
-/// bound are re-scored exactly in f32, so the result is exactly the f32 scan's.
+/// keeps its scale and the norms of its codes and of its rounding error, so every
+/// approximate score comes with a bound on its error. Items whose upper bound can still
+/// reach the k-th best lower bound are re-scored exactly in f32, so the result is
+/// exactly the f32 scan's.
 #[derive(Debug, Clone)]
 pub struct QuantizedItems {
     rows: usize,
     dim: usize,
     stride: usize,
     codes: Vec<i8>,
-    /// Per row: scale, L1 norm of the codes, bias.
+    rows_info: RowBounds,
+    kernel: I8Kernel,
+}
+
+/// What the error bound needs of each row `x = scale * codes + residual`, one array
+/// per quantity so the bound pass vectorises.
+#[derive(Debug, Clone, Default)]
+struct RowBounds {
     scale: Vec<f32>,
-    l1: Vec<f32>,
     bias: Vec<f32>,
-    avx2: bool,
+    /// `scale` times the L2 norm of the codes, and the L2 norm of the residual (both
+    /// rounded up).
+    codes_l2: Vec<f32>,
+    residual_l2: Vec<f32>,
+}
+
+/// The integer dot-product code path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum I8Kernel {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    AvxVnni,
+}
+
+impl I8Kernel {
+    fn detect(avx2: bool) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            if std::is_x86_feature_detected!("avxvnni") {
+                return I8Kernel::AvxVnni;
+            }
+            return I8Kernel::Avx2;
+        }
+        let _ = avx2;
+        I8Kernel::Portable
+    }
+}
+
+/// The query's codes and the norms its bound needs.
+struct QueryCodes {
+    scale: f32,
+    codes: Vec<i16>,
+    /// Codes as the AVX2 kernel takes them.
+    signed: Vec<i8>,
+    /// Sum of the codes.
+    sum: i32,
+    l2: f32,
+    /// L2 norm of the query's rounding error.
+    residual_l2: f32,
+    /// Largest absolute value of the query.
+    max: f32,
+}
+
+impl QueryCodes {
+    fn new(y: &[f32], stride: usize) -> Self {
+        let y_max = y.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let scale = if y_max > 0.0 && y_max.is_finite() {
+            y_max / 127.0
+        } else {
+            1.0
+        };
+        let mut codes = vec![0i16; stride];
+        let (mut residual_sq, mut sq) = (0.0f64, 0.0f64);
+        for (c, &v) in codes.iter_mut().zip(y) {
+            *c = (v / scale).round().clamp(-127.0, 127.0) as i16;
+            let e = f64::from(v) - f64::from(scale) * f64::from(*c);
+            residual_sq += e * e;
+            sq += f64::from(v) * f64::from(v);
+        }
+        QueryCodes {
+            scale,
+            signed: codes.iter().map(|&c| c as i8).collect(),
+            sum: codes.iter().map(|&c| i32::from(c)).sum(),
+            codes,
+            l2: round_up(sq.sqrt()),
+            residual_l2: round_up(residual_sq.sqrt()),
+            max: y_max,
+        }
+    }
+}
+
+/// `x` as an f32 no smaller than `x`, with a margin for the rounding of what made it.
+fn round_up(x: f64) -> f32 {
+    (x * (1.0 + 1e-6)) as f32
 }
 
 impl QuantizedItems {
     /// Quantises `items`' vectors row by row (symmetric, 127 levels).
-    pub fn new(items: &ItemMatrix) -> Self {
-        let dim = items.dim;
+    pub fn new(items: &impl ExactRows) -> Self {
+        let dim = items.dim();
+        let rows = items.len();
         let stride = dim.div_ceil(32) * 32;
-        let mut codes = vec![0i8; items.rows * stride];
-        let mut scale = Vec::with_capacity(items.rows);
-        let mut l1 = Vec::with_capacity(items.rows);
-        let mut bias = Vec::with_capacity(items.rows);
-        for r in 0..items.rows {
-            let row = &items.row(r)[..dim];
+        let mut codes = vec![0i8; rows * stride];
+        let mut info = RowBounds::default();
+        let mut buffer = vec![0.0f32; stride_for(dim)];
+        for r in 0..rows {
+            items.row_into(r, &mut buffer);
+            let (row, bias) = (&buffer[..dim], buffer[dim]);
             let max = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
             let s = if max > 0.0 && max.is_finite() {
                 max / 127.0
@@ -367,81 +604,125 @@ impl QuantizedItems {
                 1.0
             };
             let out = &mut codes[r * stride..r * stride + dim];
-            let mut norm = 0.0f32;
+            let (mut l2, mut residual) = (0.0f64, 0.0f64);
             for (o, &x) in out.iter_mut().zip(row) {
                 let c = (x / s).round().clamp(-127.0, 127.0);
                 *o = c as i8;
-                norm += c.abs();
+                let c = f64::from(c);
+                l2 += c * c;
+                let e = f64::from(x) - f64::from(s) * c;
+                residual += e * e;
             }
-            scale.push(s);
-            l1.push(norm);
-            bias.push(items.row(r)[dim]);
+            info.scale.push(s);
+            info.bias.push(bias);
+            info.codes_l2.push(round_up(f64::from(s) * l2.sqrt()));
+            info.residual_l2.push(round_up(residual.sqrt()));
         }
         QuantizedItems {
-            rows: items.rows,
+            rows,
             dim,
             stride,
             codes,
-            scale,
-            l1,
-            bias,
-            avx2: items.avx2,
+            rows_info: info,
+            kernel: I8Kernel::detect(crate::hogwild::avx2_fma()),
         }
     }
 
     /// Bytes the copy holds.
     pub fn bytes(&self) -> usize {
-        self.codes.len() + 12 * self.rows
+        self.codes.len() + 16 * self.rows
+    }
+
+    /// The integer dot-product code path this copy scans with.
+    pub fn kernel(&self) -> &'static str {
+        match self.kernel {
+            I8Kernel::Portable => "portable",
+            #[cfg(target_arch = "x86_64")]
+            I8Kernel::Avx2 => "avx2",
+            #[cfg(target_arch = "x86_64")]
+            I8Kernel::AvxVnni => "avx-vnni",
+        }
     }
 
     /// Integer dot products of rows `start..start + out.len()` with the query codes.
-    fn dot_codes(&self, start: usize, q: &[i16], q8: &[i8], out: &mut [i32]) {
+    fn dot_codes(&self, start: usize, q: &QueryCodes, out: &mut [i32]) {
         let block = &self.codes[start * self.stride..(start + out.len()) * self.stride];
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: `avx2` is true only when the CPU supports AVX2.
-            unsafe { dots_i8_avx2(block, self.stride, q8, out) };
-            return;
-        }
-        let _ = q8;
-        for (o, row) in out.iter_mut().zip(block.chunks_exact(self.stride)) {
-            *o = row
-                .iter()
-                .zip(q)
-                .map(|(&a, &b)| i32::from(a) * i32::from(b))
-                .sum();
+        match self.kernel {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx2` is chosen only when the CPU supports AVX2.
+            I8Kernel::Avx2 => unsafe { dots_i8_avx2(block, self.stride, &q.signed, out) },
+            #[cfg(target_arch = "x86_64")]
+            I8Kernel::AvxVnni => {
+                // SAFETY: `AvxVnni` is chosen only when the CPU supports AVX2 and AVX-VNNI.
+                unsafe { dots_i8_vnni(block, self.stride, &q.signed, out) };
+            }
+            I8Kernel::Portable => {
+                for (o, row) in out.iter_mut().zip(block.chunks_exact(self.stride)) {
+                    *o = row
+                        .iter()
+                        .zip(&q.codes)
+                        .map(|(&a, &b)| i32::from(a) * i32::from(b))
+                        .sum();
+                }
+            }
         }
     }
 
-    /// The same `k` items, scores and order as `items.top_k(q, bias, k, exclude)`
-    /// (`items` is the matrix this copy was made from, `q` its query).
+    /// Whether the kernel takes the row codes plus 128 (its dot products exceed the
+    /// codes' by 128 times the query codes' sum).
+    fn offsets_rows(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if self.kernel == I8Kernel::AvxVnni {
+            return true;
+        }
+        false
+    }
+
+    /// Rows `start..start + dots.len()`' upper and lower bounds, and whether each upper
+    /// bound is not below `floor` (1) or is (0).
+    fn block_bounds(
+        &self,
+        start: usize,
+        dots: &[i32],
+        query: &QueryBound,
+        floor: f32,
+        out: (&mut [f32], &mut [f32], &mut [u8]),
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if self.kernel != I8Kernel::Portable {
+            // SAFETY: the x86 kernels are chosen only when the CPU supports AVX2.
+            unsafe { bounds_avx2(&self.rows_info, start, dots, query, floor, out) };
+            return;
+        }
+        bounds(&self.rows_info, start, dots, query, floor, out);
+    }
+
+    /// The same `k` items, scores and order as the f32 scan of `items` (the rows this
+    /// copy was made from; `q` a query from [`ItemMatrix::query`]).
     pub fn top_k(
         &self,
-        items: &ItemMatrix,
+        items: &impl ExactRows,
         q: &[f32],
         bias: f32,
         k: usize,
         exclude: Option<&Bitset>,
     ) -> Vec<(usize, f32)> {
-        if k == 0 || q.len() != items.stride || self.rows != items.rows {
+        if k == 0 || q.len() != stride_for(self.dim) || self.rows != items.len() {
             return Vec::new();
         }
-        let y = &q[..self.dim];
-        let y_max = y.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let y_l1: f32 = y.iter().map(|v| v.abs()).sum();
-        let sq = if y_max > 0.0 && y_max.is_finite() {
-            y_max / 127.0
-        } else {
-            1.0
+        let qc = QueryCodes::new(&q[..self.dim], self.stride);
+        let sq = qc.scale;
+        // x.y - s sq (cx.cy) = s cx.ey + ex.y, each term bounded by the smaller of its
+        // Hoelder (L1 x max) and Cauchy-Schwarz (L2 x L2) bounds, plus slack for the
+        // rounding of the f32 arithmetic on both sides.
+        let query = QueryBound {
+            scale: sq,
+            l2: qc.l2,
+            residual_l2: qc.residual_l2,
+            magnitude: 127.0 * self.dim as f32 * qc.max,
+            offset: if self.offsets_rows() { 128 * qc.sum } else { 0 },
         };
-        let mut qc = vec![0i16; self.stride];
-        for (c, &v) in qc.iter_mut().zip(y) {
-            *c = (v / sq).round().clamp(-127.0, 127.0) as i16;
-        }
-        let q8: Vec<i8> = qc.iter().map(|&c| c as i8).collect();
-        // |x.y - s sq (cx.cy)| <= s/2 (sq |cx|_1 + |y|_1), plus slack for the rounding
-        // of the f32 arithmetic on both sides.
-        let mut lower = Best::new(k);
+        let mut lower = Floor::new(k);
         let mut floor = f32::NEG_INFINITY;
         // Rows whose upper bound reached the k-th best lower bound when they were
         // scanned; the bound only rises, so no other row can enter the top k.
@@ -449,59 +730,62 @@ impl QuantizedItems {
         const BLOCK: usize = 512;
         let mut dots = [0i32; BLOCK];
         let mut ups = [0f32; BLOCK];
-        // Each row's bound, with the same arithmetic in both passes.
-        let bound = |d: i32, s: f32, l1: f32, b: f32| {
-            let approx = s * sq * d as f32 + b;
-            let slack = 1e-4 * (127.0 * s * y_l1 + b.abs()) + 1e-6;
-            let err = 0.5 * s * (sq * l1 + y_l1) + slack;
-            (approx, err)
-        };
+        let mut lows = [0f32; BLOCK];
+        let mut pass = [0u8; BLOCK];
         let mut start = 0;
         while start < self.rows {
             let n = (self.rows - start).min(BLOCK);
-            self.dot_codes(start, &qc, &q8, &mut dots[..n]);
-            // Upper bounds of the whole block first (a loop the compiler vectorises),
-            // then one comparison per row; few rows pass it.
-            for ((((u, &d), &s), &l1), &b) in ups[..n]
-                .iter_mut()
-                .zip(&dots[..n])
-                .zip(&self.scale[start..start + n])
-                .zip(&self.l1[start..start + n])
-                .zip(&self.bias[start..start + n])
-            {
-                let (approx, err) = bound(d, s, l1, b);
-                *u = approx + err;
-            }
-            for (j, &up) in ups[..n].iter().enumerate() {
-                if up < floor {
+            self.dot_codes(start, &qc, &mut dots[..n]);
+            // The whole block's bounds in one vectorised pass, then only the rows whose
+            // upper bound reached the floor (eight at a time: most blocks have none).
+            self.block_bounds(
+                start,
+                &dots[..n],
+                &query,
+                floor,
+                (&mut ups[..n], &mut lows[..n], &mut pass[..n]),
+            );
+            for (c, chunk) in pass[..n].chunks(8).enumerate() {
+                if chunk.iter().all(|&p| p == 0) {
                     continue;
                 }
-                let r = start + j;
-                let (approx, err) = bound(dots[j], self.scale[r], self.l1[r], self.bias[r]);
-                if exclude.is_some_and(|e| e.contains(r)) {
-                    continue;
-                }
-                if !(approx.is_finite() && err.is_finite()) {
-                    candidates.push((r, f32::INFINITY));
-                    continue;
-                }
-                candidates.push((r, up));
-                if approx - err > floor {
-                    lower.offer(approx - err, r);
-                    if let Some(t) = lower.threshold() {
-                        floor = t;
+                for (i, _) in chunk.iter().enumerate().filter(|(_, &p)| p != 0) {
+                    let j = c * 8 + i;
+                    let (up, low) = (ups[j], lows[j]);
+                    if up < floor {
+                        continue;
+                    }
+                    let r = start + j;
+                    if exclude.is_some_and(|e| e.contains(r)) {
+                        continue;
+                    }
+                    if !(up.is_finite() && low.is_finite()) {
+                        candidates.push((r, f32::INFINITY));
+                        continue;
+                    }
+                    candidates.push((r, up));
+                    if low > floor {
+                        if let Some(t) = lower.offer(low) {
+                            floor = t;
+                        }
                     }
                 }
             }
             start += n;
         }
+        // Exact scores, highest upper bound first, until no bound left can reach the
+        // k-th exact score (an equal one could still win on its lower index).
+        candidates.retain(|&(_, up)| up >= floor);
+        candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let mut best = Best::new(k);
+        let mut scratch = Vec::new();
         for &(r, up) in &candidates {
-            if up >= floor {
-                let score = items.score_one(q, r);
-                if score.is_finite() {
-                    best.offer(score, r);
-                }
+            if best.threshold().is_some_and(|t| up < t) {
+                break;
+            }
+            let score = items.score(q, r, &mut scratch);
+            if score.is_finite() {
+                best.offer(score, r);
             }
         }
         best.into_sorted()
@@ -509,6 +793,98 @@ impl QuantizedItems {
             .map(|c| (c.index, c.score + bias))
             .collect()
     }
+}
+
+/// A lower bound on the k-th best score from the lower bounds offered: the k-th best
+/// of them, computed once k have been offered and again each time k more have (a
+/// selection over 2k values instead of a heap operation per value).
+struct Floor {
+    k: usize,
+    kept: Vec<f32>,
+    /// How many kept values trigger the next selection.
+    next: usize,
+}
+
+impl Floor {
+    fn new(k: usize) -> Self {
+        Floor {
+            k,
+            kept: Vec::with_capacity(2 * k),
+            next: k,
+        }
+    }
+
+    /// Offers a finite lower bound; returns the new floor when it was recomputed.
+    fn offer(&mut self, low: f32) -> Option<f32> {
+        self.kept.push(low);
+        if self.kept.len() < self.next {
+            return None;
+        }
+        self.next = 2 * self.k;
+        let (_, kth, _) = self
+            .kept
+            .select_nth_unstable_by(self.k - 1, |a, b| b.total_cmp(a));
+        let kth = *kth;
+        self.kept.truncate(self.k);
+        Some(kth)
+    }
+}
+
+/// The query's side of the error bound.
+struct QueryBound {
+    scale: f32,
+    l2: f32,
+    residual_l2: f32,
+    /// Above any |x.y| (127 scale x dim x the largest |y|), for the rounding slack.
+    magnitude: f32,
+    /// What the kernel's dot products exceed the codes' by.
+    offset: i32,
+}
+
+/// Each row's approximate score `s sq (cx.cy) + b` and its error bound: `x.y - s sq
+/// (cx.cy) = s cx.ey + ex.y`, each term bounded by Cauchy-Schwarz (`|s cx| |ey| + |ex|
+/// |y|`), plus slack for the rounding of the f32 arithmetic on both sides. Written so
+/// that it vectorises, the same arithmetic on every code path.
+#[inline(always)]
+fn bounds(
+    info: &RowBounds,
+    start: usize,
+    dots: &[i32],
+    q: &QueryBound,
+    floor: f32,
+    (ups, lows, pass): (&mut [f32], &mut [f32], &mut [u8]),
+) {
+    let n = dots.len();
+    let rows = start..start + n;
+    let (scale, bias) = (&info.scale[rows.clone()], &info.bias[rows.clone()]);
+    let (codes_l2, residual_l2) = (&info.codes_l2[rows.clone()], &info.residual_l2[rows]);
+    let (ups, lows, pass) = (&mut ups[..n], &mut lows[..n], &mut pass[..n]);
+    for j in 0..n {
+        let s = scale[j];
+        let b = bias[j];
+        let d = dots[j] - q.offset;
+        let approx = s * q.scale * d as f32 + b;
+        let slack = 1e-4 * (q.magnitude * s + b.abs()) + 1e-6;
+        let err = codes_l2[j] * q.residual_l2 + residual_l2[j] * q.l2 + slack;
+        let up = approx + err;
+        ups[j] = up;
+        lows[j] = approx - err;
+        // A NaN bound passes too: the row is then scored exactly.
+        pass[j] = u8::from(up >= floor || up.is_nan());
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn bounds_avx2(
+    info: &RowBounds,
+    start: usize,
+    dots: &[i32],
+    q: &QueryBound,
+    floor: f32,
+    out: (&mut [f32], &mut [f32], &mut [u8]),
+) {
+    bounds(info, start, dots, q, floor, out);
 }
 
 /// Dot products of consecutive int8 rows (`stride` codes each, a multiple of 32) with
@@ -567,6 +943,54 @@ fn dots_i8_avx2(block: &[i8], stride: usize, q: &[i8], out: &mut [i32]) {
         let sum64 = _mm_add_epi32(sum128, _mm_unpackhi_epi64(sum128, sum128));
         let sum32 = _mm_add_epi32(sum64, _mm_shuffle_epi32(sum64, 1));
         out[r] = _mm_cvtsi128_si32(sum32);
+        r += 1;
+    }
+}
+
+/// Dot products of consecutive int8 rows (`stride` codes each, a multiple of 32) plus
+/// 128 with int8 query codes: four rows at a time, products summed in i32 by `vpdpbusd`
+/// (unsigned times signed, no intermediate saturation). Each result exceeds the codes'
+/// dot product by 128 times the sum of the query codes, which the caller subtracts.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avxvnni")]
+fn dots_i8_vnni(block: &[i8], stride: usize, q: &[i8], out: &mut [i32]) {
+    use std::arch::x86_64::*;
+    let n = stride.min(q.len()) / 32 * 32;
+    let rows = out.len().min(block.len() / stride.max(1));
+    let flip = _mm256_set1_epi8(i8::MIN);
+    let mut r = 0;
+    while r + 4 <= rows {
+        let mut acc = [_mm256_setzero_si256(); 4];
+        let mut k = 0;
+        while k < n {
+            // SAFETY: k + 32 <= n <= q.len(); unaligned load.
+            let qv = unsafe { _mm256_loadu_si256(q.as_ptr().add(k) as *const __m256i) };
+            for (j, a) in acc.iter_mut().enumerate() {
+                // SAFETY: row r + j < rows and k + 32 <= n <= stride; unaligned load.
+                let codes = unsafe {
+                    _mm256_loadu_si256(block.as_ptr().add((r + j) * stride + k) as *const __m256i)
+                };
+                // code + 128 as an unsigned byte.
+                let unsigned = _mm256_xor_si256(codes, flip);
+                *a = _mm256_dpbusd_avx_epi32(*a, unsigned, qv);
+            }
+            k += 32;
+        }
+        let h = _mm256_hadd_epi32(
+            _mm256_hadd_epi32(acc[0], acc[1]),
+            _mm256_hadd_epi32(acc[2], acc[3]),
+        );
+        let sums = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        // SAFETY: r + 4 <= rows <= out.len(); unaligned store of four i32s.
+        unsafe { _mm_storeu_si128(out.as_mut_ptr().add(r) as *mut __m128i, sums) };
+        r += 4;
+    }
+    while r < rows {
+        let mut sum = 0i32;
+        for (&c, &qv) in block[r * stride..r * stride + n].iter().zip(&q[..n]) {
+            sum += (i32::from(c) + 128) * i32::from(qv);
+        }
+        out[r] = sum;
         r += 1;
     }
 }
@@ -685,6 +1109,83 @@ mod tests {
                 quantized.top_k(&items, &q, 0.0, 10, None),
                 items.top_k(&q, 0.0, 10, None)
             );
+        }
+    }
+
+    /// With half-precision rows for the re-rank, the answer is exactly the f32 scan's
+    /// over the same (rounded) values, and every rounded value is within 2^-11.
+    #[test]
+    fn half_precision_rows_rank_exactly_as_their_f32_matrix() {
+        let (rows, dim) = (2003, 48);
+        let m = Array2::from_shape_vec((rows, dim), values(rows * dim, 15, 1 << 20)).expect("m");
+        let b = Array1::from(values(rows, 19, 1 << 20));
+        let half = HalfMatrix::new(m.view(), b.view()).expect("half");
+        let items = half.to_f32();
+        assert!(half.bytes() * 2 <= items.bytes());
+        for r in [0, 1, 1000, rows - 1] {
+            for (&x, &h) in m.row(r).iter().zip(&half.vector(r)) {
+                assert!(
+                    (x - h).abs() <= x.abs() * 2f32.powi(-11) + 1e-7,
+                    "{x} vs {h}"
+                );
+            }
+            assert_eq!(half.bias(r), b[r]);
+        }
+        let quantized = QuantizedItems::new(&half);
+        let mut differences = 0;
+        for seed in 1..=1000u64 {
+            let q = items
+                .query(&values(dim, seed * 31, 1 << 20))
+                .expect("query");
+            if seed % 100 == 0 {
+                assert_eq!(half.scores(&q, 0.5), items.scores(&q, 0.5));
+            }
+            let k = [1, 10, 100][seed as usize % 3];
+            if quantized.top_k(&half, &q, 0.5, k, None) != items.top_k(&q, 0.5, k, None) {
+                differences += 1;
+            }
+        }
+        assert_eq!(differences, 0);
+    }
+
+    /// Every integer kernel the CPU offers computes the same dot products as the
+    /// portable loop.
+    #[test]
+    fn integer_kernels_agree() {
+        let (rows, dim) = (1030, 72);
+        let m = Array2::from_shape_vec((rows, dim), values(rows * dim, 21, 1 << 20)).expect("m");
+        let b = Array1::from(values(rows, 23, 1 << 20));
+        let items = ItemMatrix::new(m.view(), b.view()).expect("matrix");
+        let mut quantized = QuantizedItems::new(&items);
+        let mut kernels = vec![I8Kernel::Portable];
+        #[cfg(target_arch = "x86_64")]
+        if crate::hogwild::avx2_fma() {
+            kernels.push(I8Kernel::Avx2);
+            if std::is_x86_feature_detected!("avxvnni") {
+                kernels.push(I8Kernel::AvxVnni);
+            }
+        }
+        for seed in 1..20u64 {
+            let v = values(dim, seed, 1 << 20);
+            let q = items.query(&v).expect("query");
+            let codes = QueryCodes::new(&v, quantized.stride);
+            let mut expected = None;
+            for &kernel in &kernels {
+                quantized.kernel = kernel;
+                let mut dots = vec![0i32; rows];
+                quantized.dot_codes(0, &codes, &mut dots);
+                let offset = if quantized.offsets_rows() {
+                    128 * codes.sum
+                } else {
+                    0
+                };
+                let dots: Vec<i32> = dots.iter().map(|d| d - offset).collect();
+                let top = quantized.top_k(&items, &q, 0.0, 10, None);
+                match &expected {
+                    None => expected = Some((dots, top)),
+                    Some(e) => assert_eq!(*e, (dots, top), "{kernel:?}"),
+                }
+            }
         }
     }
 

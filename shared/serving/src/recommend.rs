@@ -15,6 +15,7 @@
 //! feature's embedding). An item's reason is the component with the largest share
 //! `w_c (x_c . v_i)` of its score.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -382,7 +383,7 @@ fn build_query(
     let total: f32 = weights.iter().sum();
     let add_views = |q: &mut Query, share: f32| {
         for (&i, &w) in viewed.iter().zip(&weights) {
-            q.add(share * w / total, model.vector(i), Part::Viewed(i));
+            q.add(share * w / total, &model.vector(i), Part::Viewed(i));
         }
     };
     let add_features = |q: &mut Query, user: &UserRecord, share: f32| {
@@ -434,10 +435,10 @@ fn explain(model: &ServingModel, query: &Query, i: usize) -> Reason {
                 continue;
             }
             Part::Viewed(j) => Some(model.vector(j)),
-            Part::Feature(f) => model.user_feature_vector(f),
+            Part::Feature(f) => model.user_feature_vector(f).map(Cow::Borrowed),
         };
         let Some(x) = x else { continue };
-        let share = w * dot(x, v);
+        let share = w * dot(&x, &v);
         explained += share;
         if best.is_none_or(|(s, _)| share > s) {
             best = Some((share, part));
@@ -445,7 +446,7 @@ fn explain(model: &ServingModel, query: &Query, i: usize) -> Reason {
     }
     if history {
         // The trained vector's share: what is left of q . v after the other parts.
-        let share = dot(&query.vector, v) - explained;
+        let share = dot(&query.vector, &v) - explained;
         if best.is_none_or(|(s, _)| share > s) {
             best = Some((share, Part::History));
         }
