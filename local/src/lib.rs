@@ -1,7 +1,10 @@
 //! The local runner: data-dir layout, the token secret, and the HTTP server that
 //! puts the shared API on embedded storage.
 
+pub mod demo;
 pub mod server;
+pub mod shop;
+pub mod site;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -32,6 +35,10 @@ impl DataDir {
         Ok(DataDir {
             root: root.to_path_buf(),
         })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     pub fn sessions_db(&self) -> PathBuf {
@@ -119,6 +126,10 @@ pub fn open(config: &Config, dir: &DataDir) -> Result<Local, String> {
             .with_max_ttl(config.token_max_ttl_secs as i64),
         max_body_bytes: config.max_body_bytes,
         recommender: Some(Arc::new(Recommender::new(Arc::clone(&models)))),
+        admin: Some(Arc::new(reco_api::admin::Admin {
+            artifacts: Arc::new(artifacts.clone()),
+            models: Some(Arc::clone(&models)),
+        })),
     };
     let deadpool = Deadpool::new(store, Arc::new(warehouse.clone()), clock, config);
     Ok(Local {

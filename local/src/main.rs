@@ -22,6 +22,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build a demo shop in a new DATA_DIR (a generated shop, or MovieLens), replay its
+    /// visitors through the HTTP API, archive, train and publish, then serve the API,
+    /// the storefront (/demo/) and reco.js.
+    Demo {
+        #[arg(long, default_value = "./reco-demo")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// The generated shop's seed: the same seed, the same shop.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// A MovieLens 100k folder to use instead of a generated shop.
+        #[arg(long)]
+        movielens: Option<PathBuf>,
+        /// Stop once the model is published (`reco serve --data-dir DATA_DIR` serves it).
+        #[arg(long)]
+        no_serve: bool,
+        /// Products per category (8 categories).
+        #[arg(long, default_value_t = 60)]
+        items_per_category: usize,
+        #[arg(long, default_value_t = 400)]
+        customers: usize,
+        /// Visitor sessions replayed.
+        #[arg(long, default_value_t = 2000)]
+        sessions: usize,
+    },
     /// Serve the HTTP API on embedded storage in DATA_DIR.
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -97,10 +123,13 @@ enum Command {
     Token {
         #[arg(long)]
         data_dir: PathBuf,
-        #[arg(long)]
-        session: String,
-        #[arg(long)]
+        #[arg(long, required_unless_present = "admin")]
+        session: Option<String>,
+        #[arg(long, conflicts_with = "admin")]
         customer: Option<String>,
+        /// An operator's token for the /v1/admin routes and the /admin page.
+        #[arg(long, conflicts_with = "session")]
+        admin: bool,
         /// Lifetime in seconds (at most RECO_TOKEN_MAX_TTL_SECS).
         #[arg(long, default_value_t = 3600)]
         ttl: i64,
@@ -128,99 +157,51 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
     match cli.command {
+        Command::Demo {
+            data_dir,
+            addr,
+            seed,
+            movielens,
+            no_serve,
+            items_per_category,
+            customers,
+            sessions,
+        } => {
+            if items_per_category == 0 || items_per_category > 10_000 {
+                return Err("--items-per-category must be 1..=10000".into());
+            }
+            if customers > 1_000_000 || sessions > 1_000_000 {
+                return Err("--customers and --sessions must be at most 1000000".into());
+            }
+            let options = reco::demo::DemoOptions {
+                data_dir: data_dir.clone(),
+                seed,
+                movielens,
+                size: reco::shop::ShopSize {
+                    items_per_category,
+                    customers,
+                    sessions,
+                },
+            };
+            let report = reco::demo::run(&config, &options).await?;
+            println!(
+                "demo shop ready in {:.1} s: {} views replayed, {} sessions archived",
+                report.seconds, report.views_sent, report.archived
+            );
+            if no_serve {
+                println!(
+                    "serve it with: reco serve --data-dir {}",
+                    data_dir.display()
+                );
+                return Ok(());
+            }
+            serve(&config, addr, &data_dir, false).await
+        }
         Command::Serve {
             addr,
             data_dir,
             allow_remote,
-        } => {
-            if !addr.ip().is_loopback() {
-                if !allow_remote {
-                    return Err(format!(
-                        "--addr {addr} is not a loopback address: visitor tokens would cross the \
-                         network in clear text. Give --allow-remote to listen there anyway \
-                         (behind a TLS proxy)."
-                    ));
-                }
-                tracing::warn!(%addr, "listening beyond loopback: tokens travel in clear text unless a TLS proxy is in front");
-            }
-            let dir =
-                DataDir::open(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
-            let local = reco::open(&config, &dir)?;
-            let api = Arc::clone(&local.api);
-            // The deadpool on a timer, as the schedule runs it in AWS.
-            let interval = std::time::Duration::from_secs(config.deadpool_interval_secs);
-            let local = Arc::new(local);
-            let archiver = Arc::clone(&local);
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(interval);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    let report = archiver.deadpool.run(None).await;
-                    if report.archived + report.raced + report.failed + report.quarantined > 0 {
-                        tracing::info!(?report, "deadpool");
-                    }
-                }
-            });
-            // Retraining on a timer, as the daily schedule runs it in AWS.
-            if config.train_interval_secs > 0 {
-                let every = std::time::Duration::from_secs(config.train_interval_secs);
-                let trainer = Arc::clone(&local);
-                tokio::spawn(async move {
-                    let mut tick =
-                        tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                    loop {
-                        tick.tick().await;
-                        // Fitting is CPU-bound: it runs on a thread of its own, at a
-                        // lower scheduling priority that its worker threads inherit,
-                        // so the runtime's workers keep answering requests meanwhile.
-                        let local = Arc::clone(&trainer);
-                        let handle = tokio::runtime::Handle::current();
-                        let (done, result) = tokio::sync::oneshot::channel();
-                        tracing::info!("retraining started");
-                        let spawned = std::thread::Builder::new().name("retraining".into()).spawn(
-                            move || {
-                                reco::lower_thread_priority();
-                                let pipeline = reco_pipeline::train::Pipeline {
-                                    warehouse: &local.warehouse,
-                                    artifacts: &local.artifacts,
-                                    clock: &SystemClock,
-                                };
-                                let outcome = handle.block_on(pipeline.run(
-                                    &Default::default(),
-                                    None,
-                                    |_| {},
-                                ));
-                                let _ = done.send(outcome);
-                            },
-                        );
-                        let run = match spawned {
-                            Ok(_) => result.await.map_err(|e| e.to_string()),
-                            Err(e) => Err(e.to_string()),
-                        };
-                        match run {
-                            Ok(Ok(o)) => {
-                                if o.published {
-                                    trainer.models.invalidate();
-                                }
-                                tracing::info!(version = %o.version, published = o.published, reason = %o.reason, "retrained")
-                            }
-                            Ok(Err(e)) => tracing::warn!(error = %e, "retraining failed"),
-                            Err(e) => tracing::error!(error = %e, "retraining task failed"),
-                        }
-                    }
-                });
-            }
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-            let bound = listener.local_addr().map_err(|e| e.to_string())?;
-            tracing::info!(addr = %bound, data_dir = %data_dir.display(), "serving");
-            reco::server::serve(listener, api, shutdown_signal())
-                .await
-                .map_err(|e| e.to_string())
-        }
+        } => serve(&config, addr, &data_dir, allow_remote).await,
         Command::Migrate { data_dir, rds_data } => {
             if rds_data {
                 let target = reco_rdsdata::Target::from_env()?;
@@ -375,6 +356,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             data_dir,
             session,
             customer,
+            admin,
             ttl,
         } => {
             if ttl <= 0 || ttl > config.token_max_ttl_secs as i64 {
@@ -383,6 +365,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                     config.token_max_ttl_secs
                 ));
             }
+            // An admin token names no visitor session; "admin" fills the field.
+            let session = session.unwrap_or_else(|| "admin".to_string());
             reco_api::validate::session_id(&session).map_err(|e| e.message)?;
             if let Some(c) = &customer {
                 reco_core::ids::customer_id(c).map_err(|e| format!("--customer {e}"))?;
@@ -396,11 +380,113 @@ async fn run(cli: Cli) -> Result<(), String> {
                 cid: customer,
                 iat: now,
                 exp: now + ttl,
+                adm: admin,
             };
             println!("{}", key.sign(&claims));
             Ok(())
         }
     }
+}
+
+/// Serves the API (and, for a demo shop, the storefront) on the data dir, with the
+/// deadpool and retraining on timers as the schedules run them in AWS.
+async fn serve(
+    config: &Config,
+    addr: SocketAddr,
+    data_dir: &std::path::Path,
+    allow_remote: bool,
+) -> Result<(), String> {
+    if !addr.ip().is_loopback() {
+        if !allow_remote {
+            return Err(format!(
+                "--addr {addr} is not a loopback address: visitor tokens would cross the \
+         network in clear text. Give --allow-remote to listen there anyway \
+         (behind a TLS proxy)."
+            ));
+        }
+        tracing::warn!(%addr, "listening beyond loopback: tokens travel in clear text unless a TLS proxy is in front");
+    }
+    let dir = DataDir::open(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let local = reco::open(config, &dir)?;
+    let api = Arc::clone(&local.api);
+    // The deadpool on a timer, as the schedule runs it in AWS.
+    let interval = std::time::Duration::from_secs(config.deadpool_interval_secs);
+    let local = Arc::new(local);
+    let archiver = Arc::clone(&local);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let report = archiver.deadpool.run(None).await;
+            if report.archived + report.raced + report.failed + report.quarantined > 0 {
+                tracing::info!(?report, "deadpool");
+            }
+        }
+    });
+    // Retraining on a timer, as the daily schedule runs it in AWS.
+    if config.train_interval_secs > 0 {
+        let every = std::time::Duration::from_secs(config.train_interval_secs);
+        let trainer = Arc::clone(&local);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                // Fitting is CPU-bound: it runs on a thread of its own, at a
+                // lower scheduling priority that its worker threads inherit,
+                // so the runtime's workers keep answering requests meanwhile.
+                let local = Arc::clone(&trainer);
+                let handle = tokio::runtime::Handle::current();
+                let (done, result) = tokio::sync::oneshot::channel();
+                tracing::info!("retraining started");
+                let spawned =
+                    std::thread::Builder::new()
+                        .name("retraining".into())
+                        .spawn(move || {
+                            reco::lower_thread_priority();
+                            let pipeline = reco_pipeline::train::Pipeline {
+                                warehouse: &local.warehouse,
+                                artifacts: &local.artifacts,
+                                clock: &SystemClock,
+                            };
+                            let outcome =
+                                handle.block_on(pipeline.run(&Default::default(), None, |_| {}));
+                            let _ = done.send(outcome);
+                        });
+                let run = match spawned {
+                    Ok(_) => result.await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match run {
+                    Ok(Ok(o)) => {
+                        if o.published {
+                            trainer.models.invalidate();
+                        }
+                        tracing::info!(version = %o.version, published = o.published, reason = %o.reason, "retrained")
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "retraining failed"),
+                    Err(e) => tracing::error!(error = %e, "retraining task failed"),
+                }
+            }
+        });
+    }
+    let demo = if reco::demo::is_demo(&dir) {
+        Some(Arc::new(reco::demo::site(&dir)?))
+    } else {
+        None
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    if demo.is_some() {
+        println!("storefront: http://{bound}/demo/  (API and /reco.js at http://{bound}/)");
+    }
+    tracing::info!(addr = %bound, data_dir = %data_dir.display(), "serving");
+    reco::server::serve(listener, reco::server::router(api, demo), shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn shutdown_signal() {

@@ -24,9 +24,10 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 512;
 
-/// Every request goes to the shared API; the body is read up to the API's limit.
-pub fn router(api: Arc<Api>) -> Router {
-    Router::new().fallback(dispatch).with_state(api)
+/// `/reco.js` and, for a demo shop, the storefront's routes (`crate::site`); every
+/// other request goes to the shared API, its body read up to the API's limit.
+pub fn router(api: Arc<Api>, demo: Option<Arc<crate::site::DemoSite>>) -> Router {
+    crate::site::routes(demo).fallback_service(Router::new().fallback(dispatch).with_state(api))
 }
 
 async fn dispatch(State(api): State<Arc<Api>>, request: Request) -> Response {
@@ -45,13 +46,13 @@ async fn dispatch(State(api): State<Arc<Api>>, request: Request) -> Response {
     response.map(Body::from)
 }
 
-/// Serves until `shutdown` resolves, then waits for connections in flight.
+/// Serves `router` until `shutdown` resolves, then waits for connections in flight.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    api: Arc<Api>,
+    router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = TowerToHyperService::new(router(api));
+    let service = TowerToHyperService::new(router);
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();

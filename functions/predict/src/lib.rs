@@ -52,5 +52,6 @@ pub fn build_api(
         tokens: tokens.with_max_ttl(config.token_max_ttl_secs as i64),
         max_body_bytes: config.max_body_bytes,
         recommender: Some(Arc::new(Recommender::new(Arc::new(source)))),
+        admin: None,
     }
 }

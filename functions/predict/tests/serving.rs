@@ -75,6 +75,7 @@ fn token(session: &str, customer: Option<&str>) -> String {
             cid: customer.map(str::to_string),
             iat: now,
             exp: now + 3600,
+            adm: false,
         })
 }
 

@@ -23,6 +23,7 @@ pub fn build_api(config: &Config, dynamodb: aws_sdk_dynamodb::Client, tokens: To
         tokens: tokens.with_max_ttl(config.token_max_ttl_secs as i64),
         max_body_bytes: config.max_body_bytes,
         recommender: None,
+        admin: None,
     }
 }
 

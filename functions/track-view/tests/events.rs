@@ -194,6 +194,7 @@ async fn token_secret_is_read_from_secrets_manager() {
         cid: None,
         iat: 1_800_000_000,
         exp: 1_800_003_600,
+        adm: false,
     };
     assert_eq!(
         key.verify(&expected.sign(&claims), 1_800_000_000),

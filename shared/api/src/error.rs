@@ -87,6 +87,20 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
+    /// The request is valid but the state it meets refuses it.
+    pub fn conflict(code: &'static str, message: &str) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn forbidden(code: &'static str, message: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    /// A dependency failed; the detail goes to the log (5xx are scrubbed).
+    pub fn unavailable(code: &'static str, message: &str) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+
     pub fn not_found(message: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }

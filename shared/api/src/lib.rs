@@ -2,6 +2,7 @@
 //! Lambda and the local server answer every route identically. Handlers are thin:
 //! authenticate, validate, call a use case, map its error to a status.
 
+pub mod admin;
 pub mod error;
 pub mod query;
 pub mod validate;
@@ -23,6 +24,8 @@ pub struct Api {
     pub max_body_bytes: usize,
     /// The recommendation routes' use case; without it they answer 404.
     pub recommender: Option<Arc<Recommender>>,
+    /// The operator's routes (`/v1/admin/...`); without them they answer 404.
+    pub admin: Option<Arc<admin::Admin>>,
 }
 
 enum Route<'a> {
@@ -31,6 +34,9 @@ enum Route<'a> {
     Recommendations,
     Similar(&'a str),
     Popular,
+    AdminModels,
+    AdminReport(&'a str),
+    AdminRollback,
 }
 
 impl Api {
@@ -72,8 +78,37 @@ impl Api {
         let path = request.uri().path().to_string();
         let route = match_route(request.method(), &path)?;
         let claims = self.authenticate(&request)?;
+        let admin_route = matches!(
+            route,
+            Route::AdminModels | Route::AdminReport(_) | Route::AdminRollback
+        );
+        if admin_route && !claims.adm {
+            return Err(ApiError::forbidden(
+                "admin_required",
+                "this route needs an admin token (reco token --admin)",
+            ));
+        }
+        if !admin_route && claims.adm {
+            return Err(ApiError::forbidden(
+                "admin_token",
+                "an admin token is for the /v1/admin routes only",
+            ));
+        }
         let query = request.uri().query();
         match route {
+            Route::AdminModels => {
+                if let Some(q) = query.filter(|q| !q.is_empty()) {
+                    let name = q.split(['=', '&']).next().unwrap_or(q);
+                    return Err(ApiError::unknown_parameter(name));
+                }
+                Ok(admin::ok(&self.admin()?.models().await?))
+            }
+            Route::AdminReport(version) => self.admin()?.report(version).await,
+            Route::AdminRollback => {
+                let now = self.sessions.clock().now();
+                let out = self.admin()?.rollback(request.body(), now).await?;
+                Ok(admin::ok(&out))
+            }
             Route::Recommendations => {
                 let input = query::recommendations(query)?;
                 let out = self
@@ -123,6 +158,12 @@ impl Api {
         }
     }
 
+    fn admin(&self) -> Result<&admin::Admin, ApiError> {
+        self.admin
+            .as_deref()
+            .ok_or_else(|| ApiError::not_found("the admin routes are not served here"))
+    }
+
     fn recommender(&self) -> Result<&Recommender, ApiError> {
         self.recommender
             .as_deref()
@@ -168,6 +209,17 @@ fn match_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiError
         ["v1", "recommendations"] => get_only(method, Route::Recommendations),
         ["v1", "items", id, "similar"] => get_only(method, Route::Similar(id)),
         ["v1", "popular"] => get_only(method, Route::Popular),
+        ["v1", "admin", "models"] => get_only(method, Route::AdminModels),
+        ["v1", "admin", "models", version, "report.svg"] => {
+            get_only(method, Route::AdminReport(version))
+        }
+        ["v1", "admin", "rollback"] => {
+            if method == Method::POST {
+                Ok(Route::AdminRollback)
+            } else {
+                Err(ApiError::method_not_allowed("POST"))
+            }
+        }
         _ => Err(ApiError::not_found(&format!("no route for {path}"))),
     }
 }

@@ -61,6 +61,7 @@ fn api(store: Scripted) -> Api {
         tokens: TokenKeys::new(SECRET).expect("key"),
         max_body_bytes: 4096,
         recommender: None,
+        admin: None,
     }
 }
 
@@ -70,6 +71,7 @@ fn token(cid: Option<&str>) -> String {
         cid: cid.map(str::to_string),
         iat: NOW_MS / 1000,
         exp: NOW_MS / 1000 + 600,
+        adm: false,
     })
 }
 

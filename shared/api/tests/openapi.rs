@@ -85,12 +85,14 @@ async fn every_documented_route_is_served_with_documented_errors() {
             None,
             std::time::Duration::from_secs(60),
         ))))),
+        admin: None,
     };
     let token = key.sign(&TokenClaims {
         sid: "s1".into(),
         cid: None,
         iat: 1_800_000_000,
         exp: 1_800_003_600,
+        adm: false,
     });
     let spec = spec();
     let codes: Vec<String> = spec["components"]["schemas"]["Error"]["properties"]["error"]
@@ -107,7 +109,8 @@ async fn every_documented_route_is_served_with_documented_errors() {
             .as_str()
             .expect("path")
             .replace("{session_id}", "s1")
-            .replace("{item_id}", "i1");
+            .replace("{item_id}", "i1")
+            .replace("{version}", "v1");
         for (method, op) in ops.as_mapping().expect("operations") {
             let method = method.as_str().expect("method").to_uppercase();
             let documented: Vec<u16> = op["responses"]

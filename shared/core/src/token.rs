@@ -36,6 +36,9 @@ pub struct TokenClaims {
     pub cid: Option<String>,
     pub iat: i64,
     pub exp: i64,
+    /// An operator's token (`reco token --admin`): valid for the /v1/admin routes only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adm: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -300,6 +303,7 @@ mod tests {
             cid: Some("c-9".into()),
             iat: NOW - 60,
             exp: NOW + 3600,
+            adm: false,
         }
     }
 
@@ -331,6 +335,7 @@ mod tests {
             cid: Some("c-7".into()),
             iat: 4_102_441_200,
             exp: 4_102_444_800,
+            adm: false,
         };
         let t = key.sign(&claims);
         assert_eq!(

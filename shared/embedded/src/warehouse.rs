@@ -54,6 +54,21 @@ impl SqliteWarehouse {
         Self::init(Connection::open_in_memory().map_err(error)?)
     }
 
+    /// Whether anonymous sessions take part in training as `session:<id>` users
+    /// (`reco_settings.include_anonymous_sessions`, docs/warehouse.md).
+    pub fn include_anonymous_sessions(&self, include: bool) -> Result<(), WarehouseError> {
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| WarehouseError::Other("warehouse lock poisoned".into()))?;
+        conn.execute(
+            "UPDATE reco_settings SET value = ?1 WHERE key = 'include_anonymous_sessions'",
+            params![if include { "true" } else { "false" }],
+        )
+        .map_err(error)?;
+        Ok(())
+    }
+
     fn init(mut conn: Connection) -> Result<Self, WarehouseError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(error)?;

@@ -248,17 +248,7 @@ pub async fn rollback(
             .ok_or_else(|| TrainError::Data("no earlier version to roll back to".into()))?,
     };
     load_version(store, &target).await?;
-    let mut previous: Vec<String> = current
-        .previous
-        .into_iter()
-        .filter(|v| *v != target)
-        .collect();
-    previous.push(current.version);
-    let pointer = Pointer {
-        version: target,
-        published_at: rfc3339(now),
-        previous,
-    };
+    let pointer = reco_serving::registry::rolled_back(current, &target, rfc3339(now));
     let bytes = serde_json::to_vec_pretty(&pointer).map_err(|e| TrainError::Data(e.to_string()))?;
     store.put(CURRENT_KEY, bytes, "application/json").await?;
     Ok(pointer)

@@ -70,6 +70,22 @@ pub struct Pointer {
     pub previous: Vec<String>,
 }
 
+/// The pointer after rolling `current` back to `target` (one of its previous
+/// versions): `target` is published, the current version joins the history.
+pub fn rolled_back(current: Pointer, target: &str, published_at: String) -> Pointer {
+    let mut previous: Vec<String> = current
+        .previous
+        .into_iter()
+        .filter(|v| v != target)
+        .collect();
+    previous.push(current.version);
+    Pointer {
+        version: target.to_string(),
+        published_at,
+        previous,
+    }
+}
+
 /// The four numbers the gate and the manifest report, over `users` holdout users.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Scores {

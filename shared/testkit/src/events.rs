@@ -22,6 +22,7 @@ pub fn fresh_token(event: &str, signer: &TokenKeys, now: i64) -> String {
         cid: claims["cid"].as_str().map(str::to_string),
         iat: now,
         exp: now + 3600,
+        adm: false,
     };
     json["headers"]["authorization"] = format!("Bearer {}", signer.sign(&claims)).into();
     json.to_string()
