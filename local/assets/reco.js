@@ -163,13 +163,20 @@ export function createReco(options = {}) {
     if (queue.length) return flush(keepalive);
   }
 
-  function trackView(itemId) {
+  // `recommendationId`: the `recommendation_id` of the list the visitor opened the
+  // item from, which attributes the click to that recommendation.
+  function trackView(itemId, { recommendationId } = {}) {
     try {
       if (typeof itemId !== "string" || itemId === "") {
         warn("trackView needs an item id (a non-empty string)");
         return;
       }
-      queue.push({ item_id: itemId, viewed_at: new Date().toISOString() });
+      const view = { item_id: itemId, viewed_at: new Date().toISOString() };
+      if (recommendationId !== undefined && recommendationId !== null) {
+        if (/^[0-9a-f]{32}$/.test(String(recommendationId))) view.recommendation_id = String(recommendationId);
+        else warn("trackView: recommendationId is not a recommendation_id; the view is sent without it");
+      }
+      queue.push(view);
       if (queue.length >= 20 || batchMs === 0) {
         flush();
       } else if (!timer) {

@@ -112,3 +112,17 @@ test("the session id is kept in storage and renewed after the idle timeout", asy
   a.reset();
   assert.equal(store.has("reco.session"), false);
 });
+
+test("a view opened from a recommendation carries its recommendation_id; a bad one is dropped", async () => {
+  const warnings = quiet();
+  const calls = script(ok);
+  const reco = createReco({ batchMs: 10_000, storage: null, token: async () => "t" });
+  const rid = "0123456789abcdef0123456789abcdef";
+  reco.trackView("a", { recommendationId: rid });
+  reco.trackView("b", { recommendationId: "not-an-id" });
+  await reco.flush();
+  const views = JSON.parse(calls[0].body).views;
+  assert.equal(views[0].recommendation_id, rid);
+  assert.equal("recommendation_id" in views[1], false);
+  assert.equal(warnings.length, 1);
+});

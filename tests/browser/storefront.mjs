@@ -2,8 +2,9 @@
 // a demo shop is built (`reco demo --no-serve`) and served (`reco serve`); a visitor
 // opens the storefront, which starts on `popular`; views three products of one
 // category; the home list turns to `session` and leans to that category; opens a
-// recommended product; the admin page shows the current version and its learning
-// curve; then the API stops and the page must raise no uncaught error.
+// recommended product (the view carries the list's recommendation_id); the admin
+// page shows the current version and its learning curve; then the API stops and the
+// page must raise no uncaught error.
 //
 //   node tests/browser/storefront.mjs RECO_BIN [SCREENSHOT_DIR]
 import { spawn, spawnSync } from "node:child_process";
@@ -105,11 +106,23 @@ try {
   if (watches * 2 <= categories.length) fail("the list does not lean to watches: " + categories);
   if (shots) await page.screenshot({ path: join(shots, "storefront-session.png"), fullPage: true });
 
-  // Open a recommended product from the home list.
+  // Open a recommended product from the home list: the view is attributed to the
+  // list's recommendation_id in the session document.
   const first = await page.getAttribute("#recommended li", "data-item");
+  const rid = await page.getAttribute("#recommended li a", "data-recommendation");
+  if (!/^[0-9a-f]{32}$/.test(rid || "")) fail("the list's links carry no recommendation_id: " + rid);
   await page.click("#recommended li a");
   await settled();
   if ((await page.getAttribute("#product", "data-item")) !== first) fail("the recommended link did not open " + first);
+  const last = await page.evaluate(async () => {
+    const sid = document.getElementById("session").textContent;
+    const t = await (await fetch("/demo/token", { method: "POST", body: JSON.stringify({ session_id: sid }) })).json();
+    const doc = await (await fetch("/v1/sessions/" + sid, { headers: { Authorization: "Bearer " + t.token } })).json();
+    return doc.items_viewed[doc.items_viewed.length - 1];
+  });
+  if (last.item_id !== first || last.recommendation_id !== rid) {
+    fail("the click was not attributed: " + JSON.stringify(last) + " expected " + rid);
+  }
 
   // The admin page with an operator's token: the published version is current.
   const admin = spawnSync(bin, ["token", "--admin", "--data-dir", data], { encoding: "utf8" });

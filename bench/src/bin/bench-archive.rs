@@ -20,6 +20,7 @@ async fn seeded(dir: &std::path::Path, n: usize, views: usize) -> Arc<SqliteSess
             .map(|k| View {
                 item_id: format!("item-{}", (i + k) % 997),
                 viewed_at: old,
+                recommendation_id: None,
             })
             .collect();
         store

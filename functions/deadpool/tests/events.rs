@@ -50,6 +50,7 @@ async fn scheduled_events_archive_idle_sessions() {
             let views = [View {
                 item_id: "sku-1".into(),
                 viewed_at: idle,
+                recommendation_id: None,
             }];
             store
                 .append(AppendRequest {

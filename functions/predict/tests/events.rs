@@ -116,6 +116,7 @@ async fn every_event_gets_its_expected_answer() {
         .map(|i| View {
             item_id: i.to_string(),
             viewed_at: now,
+            recommendation_id: None,
         })
         .collect();
     store

@@ -77,6 +77,7 @@ async fn every_event_gets_its_expected_answer() {
             .map(|i| View {
                 item_id: format!("item-{i}"),
                 viewed_at: now,
+                recommendation_id: None,
             })
             .collect();
         let store = store.clone();

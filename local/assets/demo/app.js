@@ -58,17 +58,30 @@ function swatch(colour) {
   return s;
 }
 
-function card(item) {
+// The recommendation a product page was opened from, for click attribution.
+let openedFrom = null;
+
+function card(item, response) {
   const p = byId.get(item.item_id) || { name: item.item_id, category: "", price: 0 };
   const colour = colours[Math.max(0, categories.indexOf(p.category)) % colours.length];
   return el(
     "li",
     { class: "card", "data-item": item.item_id, "data-category": p.category },
-    el("a", { href: "#/item/" + encodeURIComponent(item.item_id), "data-recommendation": "1" },
-      swatch(colour), p.name),
+    link(item.item_id, response && response.recommendation_id, swatch(colour), p.name),
     el("div", { class: "price", text: p.category + (p.price ? " · $" + p.price.toFixed(2) : "") }),
     el("div", { class: "why", text: why(item.reason) }),
   );
+}
+
+function link(itemId, recommendationId, ...children) {
+  const a = el("a", { href: "#/item/" + encodeURIComponent(itemId) }, ...children);
+  if (recommendationId) {
+    a.dataset.recommendation = recommendationId;
+    a.addEventListener("click", () => {
+      openedFrom = { itemId, recommendationId };
+    });
+  }
+  return a;
 }
 
 function section(id, title, response) {
@@ -95,7 +108,9 @@ async function product(page, itemId) {
     page.replaceChildren(el("p", { text: "No such product: " + itemId }));
     return;
   }
-  reco.trackView(itemId);
+  const from = openedFrom && openedFrom.itemId === itemId ? openedFrom.recommendationId : undefined;
+  openedFrom = null;
+  reco.trackView(itemId, { recommendationId: from });
   await reco.flush();
   const [similar, recommended] = await Promise.all([
     reco.similar(itemId, { k: 6 }),

@@ -267,10 +267,16 @@ pub fn session_json(doc: &SessionDoc) -> Value {
         "session_start": doc.session_start.to_rfc3339(),
         "last_update": doc.last_update.to_rfc3339(),
         "view_count": doc.view_count,
-        "items_viewed": doc.items_viewed.iter().map(|v| json!({
-            "item_id": v.item_id,
-            "viewed_at": v.viewed_at.to_rfc3339(),
-        })).collect::<Vec<_>>(),
+        "items_viewed": doc.items_viewed.iter().map(|v| {
+            let mut view = json!({
+                "item_id": v.item_id,
+                "viewed_at": v.viewed_at.to_rfc3339(),
+            });
+            if let Some(r) = &v.recommendation_id {
+                view["recommendation_id"] = json!(r);
+            }
+            view
+        }).collect::<Vec<_>>(),
     })
 }
 

@@ -62,14 +62,18 @@ fn reject_unknown(
     }
 }
 
-/// One view object: `{item_id, customer_id?, viewed_at?}`. Returns the view and its
-/// customer id, if any.
+/// One view object: `{item_id, customer_id?, viewed_at?, recommendation_id?}`.
+/// Returns the view and its customer id, if any.
 fn view(
     prefix: &str,
     object: &Map<String, Value>,
     now: Timestamp,
 ) -> Result<(ViewInput, Option<String>), ApiError> {
-    reject_unknown(object, prefix, &["item_id", "customer_id", "viewed_at"])?;
+    reject_unknown(
+        object,
+        prefix,
+        &["item_id", "customer_id", "viewed_at", "recommendation_id"],
+    )?;
     let item_field = format!("{prefix}item_id");
     let item_id = match object.get("item_id") {
         Some(v) => text_id(&item_field, v, MAX_ITEM_ID)?,
@@ -87,10 +91,32 @@ fn view(
         None | Some(Value::Null) => None,
         Some(v) => Some(viewed_at(&format!("{prefix}viewed_at"), v, now)?),
     };
-    Ok((ViewInput { item_id, viewed_at }, customer_id))
+    let recommendation_id = match object.get("recommendation_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) => {
+            reco_core::ids::recommendation_id(r)
+                .map_err(|e| ApiError::invalid(&format!("{prefix}recommendation_id"), &e))?;
+            Some(r.clone())
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                &format!("{prefix}recommendation_id"),
+                "must be a string",
+            ))
+        }
+    };
+    Ok((
+        ViewInput {
+            item_id,
+            viewed_at,
+            recommendation_id,
+        },
+        customer_id,
+    ))
 }
 
-/// Parses `{item_id, customer_id?, viewed_at?}` or `{views: [...], customer_id?}`.
+/// Parses `{item_id, customer_id?, viewed_at?, recommendation_id?}` or `{views: [...],
+/// customer_id?}`.
 pub fn track_views(body: &[u8], now: Timestamp) -> Result<TrackViews, ApiError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ApiError::malformed_json(&e.to_string()))?;
@@ -226,6 +252,53 @@ mod tests {
             if let Some(f) = field {
                 assert!(e.message.contains(f), "{body}: {}", e.message);
             }
+        }
+    }
+
+    #[test]
+    fn recommendation_ids_are_kept_when_well_formed_and_refused_otherwise() {
+        let rid = "0123456789abcdef0123456789abcdef";
+        let one = track_views(
+            format!(r#"{{"item_id":"i1","recommendation_id":"{rid}"}}"#).as_bytes(),
+            NOW,
+        )
+        .expect("valid");
+        assert_eq!(one.views[0].recommendation_id.as_deref(), Some(rid));
+        let batch = track_views(
+            format!(
+                r#"{{"views":[{{"item_id":"a"}},{{"item_id":"b","recommendation_id":"{rid}"}}]}}"#
+            )
+            .as_bytes(),
+            NOW,
+        )
+        .expect("valid");
+        assert_eq!(batch.views[0].recommendation_id, None);
+        assert_eq!(batch.views[1].recommendation_id.as_deref(), Some(rid));
+        for (body, field) in [
+            (
+                r#"{"item_id":"i","recommendation_id":"ABCDEF0123456789ABCDEF0123456789"}"#,
+                "recommendation_id",
+            ),
+            (
+                r#"{"item_id":"i","recommendation_id":"0123"}"#,
+                "recommendation_id",
+            ),
+            (
+                r#"{"item_id":"i","recommendation_id":7}"#,
+                "recommendation_id",
+            ),
+            (
+                r#"{"views":[{"item_id":"i","recommendation_id":"x"}]}"#,
+                "views[0].recommendation_id",
+            ),
+        ] {
+            let e = track_views(body.as_bytes(), NOW).expect_err(body);
+            assert_eq!(
+                (e.code, e.field.as_deref()),
+                ("invalid_field", Some(field)),
+                "{body}"
+            );
+            assert!(e.message.starts_with(field), "{}", e.message);
         }
     }
 

@@ -47,6 +47,9 @@ impl Timestamp {
 pub struct View {
     pub item_id: String,
     pub viewed_at: Timestamp,
+    /// The recommendation the visitor opened this item from (`recommendation_id` of
+    /// a recommendation response), for click attribution.
+    pub recommendation_id: Option<String>,
 }
 
 /// The session document: what one visitor looked at, in order.

@@ -8,6 +8,8 @@ pub const MAX_SESSION_ID_BYTES: usize = 128;
 pub const MAX_ITEM_ID_BYTES: usize = 256;
 /// Customer ids: 1..=128 bytes of UTF-8.
 pub const MAX_CUSTOMER_ID_BYTES: usize = 128;
+/// A recommendation id: 32 lowercase hexadecimal digits.
+pub const RECOMMENDATION_ID_LEN: usize = 32;
 
 /// Why an identifier was refused, in words that follow the field's name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,6 +89,20 @@ pub fn is_format(c: char) -> bool {
         | 0x1D173..=0x1D17A
         | 0xE0001
         | 0xE0020..=0xE007F)
+}
+
+/// Checks a recommendation id: exactly 32 lowercase hexadecimal digits, as the
+/// recommendation routes issue them.
+pub fn recommendation_id(id: &str) -> Result<(), String> {
+    if id.len() == RECOMMENDATION_ID_LEN
+        && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be {RECOMMENDATION_ID_LEN} lowercase hexadecimal digits (a response's recommendation_id)"
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -18,8 +18,14 @@ pub const VIEW_OVERHEAD_BYTES: u32 = 40;
 /// The largest accepted `RECO_MAX_VIEWS_PER_SESSION`: that many views of the longest
 /// item ids still fit the budget.
 pub const MAX_VIEWS_LIMIT: u32 = 1000;
+/// What a view's `recommendation_id` adds beyond its bytes (attribute name, type).
+pub const ATTRIBUTION_OVERHEAD_BYTES: u32 = 20;
 const _: () = assert!(
-    MAX_VIEWS_LIMIT * (crate::ids::MAX_ITEM_ID_BYTES as u32 + VIEW_OVERHEAD_BYTES)
+    MAX_VIEWS_LIMIT
+        * (crate::ids::MAX_ITEM_ID_BYTES as u32
+            + VIEW_OVERHEAD_BYTES
+            + crate::ids::RECOMMENDATION_ID_LEN as u32
+            + ATTRIBUTION_OVERHEAD_BYTES)
         <= SESSION_BYTES_BUDGET
 );
 
@@ -30,9 +36,15 @@ pub fn request_bytes(views: &[View]) -> u32 {
 
 /// What a view adds to its session document's byte count.
 pub fn view_bytes(view: &View) -> u32 {
+    let attribution = view.recommendation_id.as_ref().map_or(0, |r| {
+        u32::try_from(r.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(ATTRIBUTION_OVERHEAD_BYTES)
+    });
     u32::try_from(view.item_id.len())
         .unwrap_or(u32::MAX)
         .saturating_add(VIEW_OVERHEAD_BYTES)
+        .saturating_add(attribution)
 }
 
 /// Views already validated field by field (see the API layer).
@@ -47,6 +59,8 @@ pub struct ViewInput {
     pub item_id: String,
     /// When the visitor saw the item; the receive time when absent.
     pub viewed_at: Option<Timestamp>,
+    /// The recommendation it was opened from, if any.
+    pub recommendation_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +146,7 @@ impl SessionService {
             .map(|v| View {
                 item_id: v.item_id,
                 viewed_at: v.viewed_at.unwrap_or(now),
+                recommendation_id: v.recommendation_id,
             })
             .collect();
         let added_bytes = request_bytes(&views);

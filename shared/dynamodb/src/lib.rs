@@ -3,7 +3,7 @@
 //!
 //! Item attributes: `session_id` (S, key), `customer_id` (S, optional), `is_active`
 //! (BOOL), `session_start`, `last_update` (N, epoch ms), `items_viewed` (L of M
-//! `{item_id: S, viewed_at: N}`, arrival order), `view_count` (N), `active_shard`
+//! `{item_id: S, viewed_at: N, recommendation_id?: S}`, arrival order), `view_count` (N), `active_shard`
 //! (N, present only while active: the sparse index's partition key),
 //! `byte_count` (N, what the views take, against the session's byte budget),
 //! `expires_at` (N, epoch seconds, the TTL attribute, set on archiving) and
@@ -113,13 +113,20 @@ impl SessionStore for DynamoSessionStore {
             .views
             .iter()
             .map(|v| {
-                AttributeValue::M(HashMap::from([
+                let mut view = HashMap::from([
                     ("item_id".to_string(), AttributeValue::S(v.item_id.clone())),
                     (
                         "viewed_at".to_string(),
                         AttributeValue::N(v.viewed_at.millis().to_string()),
                     ),
-                ]))
+                ]);
+                if let Some(r) = &v.recommendation_id {
+                    view.insert(
+                        "recommendation_id".to_string(),
+                        AttributeValue::S(r.clone()),
+                    );
+                }
+                AttributeValue::M(view)
             })
             .collect();
         let start = request
@@ -399,9 +406,19 @@ pub fn decode(item: &Item) -> Result<SessionDoc, StoreError> {
                 Some(AttributeValue::S(s)) => s.clone(),
                 _ => return Err(StoreError::Corrupt("a view has no item_id".into())),
             };
+            let recommendation_id = match m.get("recommendation_id") {
+                None => None,
+                Some(AttributeValue::S(s)) => Some(s.clone()),
+                Some(_) => {
+                    return Err(StoreError::Corrupt(
+                        "a view's recommendation_id is not a string".into(),
+                    ))
+                }
+            };
             items_viewed.push(View {
                 item_id,
                 viewed_at: Timestamp(number(m, "viewed_at")?),
+                recommendation_id,
             });
         }
     }

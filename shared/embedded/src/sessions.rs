@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS session_doc_views (
     seq        INTEGER NOT NULL,
     item_id    TEXT    NOT NULL,
     viewed_at  INTEGER NOT NULL,
+    recommendation_id TEXT,
     PRIMARY KEY (session_id, seq)
 );
 ";
@@ -94,13 +95,15 @@ fn read_doc(conn: &Connection, session_id: &str) -> Result<Option<SessionDoc>, r
         return Ok(None);
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT item_id, viewed_at FROM session_doc_views WHERE session_id = ?1 ORDER BY seq",
+        "SELECT item_id, viewed_at, recommendation_id FROM session_doc_views
+             WHERE session_id = ?1 ORDER BY seq",
     )?;
     let items_viewed = stmt
         .query_map(params![session_id], |r| {
             Ok(View {
                 item_id: r.get(0)?,
                 viewed_at: Timestamp(r.get(1)?),
+                recommendation_id: r.get(2)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -299,8 +302,9 @@ fn apply_append(conn: &Connection, job: &AppendJob) -> Result<AppendOutcome, Sto
     {
         let mut insert = conn
             .prepare_cached(
-                "INSERT INTO session_doc_views (session_id, seq, item_id, viewed_at)
-                     VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO session_doc_views
+                     (session_id, seq, item_id, viewed_at, recommendation_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .map_err(db_error)?;
         for (i, v) in views.iter().enumerate() {
@@ -309,7 +313,8 @@ fn apply_append(conn: &Connection, job: &AppendJob) -> Result<AppendOutcome, Sto
                     session_id,
                     first_seq + i as u32,
                     v.item_id,
-                    v.viewed_at.millis()
+                    v.viewed_at.millis(),
+                    v.recommendation_id
                 ])
                 .map_err(db_error)?;
         }
@@ -344,20 +349,21 @@ impl SqliteSessionStore {
             .map_err(db_error)?;
         conn.execute_batch(SCHEMA).map_err(db_error)?;
         // Columns added after the first release, for data folders made before them.
-        for (column, definition) in [
-            ("byte_count", "INTEGER NOT NULL DEFAULT 0"),
-            ("quarantine_reason", "TEXT"),
+        for (table, column, definition) in [
+            ("session_docs", "byte_count", "INTEGER NOT NULL DEFAULT 0"),
+            ("session_docs", "quarantine_reason", "TEXT"),
+            ("session_doc_views", "recommendation_id", "TEXT"),
         ] {
             let present: bool = conn
                 .query_row(
-                    "SELECT COUNT(*) > 0 FROM pragma_table_info('session_docs') WHERE name = ?1",
-                    params![column],
+                    "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+                    params![table, column],
                     |r| r.get(0),
                 )
                 .map_err(db_error)?;
             if !present {
                 conn.execute_batch(&format!(
-                    "ALTER TABLE session_docs ADD COLUMN {column} {definition}"
+                    "ALTER TABLE {table} ADD COLUMN {column} {definition}"
                 ))
                 .map_err(db_error)?;
             }

@@ -19,6 +19,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_session_reuse",
         include_str!("../../../migrations/sqlite/0002_session_reuse.sql"),
     ),
+    (
+        "0003_click_attribution",
+        include_str!("../../../migrations/sqlite/0003_click_attribution.sql"),
+    ),
 ];
 
 #[derive(Clone)]
@@ -163,10 +167,12 @@ impl Warehouse for SqliteWarehouse {
                     .map_err(error)?;
                 let mut upsert_view = tx
                     .prepare_cached(
-                        "INSERT INTO session_views (session_id, seq, item_id, viewed_at)
-                         VALUES (?1, ?2, ?3, ?4)
+                        "INSERT INTO session_views
+                             (session_id, seq, item_id, viewed_at, recommendation_id)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
                          ON CONFLICT (session_id, seq) DO UPDATE SET
-                             item_id = excluded.item_id, viewed_at = excluded.viewed_at",
+                             item_id = excluded.item_id, viewed_at = excluded.viewed_at,
+                             recommendation_id = excluded.recommendation_id",
                     )
                     .map_err(error)?;
                 for s in &sessions {
@@ -181,7 +187,13 @@ impl Warehouse for SqliteWarehouse {
                         .map_err(error)?;
                     for (seq, v) in s.items_viewed.iter().enumerate() {
                         upsert_view
-                            .execute(params![s.session_id, seq as i64, v.item_id, v.viewed_at.millis()])
+                            .execute(params![
+                                s.session_id,
+                                seq as i64,
+                                v.item_id,
+                                v.viewed_at.millis(),
+                                v.recommendation_id
+                            ])
                             .map_err(error)?;
                     }
                 }

@@ -44,6 +44,7 @@ async fn concurrent_appends_committed_together_keep_their_own_outcomes() {
             let views = [View {
                 item_id: format!("item-{i}"),
                 viewed_at: Timestamp(1_800_000_000_000),
+                recommendation_id: None,
             }];
             let outcome = store
                 .append(AppendRequest {

@@ -43,7 +43,7 @@ async fn loaded() -> SqliteWarehouse {
             .map_err(e)?;
             for (seq, item) in items.iter().enumerate() {
                 c.execute(
-                    "INSERT INTO session_views VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO session_views (session_id, seq, item_id, viewed_at) VALUES (?1, ?2, ?3, ?4)",
                     params![sid, seq, item, 3000 + seq as i64],
                 )
                 .map_err(e)?;
@@ -168,5 +168,66 @@ async fn constraint_violations_say_why() {
             .await
             .expect_err("refused");
         assert!(e.to_string().contains(constraint), "{sql}: {e}");
+    }
+}
+
+/// A view's recommendation id is archived with it; the schema refuses a malformed one.
+#[tokio::test]
+async fn archived_views_keep_their_recommendation_id() {
+    use reco_core::Warehouse;
+    let w = SqliteWarehouse::in_memory().expect("opens");
+    let rid = "0123456789abcdef0123456789abcdef";
+    let doc = |id: &str, rid: Option<&str>| reco_core::SessionDoc {
+        session_id: id.into(),
+        customer_id: None,
+        is_active: false,
+        session_start: reco_core::Timestamp(0),
+        last_update: reco_core::Timestamp(1),
+        items_viewed: vec![
+            reco_core::View {
+                item_id: "a".into(),
+                viewed_at: reco_core::Timestamp(0),
+                recommendation_id: None,
+            },
+            reco_core::View {
+                item_id: "b".into(),
+                viewed_at: reco_core::Timestamp(1),
+                recommendation_id: rid.map(str::to_string),
+            },
+        ],
+        view_count: 2,
+        expires_at: None,
+    };
+    w.archive_sessions(&[doc("clicked", Some(rid))])
+        .await
+        .expect("archived");
+    let rows: Vec<(String, Option<String>)> = w
+        .with_conn(|c| {
+            let mut s = c
+                .prepare("SELECT item_id, recommendation_id FROM session_views ORDER BY seq")
+                .map_err(|e| reco_core::WarehouseError::Other(e.to_string()))?;
+            let rows = s
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| reco_core::WarehouseError::Other(e.to_string()))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(|e| reco_core::WarehouseError::Other(e.to_string()))
+        })
+        .await
+        .expect("query");
+    assert_eq!(
+        rows,
+        vec![("a".into(), None), ("b".into(), Some(rid.to_string()))]
+    );
+    match w
+        .archive_sessions(&[doc("malformed", Some("NOT-HEX"))])
+        .await
+    {
+        Err(reco_core::WarehouseError::Rejected(m)) => {
+            assert!(
+                m.contains("recommendation_id_format") || m.contains("CHECK"),
+                "{m}"
+            )
+        }
+        other => panic!("expected a rejection, got {other:?}"),
     }
 }

@@ -531,9 +531,11 @@ const UPSERT_SESSION: &str =
          customer_id = EXCLUDED.customer_id, session_start = EXCLUDED.session_start,
          last_update = EXCLUDED.last_update, view_count = EXCLUDED.view_count, archived_at = now()";
 
-const UPSERT_VIEW: &str = "INSERT INTO session_views (session_id, seq, item_id, viewed_at)
-     VALUES (:session_id, :seq, :item_id, :viewed_at)
-     ON CONFLICT (session_id, seq) DO UPDATE SET item_id = EXCLUDED.item_id, viewed_at = EXCLUDED.viewed_at";
+const UPSERT_VIEW: &str =
+    "INSERT INTO session_views (session_id, seq, item_id, viewed_at, recommendation_id)
+     VALUES (:session_id, :seq, :item_id, :viewed_at, :recommendation_id)
+     ON CONFLICT (session_id, seq) DO UPDATE SET item_id = EXCLUDED.item_id,
+         viewed_at = EXCLUDED.viewed_at, recommendation_id = EXCLUDED.recommendation_id";
 
 #[async_trait]
 impl Warehouse for RdsData {
@@ -559,6 +561,7 @@ impl Warehouse for RdsData {
                         long("seq", seq as i64),
                         text("item_id", &v.item_id),
                         timestamp("viewed_at", v.viewed_at),
+                        text_or_null("recommendation_id", v.recommendation_id.as_deref()),
                     ]
                 })
             })

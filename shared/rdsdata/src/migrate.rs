@@ -20,6 +20,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_session_reuse",
         include_str!("../../../migrations/postgres/0003_session_reuse.sql"),
     ),
+    (
+        "0004_click_attribution",
+        include_str!("../../../migrations/postgres/0004_click_attribution.sql"),
+    ),
 ];
 
 /// The functions' database roles (created by `0002_roles`).

@@ -33,7 +33,12 @@ async fn warehouse() -> RdsData {
     let applied = reco_rdsdata::migrate::apply(&rds).await.expect("migrates");
     assert_eq!(
         applied,
-        ["0001_warehouse", "0002_roles", "0003_session_reuse"]
+        [
+            "0001_warehouse",
+            "0002_roles",
+            "0003_session_reuse",
+            "0004_click_attribution"
+        ]
     );
     assert!(reco_rdsdata::migrate::apply(&rds)
         .await
@@ -173,6 +178,7 @@ async fn load_fixture(rds: &RdsData) {
                 .map(|i| reco_core::View {
                     item_id: i.to_string(),
                     viewed_at: at,
+                    recommendation_id: None,
                 })
                 .collect(),
             view_count: items.len() as u32,
@@ -293,6 +299,7 @@ async fn constraint_violations_say_why_and_keep_nothing() {
         items_viewed: vec![reco_core::View {
             item_id: "i".into(),
             viewed_at: reco_core::Timestamp(0),
+            recommendation_id: None,
         }],
         view_count: 1,
         expires_at: None,
@@ -302,6 +309,7 @@ async fn constraint_violations_say_why_and_keep_nothing() {
         items_viewed: vec![reco_core::View {
             item_id: String::new(),
             viewed_at: reco_core::Timestamp(0),
+            recommendation_id: None,
         }],
         ..good.clone()
     };
@@ -363,6 +371,7 @@ async fn ten_thousand_sessions_in_one_run() {
                 let views = [reco_core::View {
                     item_id: format!("item-{}", i % 50),
                     viewed_at: old,
+                    recommendation_id: None,
                 }];
                 store
                     .append(reco_core::ports::AppendRequest {
@@ -500,5 +509,69 @@ async fn function_roles_hold_only_what_they_need() {
         reco_rdsdata::migrate::set_role_password(&rds, "reco_train", "short")
             .await
             .is_err()
+    );
+}
+
+/// A view's recommendation id is archived with it; the schema refuses a malformed one.
+#[tokio::test]
+async fn archived_views_keep_their_recommendation_id() {
+    let rds = warehouse().await;
+    let rid = "0123456789abcdef0123456789abcdef";
+    let doc = |id: &str, rid: Option<&str>| reco_core::SessionDoc {
+        session_id: id.into(),
+        customer_id: None,
+        is_active: false,
+        session_start: reco_core::Timestamp(0),
+        last_update: reco_core::Timestamp(1),
+        items_viewed: vec![
+            reco_core::View {
+                item_id: "a".into(),
+                viewed_at: reco_core::Timestamp(0),
+                recommendation_id: None,
+            },
+            reco_core::View {
+                item_id: "b".into(),
+                viewed_at: reco_core::Timestamp(1),
+                recommendation_id: rid.map(str::to_string),
+            },
+        ],
+        view_count: 2,
+        expires_at: None,
+    };
+    rds.archive_sessions(&[doc("clicked", Some(rid))])
+        .await
+        .expect("archived");
+    let out = rds
+        .execute(
+            "SELECT item_id, recommendation_id FROM session_views WHERE session_id = :id ORDER BY seq",
+            vec![text("id", "clicked")],
+            None,
+        )
+        .await
+        .expect("views");
+    let rows: Vec<(String, Option<String>)> = out
+        .records
+        .unwrap_or_default()
+        .iter()
+        .map(|r| (Record(r).text(0).expect("text"), Record(r).text(1).ok()))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![("a".into(), None), ("b".into(), Some(rid.to_string()))]
+    );
+    match rds
+        .archive_sessions(&[doc("malformed", Some("NOT-HEX"))])
+        .await
+    {
+        Err(WarehouseError::Rejected(m)) => assert!(m.contains("recommendation_id_format"), "{m}"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!(
+        count(
+            &rds,
+            "SELECT count(*) FROM sessions WHERE session_id = 'malformed'"
+        )
+        .await,
+        0
     );
 }

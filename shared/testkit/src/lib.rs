@@ -36,6 +36,7 @@ fn views(prefix: &str, n: usize, t: i64) -> Vec<View> {
         .map(|i| View {
             item_id: format!("{prefix}-item-{i}"),
             viewed_at: Timestamp(t + i as i64),
+            recommendation_id: None,
         })
         .collect()
 }
@@ -117,6 +118,7 @@ pub async fn concurrent_appends_all_land(store: Arc<dyn SessionStore>, prefix: &
             let v = [View {
                 item_id: format!("item-{i}"),
                 viewed_at: Timestamp(T0 + 1000 * i),
+                recommendation_id: None,
             }];
             append(store.as_ref(), &sid, None, &v, T0 + 60_000, 500).await
         }));
@@ -266,6 +268,7 @@ pub async fn byte_budget_is_enforced(store: &dyn SessionStore, prefix: &str) {
     let wide = |tag: usize| View {
         item_id: format!("{tag:03}{}", "\u{1F600}".repeat(63)),
         viewed_at: Timestamp(T0 + tag as i64),
+        recommendation_id: None,
     };
     let one = reco_core::sessions::view_bytes(&wide(0));
     assert_eq!(one, 3 + 63 * 4 + reco_core::sessions::VIEW_OVERHEAD_BYTES);
@@ -288,8 +291,29 @@ pub async fn byte_budget_is_enforced(store: &dyn SessionStore, prefix: &str) {
 }
 
 /// Runs every rule of the contract.
+/// A view's recommendation id is stored and read back with it; views without one stay
+/// without.
+pub async fn attribution_round_trips(store: &dyn SessionStore, prefix: &str) {
+    let session = format!("{prefix}-attributed");
+    let rid = "0123456789abcdef0123456789abcdef".to_string();
+    let mut v = views(prefix, 2, T0);
+    v[1].recommendation_id = Some(rid.clone());
+    assert_eq!(
+        append(store, &session, None, &v, T0 + 10, 100).await,
+        AppendOutcome::Appended
+    );
+    let doc = store.get(&session).await.expect("read").expect("stored");
+    let got: Vec<Option<String>> = doc
+        .items_viewed
+        .iter()
+        .map(|v| v.recommendation_id.clone())
+        .collect();
+    assert_eq!(got, vec![None, Some(rid)]);
+}
+
 pub async fn session_store_contract(store: Arc<dyn SessionStore>) {
     let prefix = run_prefix();
+    attribution_round_trips(store.as_ref(), &prefix).await;
     concurrent_appends_all_land(Arc::clone(&store), &prefix).await;
     cap_is_enforced(store.as_ref(), &prefix).await;
     archive_rules(store.as_ref(), &prefix).await;
@@ -363,6 +387,7 @@ impl SessionStore for Faulty {
                 let view = [View {
                     item_id: item.clone(),
                     viewed_at: Timestamp(*at),
+                    recommendation_id: None,
                 }];
                 append_ok(self.inner.as_ref(), sid, None, &view, *at, 500).await;
             }
