@@ -4,59 +4,14 @@
 //! and a visitor who views three products of one category gets a `session` list that
 //! leans to it.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_reco");
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+mod common;
+use common::{cli_token, error_code, start_with, Server, BIN};
 
 async fn serve(dir: &std::path::Path) -> Server {
-    let port = free_port();
-    let child = Command::new(BIN)
-        .args([
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env_remove("RECO_TOKEN_SECRET")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("reco serve starts");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("reco serve did not listen on {port}");
+    start_with(dir, &[]).await
 }
 
 /// The P@10 column of the summary table's row starting with `name`.
@@ -256,36 +211,6 @@ async fn a_folder_that_is_not_a_demo_serves_reco_js_but_no_storefront() {
     assert_eq!(r.status().as_u16(), 404);
 }
 
-fn admin_token(dir: &std::path::Path) -> String {
-    let out = Command::new(BIN)
-        .args(["token", "--admin", "--data-dir"])
-        .arg(dir)
-        .env_remove("RECO_TOKEN_SECRET")
-        .output()
-        .expect("reco token runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .lines()
-        .last()
-        .expect("a token")
-        .to_string()
-}
-
-async fn status_and_code(r: reqwest::Response) -> (u16, String) {
-    let status = r.status().as_u16();
-    let body: serde_json::Value =
-        serde_json::from_str(&r.text().await.expect("body")).unwrap_or_default();
-    (
-        status,
-        body["error"]["code"].as_str().unwrap_or("").to_string(),
-    )
-}
-
 /// The admin routes answer admin tokens only, list the published versions with their
 /// metrics and learning curves, and roll back to an earlier version, which the running
 /// server then serves.
@@ -310,7 +235,7 @@ async fn admin_routes_list_versions_and_roll_back() {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
-    let admin = admin_token(&dir);
+    let admin = cli_token(&dir, &["--admin"]);
     let url = |path: &str| format!("{}{path}", server.base);
 
     // The page itself, under the strict policy.
@@ -324,7 +249,7 @@ async fn admin_routes_list_versions_and_roll_back() {
         .send()
         .await
         .expect("sent");
-    assert_eq!(status_and_code(r).await, (401, "unauthorized".into()));
+    assert_eq!(error_code(r).await, (401, "unauthorized".into()));
     let issued: serde_json::Value = serde_json::from_str(
         &http
             .post(url("/demo/token"))
@@ -344,14 +269,14 @@ async fn admin_routes_list_versions_and_roll_back() {
         .send()
         .await
         .expect("sent");
-    assert_eq!(status_and_code(r).await, (403, "admin_required".into()));
+    assert_eq!(error_code(r).await, (403, "admin_required".into()));
     let r = http
         .get(url("/v1/popular"))
         .bearer_auth(&admin)
         .send()
         .await
         .expect("sent");
-    assert_eq!(status_and_code(r).await, (403, "admin_token".into()));
+    assert_eq!(error_code(r).await, (403, "admin_token".into()));
 
     let models = |http: reqwest::Client, admin: String, url: String| async move {
         let r = http
@@ -396,7 +321,7 @@ async fn admin_routes_list_versions_and_roll_back() {
             .send()
             .await
             .expect("sent");
-        let (status, got) = status_and_code(r).await;
+        let (status, got) = error_code(r).await;
         assert_eq!((status, got.as_str()), (code.0, code.1), "{path}");
     }
     let rollback = |body: &'static str| {
@@ -406,9 +331,9 @@ async fn admin_routes_list_versions_and_roll_back() {
             .send()
     };
     let r = rollback("").await.expect("sent");
-    assert_eq!(status_and_code(r).await, (409, "no_earlier_version".into()));
+    assert_eq!(error_code(r).await, (409, "no_earlier_version".into()));
     let r = rollback(r#"{"to": 7}"#).await.expect("sent");
-    assert_eq!(status_and_code(r).await, (400, "invalid_field".into()));
+    assert_eq!(error_code(r).await, (400, "invalid_field".into()));
 
     // A second version, then back to the first: the server serves it at once.
     let out = Command::new(BIN)
@@ -428,7 +353,7 @@ async fn admin_routes_list_versions_and_roll_back() {
     let r = rollback(r#"{"to": "no-such-version"}"#)
         .await
         .expect("sent");
-    assert_eq!(status_and_code(r).await, (400, "invalid_field".into()));
+    assert_eq!(error_code(r).await, (400, "invalid_field".into()));
     let r = rollback("{}").await.expect("sent");
     assert_eq!(r.status().as_u16(), 200);
     let list = models(http.clone(), admin.clone(), url("/v1/admin/models")).await;

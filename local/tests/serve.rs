@@ -2,100 +2,26 @@
 //! one of 50 concurrent views of one session, refuses bad input with the right status,
 //! and keeps sessions across restarts.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_reco");
+mod common;
+use common::{cli_token, error_code, free_port, start_with, Server, BIN};
 
 /// Tests that start a server run one at a time: several measure time (a stalled
 /// client, views during training), and a machine with two cores has none to spare.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 async fn start(dir: &std::path::Path) -> Server {
     start_with(dir, &[]).await
 }
 
-async fn start_with(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
-    let port = free_port();
-    let child = Command::new(BIN)
-        .args([
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir)
-        .envs(env.iter().copied())
-        .env_remove("RECO_TOKEN_SECRET")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("reco serve starts");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("reco serve did not listen on {port}");
-}
-
 fn token(dir: &std::path::Path, session: &str, customer: Option<&str>) -> String {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["token", "--session", session, "--data-dir"])
-        .arg(dir)
-        .env_remove("RECO_TOKEN_SECRET");
+    let mut args = vec!["--session", session];
     if let Some(c) = customer {
-        cmd.args(["--customer", c]);
+        args.extend(["--customer", c]);
     }
-    let out = cmd.output().expect("reco token runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .lines()
-        .last()
-        .expect("a token line")
-        .to_string()
-}
-
-async fn error_code(response: reqwest::Response) -> (u16, String) {
-    let status = response.status().as_u16();
-    let body: serde_json::Value =
-        serde_json::from_str(&response.text().await.expect("body")).expect("JSON error body");
-    (
-        status,
-        body["error"]["code"].as_str().unwrap_or("").to_string(),
-    )
+    cli_token(dir, &args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

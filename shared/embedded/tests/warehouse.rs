@@ -76,19 +76,27 @@ async fn interactions(
     .expect("query")
 }
 
-async fn pairs(w: &SqliteWarehouse, sql: &'static str) -> Vec<(String, String)> {
+async fn rows<T: Send + 'static>(
+    w: &SqliteWarehouse,
+    sql: &'static str,
+    row: fn(&rusqlite::Row) -> rusqlite::Result<T>,
+) -> Vec<T> {
     w.with_conn(move |c| {
         let mut s = c
             .prepare(sql)
             .map_err(|e| reco_core::WarehouseError::Other(e.to_string()))?;
         let rows = s
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([], row)
             .map_err(|e| reco_core::WarehouseError::Other(e.to_string()))?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(|e| reco_core::WarehouseError::Other(e.to_string()))
     })
     .await
     .expect("query")
+}
+
+async fn pairs(w: &SqliteWarehouse, sql: &'static str) -> Vec<(String, String)> {
+    rows(w, sql, |r| Ok((r.get(0)?, r.get(1)?))).await
 }
 
 #[tokio::test]
@@ -177,49 +185,24 @@ async fn archived_views_keep_their_recommendation_id() {
     use reco_core::Warehouse;
     let w = SqliteWarehouse::in_memory().expect("opens");
     let rid = "0123456789abcdef0123456789abcdef";
-    let doc = |id: &str, rid: Option<&str>| reco_core::SessionDoc {
-        session_id: id.into(),
-        customer_id: None,
-        is_active: false,
-        session_start: reco_core::Timestamp(0),
-        last_update: reco_core::Timestamp(1),
-        items_viewed: vec![
-            reco_core::View {
-                item_id: "a".into(),
-                viewed_at: reco_core::Timestamp(0),
-                recommendation_id: None,
-            },
-            reco_core::View {
-                item_id: "b".into(),
-                viewed_at: reco_core::Timestamp(1),
-                recommendation_id: rid.map(str::to_string),
-            },
-        ],
-        view_count: 2,
-        expires_at: None,
-    };
-    w.archive_sessions(&[doc("clicked", Some(rid))])
+    w.archive_sessions(&[reco_testkit::session_with_click("clicked", Some(rid))])
         .await
         .expect("archived");
-    let rows: Vec<(String, Option<String>)> = w
-        .with_conn(|c| {
-            let mut s = c
-                .prepare("SELECT item_id, recommendation_id FROM session_views ORDER BY seq")
-                .map_err(|e| reco_core::WarehouseError::Other(e.to_string()))?;
-            let rows = s
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(|e| reco_core::WarehouseError::Other(e.to_string()))?;
-            rows.collect::<Result<Vec<_>, _>>()
-                .map_err(|e| reco_core::WarehouseError::Other(e.to_string()))
-        })
-        .await
-        .expect("query");
+    let rows: Vec<(String, Option<String>)> = rows(
+        &w,
+        "SELECT item_id, recommendation_id FROM session_views ORDER BY seq",
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .await;
     assert_eq!(
         rows,
         vec![("a".into(), None), ("b".into(), Some(rid.to_string()))]
     );
     match w
-        .archive_sessions(&[doc("malformed", Some("NOT-HEX"))])
+        .archive_sessions(&[reco_testkit::session_with_click(
+            "malformed",
+            Some("NOT-HEX"),
+        )])
         .await
     {
         Err(reco_core::WarehouseError::Rejected(m)) => {

@@ -517,28 +517,7 @@ async fn function_roles_hold_only_what_they_need() {
 async fn archived_views_keep_their_recommendation_id() {
     let rds = warehouse().await;
     let rid = "0123456789abcdef0123456789abcdef";
-    let doc = |id: &str, rid: Option<&str>| reco_core::SessionDoc {
-        session_id: id.into(),
-        customer_id: None,
-        is_active: false,
-        session_start: reco_core::Timestamp(0),
-        last_update: reco_core::Timestamp(1),
-        items_viewed: vec![
-            reco_core::View {
-                item_id: "a".into(),
-                viewed_at: reco_core::Timestamp(0),
-                recommendation_id: None,
-            },
-            reco_core::View {
-                item_id: "b".into(),
-                viewed_at: reco_core::Timestamp(1),
-                recommendation_id: rid.map(str::to_string),
-            },
-        ],
-        view_count: 2,
-        expires_at: None,
-    };
-    rds.archive_sessions(&[doc("clicked", Some(rid))])
+    rds.archive_sessions(&[reco_testkit::session_with_click("clicked", Some(rid))])
         .await
         .expect("archived");
     let out = rds
@@ -560,7 +539,10 @@ async fn archived_views_keep_their_recommendation_id() {
         vec![("a".into(), None), ("b".into(), Some(rid.to_string()))]
     );
     match rds
-        .archive_sessions(&[doc("malformed", Some("NOT-HEX"))])
+        .archive_sessions(&[reco_testkit::session_with_click(
+            "malformed",
+            Some("NOT-HEX"),
+        )])
         .await
     {
         Err(WarehouseError::Rejected(m)) => assert!(m.contains("recommendation_id_format"), "{m}"),

@@ -291,6 +291,32 @@ pub async fn byte_budget_is_enforced(store: &dyn SessionStore, prefix: &str) {
 }
 
 /// Runs every rule of the contract.
+/// An archived session of two views, `a` then `b`, the second opened from
+/// recommendation `rid` when given.
+pub fn session_with_click(session_id: &str, rid: Option<&str>) -> reco_core::SessionDoc {
+    reco_core::SessionDoc {
+        session_id: session_id.into(),
+        customer_id: None,
+        is_active: false,
+        session_start: Timestamp(0),
+        last_update: Timestamp(1),
+        items_viewed: vec![
+            View {
+                item_id: "a".into(),
+                viewed_at: Timestamp(0),
+                recommendation_id: None,
+            },
+            View {
+                item_id: "b".into(),
+                viewed_at: Timestamp(1),
+                recommendation_id: rid.map(str::to_string),
+            },
+        ],
+        view_count: 2,
+        expires_at: None,
+    }
+}
+
 /// A view's recommendation id is stored and read back with it; views without one stay
 /// without.
 pub async fn attribution_round_trips(store: &dyn SessionStore, prefix: &str) {
