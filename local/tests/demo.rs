@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 mod common;
-use common::{cli_token, error_code, start_with, Server, BIN};
+use common::{cli_token, error_code, get_json, record_views, start_with, Server, BIN};
 
 async fn serve(dir: &std::path::Path) -> Server {
     start_with(dir, &[]).await
@@ -144,32 +144,18 @@ async fn the_demo_builds_a_shop_that_beats_popularity_and_serves_its_storefront(
     .expect("JSON");
     let tok = issued["token"].as_str().expect("a token").to_string();
 
-    let recs = || async {
-        let r = http
-            .get(format!(
-                "{}/v1/recommendations?session_id=s-demo&k=10",
-                server.base
-            ))
-            .bearer_auth(&tok)
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(r.status().as_u16(), 200);
-        serde_json::from_str::<serde_json::Value>(&r.text().await.expect("body")).expect("JSON")
-    };
-    let first = recs().await;
+    let url = format!("{}/v1/recommendations?session_id=s-demo&k=10", server.base);
+    let first = get_json(&http, &url, &tok).await;
     assert_eq!(first["strategy"], "popular");
-    for item in ["watches-001", "watches-004", "watches-007"] {
-        let r = http
-            .post(format!("{}/v1/sessions/s-demo/views", server.base))
-            .bearer_auth(&tok)
-            .body(format!(r#"{{"item_id":"{item}"}}"#))
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(r.status().as_u16(), 200);
-    }
-    let after = recs().await;
+    record_views(
+        &http,
+        &server.base,
+        "s-demo",
+        &tok,
+        &["watches-001", "watches-004", "watches-007"],
+    )
+    .await;
+    let after = get_json(&http, &url, &tok).await;
     assert_eq!(after["strategy"], "session");
     let items = after["items"].as_array().expect("items");
     let watches = items

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 mod common;
-use common::{cli_token, error_code, free_port, start_with, Server, BIN};
+use common::{cli_token, error_code, free_port, get_json, record_views, start_with, Server, BIN};
 
 /// Tests that start a server run one at a time: several measure time (a stalled
 /// client, views during training), and a machine with two cores has none to spare.
@@ -512,36 +512,11 @@ async fn recommendations_follow_the_session_through_reco_serve() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let recs = |query: &'static str| {
-        let (http, base, tok) = (http.clone(), server.base.clone(), tok.clone());
-        async move {
-            let r = http
-                .get(format!(
-                    "{base}/v1/recommendations?session_id=s-shop&{query}"
-                ))
-                .bearer_auth(&tok)
-                .send()
-                .await
-                .expect("sent");
-            assert_eq!(r.status().as_u16(), 200);
-            let body: serde_json::Value =
-                serde_json::from_str(&r.text().await.expect("body")).expect("JSON");
-            body
-        }
-    };
-    let before = recs("k=10").await;
+    let url = format!("{}/v1/recommendations?session_id=s-shop&k=10", server.base);
+    let before = get_json(&http, &url, &tok).await;
     assert_eq!(before["strategy"], "popular");
-    for item in ["i4", "i10", "i16"] {
-        let r = http
-            .post(format!("{}/v1/sessions/s-shop/views", server.base))
-            .bearer_auth(&tok)
-            .body(format!(r#"{{"item_id":"{item}"}}"#))
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(r.status().as_u16(), 200);
-    }
-    let after = recs("k=10").await;
+    record_views(&http, &server.base, "s-shop", &tok, &["i4", "i10", "i16"]).await;
+    let after = get_json(&http, &url, &tok).await;
     assert_eq!(after["strategy"], "session");
     let items: Vec<String> = after["items"]
         .as_array()

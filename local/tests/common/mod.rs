@@ -91,3 +91,30 @@ pub async fn error_code(response: reqwest::Response) -> (u16, String) {
         body["error"]["code"].as_str().unwrap_or("").to_string(),
     )
 }
+
+/// `GET url` with `token`, which must answer 200: its JSON body.
+pub async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {
+    let r = http.get(url).bearer_auth(token).send().await.expect("sent");
+    assert_eq!(r.status().as_u16(), 200, "{url}");
+    serde_json::from_str(&r.text().await.expect("body")).expect("JSON")
+}
+
+/// Records `items` as views of `session`, one request each; each must be accepted.
+pub async fn record_views(
+    http: &reqwest::Client,
+    base: &str,
+    session: &str,
+    token: &str,
+    items: &[&str],
+) {
+    for item in items {
+        let r = http
+            .post(format!("{base}/v1/sessions/{session}/views"))
+            .bearer_auth(token)
+            .body(format!(r#"{{"item_id":"{item}"}}"#))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status().as_u16(), 200, "{item}");
+    }
+}
