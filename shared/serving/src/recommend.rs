@@ -15,7 +15,6 @@
 //! feature's embedding). An item's reason is the component with the largest share
 //! `w_c (x_c . v_i)` of its score.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -112,7 +111,9 @@ enum Part {
 struct Query {
     vector: Vec<f32>,
     bias: f32,
-    parts: Vec<(f32, Part)>,
+    /// Each part's weight, what it is, and its vector (kept for the reasons, so each
+    /// item's explanation reads no vector from the model but its own).
+    parts: Vec<(f32, Part, Vec<f32>)>,
 }
 
 impl Query {
@@ -128,7 +129,7 @@ impl Query {
         for (q, v) in self.vector.iter_mut().zip(x) {
             *q += weight * v;
         }
-        self.parts.push((weight, part));
+        self.parts.push((weight, part, x.to_vec()));
     }
 }
 
@@ -428,17 +429,12 @@ fn explain(model: &ServingModel, query: &Query, i: usize) -> Reason {
     let mut best: Option<(f32, Part)> = None;
     let mut explained = 0.0f32;
     let mut history = false;
-    for &(w, part) in &query.parts {
-        let x = match part {
-            Part::History => {
-                history = true;
-                continue;
-            }
-            Part::Viewed(j) => Some(model.vector(j)),
-            Part::Feature(f) => model.user_feature_vector(f).map(Cow::Borrowed),
-        };
-        let Some(x) = x else { continue };
-        let share = w * dot(&x, &v);
+    for &(w, part, ref x) in &query.parts {
+        if matches!(part, Part::History) {
+            history = true;
+            continue;
+        }
+        let share = w * dot(x, &v);
         explained += share;
         if best.is_none_or(|(s, _)| share > s) {
             best = Some((share, part));
