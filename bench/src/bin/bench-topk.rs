@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use ndarray::{Array1, Array2};
-use reco_model::topk::{HalfMatrix, QuantizedItems};
+use reco_model::topk::{scan_query, HalfMatrix, QuantizedItems};
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -45,17 +45,11 @@ fn main() {
         .collect();
     // Each scan runs over all the queries in turn (so neither evicts the other's
     // data from the cache between queries), then the answers are compared.
-    let query = |v: &[f32]| {
-        let mut q = vec![0.0f32; (dim + 1).div_ceil(8) * 8];
-        q[..dim].copy_from_slice(v);
-        q[dim] = 1.0;
-        q
-    };
     let mut times = Vec::with_capacity(queries);
     let mut answers = Vec::with_capacity(queries);
     for v in &queries_v {
         let started = Instant::now();
-        let q = query(v);
+        let q = scan_query(v);
         answers.push(quantized.top_k(&half, &q, 0.0, k, None));
         times.push(started.elapsed().as_secs_f64() * 1e6);
     }
@@ -65,7 +59,7 @@ fn main() {
     let mut checksum = 0usize;
     for (v, top) in queries_v.iter().zip(&answers) {
         let started = Instant::now();
-        let q = query(v);
+        let q = scan_query(v);
         let exact = matrix.top_k(&q, 0.0, k, None);
         f32_times.push(started.elapsed().as_secs_f64() * 1e6);
         if *top != exact {

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{header, Response, StatusCode};
+use http::{header, Response};
 use reco_core::{ArtifactStore, Timestamp};
 use reco_serving::loader::{read_pointer, read_version};
 use reco_serving::registry::{self, Manifest, Pointer, CURRENT_KEY, MANIFEST_FILE, REPORT_FILE};
@@ -174,15 +174,4 @@ fn parse_rollback(body: &[u8]) -> Result<Option<String>, ApiError> {
         }
         Some(_) => Err(ApiError::invalid("to", "must be a string")),
     }
-}
-
-/// JSON response with status 200.
-pub(crate) fn ok(value: &Value) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from(value.to_string()));
-    *response.status_mut() = StatusCode::OK;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    response
 }

@@ -101,13 +101,16 @@ impl Api {
                     let name = q.split(['=', '&']).next().unwrap_or(q);
                     return Err(ApiError::unknown_parameter(name));
                 }
-                Ok(admin::ok(&self.admin()?.models().await?))
+                Ok(json_response(
+                    StatusCode::OK,
+                    &self.admin()?.models().await?,
+                ))
             }
             Route::AdminReport(version) => self.admin()?.report(version).await,
             Route::AdminRollback => {
                 let now = self.sessions.clock().now();
                 let out = self.admin()?.rollback(request.body(), now).await?;
-                Ok(admin::ok(&out))
+                Ok(json_response(StatusCode::OK, &out))
             }
             Route::Recommendations => {
                 let input = query::recommendations(query)?;

@@ -188,10 +188,7 @@ impl ItemMatrix {
                 self.dim
             )));
         }
-        let mut q = vec![0.0f32; self.stride];
-        q[..self.dim].copy_from_slice(v);
-        q[self.dim] = 1.0;
-        Ok(q)
+        Ok(scan_query(v))
     }
 
     fn row(&self, r: usize) -> &[f32] {
@@ -315,6 +312,17 @@ pub trait ExactRows {
     /// [`ItemMatrix::top_k`] computes it over the same values; `scratch` is reused
     /// between calls.
     fn score(&self, q: &[f32], r: usize, scratch: &mut Vec<f32>) -> f32;
+}
+
+/// The scan's query for a representation `v`: `[v, 1, 0...]` in the layout's row
+/// length (its bias only shifts every score alike, so it is added to the results, not
+/// scanned).
+pub fn scan_query(v: &[f32]) -> Vec<f32> {
+    let dim = v.len();
+    let mut q = vec![0.0f32; stride_for(dim)];
+    q[..dim].copy_from_slice(v);
+    q[dim] = 1.0;
+    q
 }
 
 /// The layout's row length for `dim` components: vector, bias, zero padding to a

@@ -170,10 +170,7 @@ impl ServingModel {
         if v.len() != self.dim {
             return None;
         }
-        let mut q = vec![0.0f32; (self.dim + 1).div_ceil(8) * 8];
-        q[..self.dim].copy_from_slice(v);
-        q[self.dim] = 1.0;
-        Some(q)
+        Some(reco_model::topk::scan_query(v))
     }
 
     pub fn user_feature_name(&self, f: usize) -> Option<&str> {
