@@ -62,6 +62,16 @@ def post(sid, body, auth):
                  {"session_id": sid}, body, auth)
 
 
+def impressions(sid, body, auth):
+    return event("POST", f"/v1/sessions/{sid}/impressions", "/v1/sessions/{session_id}/impressions",
+                 {"session_id": sid}, body, auth)
+
+
+SHOWN = {"recommendation_id": "0123456789abcdef0123456789abcdef",
+         "model_version": "20261130T120000Z-0123abcd", "strategy": "session",
+         "item_ids": ["item-4", "item-5"]}
+
+
 def get(sid, auth):
     return event("GET", f"/v1/sessions/{sid}", "/v1/sessions/{session_id}", {"session_id": sid}, None, auth)
 
@@ -73,6 +83,9 @@ cases = {
     # name: event (the handler test knows each case's expected status and code)
     "post-view": post(S, json.dumps({"item_id": "item-1"}), bearer(S)),
     "post-batch": post(S, json.dumps({"views": [{"item_id": "item-2"}, {"item_id": "item-3"}]}), bearer(S)),
+    "post-impressions": impressions(S, json.dumps({"impressions": [SHOWN]}), bearer(S)),
+    "post-impressions-bad-strategy": impressions(
+        S, json.dumps({"impressions": [{**SHOWN, "strategy": "magic"}]}), bearer(S)),
     "get-session": get(S, bearer(S)),
     "post-view-customer": post(C, json.dumps({"item_id": "item-9", "customer_id": "c-1"}), bearer(C, "c-1")),
     "post-view-other-customer": post(C, json.dumps({"item_id": "item-9"}), bearer(C, "c-2")),

@@ -45,6 +45,7 @@ export function createReco(options = {}) {
   let customerId = options.customerId || null;
   let memorySession = null;
   let queue = [];
+  let shownQueue = [];
   let timer = null;
   let sending = null;
   let cachedToken = null;
@@ -140,27 +141,64 @@ export function createReco(options = {}) {
     }
   }
 
-  async function flush(keepalive = false) {
-    if (timer) {
-      clearTimeout(timer);
-      timer = null;
-    }
-    if (sending) await sending.catch(() => {});
-    if (queue.length === 0) return;
-    const views = queue.splice(0, 100);
-    const body = customerId ? { views, customer_id: customerId } : { views };
-    sending = call("POST", "/v1/sessions/" + encodeURIComponent(session(true)) + "/views", body, {
+  async function send(path, body, keepalive, what) {
+    sending = call("POST", "/v1/sessions/" + encodeURIComponent(session(true)) + path, body, {
       keepalive,
       retries: keepalive ? 0 : 3,
     });
     try {
       await sending;
     } catch (e) {
-      warn("views not recorded:", e.message || e);
+      warn(what + " not recorded:", e.message || e);
     } finally {
       sending = null;
     }
-    if (queue.length) return flush(keepalive);
+  }
+
+  // Sends queued views (at most 25 per request), then, unless `viewsOnly`, queued
+  // impressions (at most 10 per request).
+  async function flush(keepalive = false, viewsOnly = false) {
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+    }
+    if (sending) await sending.catch(() => {});
+    if (queue.length) {
+      const views = queue.splice(0, 25);
+      await send("/views", customerId ? { views, customer_id: customerId } : { views }, keepalive, "views");
+    } else if (shownQueue.length && !viewsOnly) {
+      await send("/impressions", { impressions: shownQueue.splice(0, 10) }, keepalive, "impressions");
+    } else return;
+    return flush(keepalive, viewsOnly);
+  }
+
+  function schedule() {
+    if (queue.length >= 20 || batchMs === 0) {
+      flush();
+    } else if (!timer) {
+      timer = setTimeout(() => flush(), batchMs);
+    }
+  }
+
+  // Records that `response`'s list was shown (its items, or `itemIds` when the page
+  // showed only some), for click-through per model version and strategy. The
+  // instance's render() calls it.
+  function shown(response, itemIds) {
+    try {
+      if (!response || !response.recommendation_id) return;
+      const ids = (itemIds || (response.items || []).map((i) => i.item_id)).slice(0, 100);
+      if (!ids.length) return;
+      shownQueue.push({
+        recommendation_id: response.recommendation_id,
+        model_version: response.model_version,
+        strategy: response.strategy,
+        item_ids: ids,
+        shown_at: new Date().toISOString(),
+      });
+      schedule();
+    } catch (e) {
+      warn(e);
+    }
   }
 
   // `recommendationId`: the `recommendation_id` of the list the visitor opened the
@@ -177,11 +215,7 @@ export function createReco(options = {}) {
         else warn("trackView: recommendationId is not a recommendation_id; the view is sent without it");
       }
       queue.push(view);
-      if (queue.length >= 20 || batchMs === 0) {
-        flush();
-      } else if (!timer) {
-        timer = setTimeout(() => flush(), batchMs);
-      }
+      schedule();
     } catch (e) {
       warn(e);
     }
@@ -191,7 +225,7 @@ export function createReco(options = {}) {
   // `keepalive` (not `sendBeacon`, which cannot carry the Authorization header).
   try {
     const hidden = () => {
-      if (queue.length) flush(true);
+      if (queue.length || shownQueue.length) flush(true);
     };
     globalThis.addEventListener &&
       globalThis.addEventListener("visibilitychange", () => {
@@ -215,7 +249,7 @@ export function createReco(options = {}) {
   async function list(path, params) {
     try {
       // Views still queued count: send them first.
-      if (queue.length || sending) await flush();
+      if (queue.length || sending) await flush(false, true);
       return await call("GET", path + query(params), undefined, { retries: 1 });
     } catch (e) {
       warn("no recommendations:", e.message || e);
@@ -232,6 +266,7 @@ export function createReco(options = {}) {
     },
     reset() {
       queue = [];
+      shownQueue = [];
       customerId = null;
       cachedToken = null;
       memorySession = null;
@@ -259,15 +294,20 @@ export function createReco(options = {}) {
         session_id: session(false),
       }),
     popular: ({ k, category } = {}) => list("/v1/popular", { k, category }),
-    render,
+    shown,
+    // Draws the list and records it as shown.
+    render(container, response, template) {
+      if (render(container, response, template)) shown(response);
+    },
   };
 }
 
 // Fills `container` with one element per item: `template(item, response)` returns a
-// Node (or a string, shown as text). Without a template, each item is its id.
+// Node (or a string, shown as text). Without a template, each item is its id. Returns
+// whether it drew anything. (An instance's render also records the impression.)
 export function render(container, response, template) {
   try {
-    if (!container) return;
+    if (!container) return false;
     const items = (response && response.items) || [];
     const nodes = items.map((item) => {
       const made = template ? template(item, response) : item.item_id;
@@ -277,7 +317,9 @@ export function render(container, response, template) {
       return li;
     });
     container.replaceChildren(...nodes);
+    return nodes.length > 0;
   } catch (e) {
     warn("render failed:", e);
+    return false;
   }
 }

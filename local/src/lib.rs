@@ -107,8 +107,9 @@ pub fn open(config: &Config, dir: &DataDir) -> Result<Local, String> {
     for db in [dir.sessions_db(), dir.warehouse_db()] {
         owner_only_file(&db)?;
     }
-    let store: Arc<dyn SessionStore> =
+    let sqlite_store =
         Arc::new(SqliteSessionStore::open(&dir.sessions_db()).map_err(|e| e.to_string())?);
+    let store: Arc<dyn SessionStore> = sqlite_store.clone();
     let warehouse = SqliteWarehouse::open(&dir.warehouse_db())
         .map_err(|e| format!("{}: {e}", dir.warehouse_db().display()))?;
     let clock = Arc::new(SystemClock);
@@ -129,6 +130,9 @@ pub fn open(config: &Config, dir: &DataDir) -> Result<Local, String> {
         admin: Some(Arc::new(reco_api::admin::Admin {
             artifacts: Arc::new(artifacts.clone()),
             models: Some(Arc::clone(&models)),
+            sessions: sqlite_store,
+            warehouse: Arc::new(warehouse.clone()),
+            session_timeout_secs: config.session_timeout_secs,
         })),
     };
     let deadpool = Deadpool::new(store, Arc::new(warehouse.clone()), clock, config);
@@ -205,6 +209,68 @@ pub async fn train(
 }
 
 /// The end-of-run summary table.
+/// `reco report`'s text: the current model, the sessions and click-through, from the
+/// admin routes' JSON (`models`, `activity`).
+pub fn print_report(models: &serde_json::Value, activity: &serde_json::Value) {
+    let current = models["versions"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["current"] == true));
+    match current {
+        Some(v) => {
+            let p = |x: &serde_json::Value| x.as_f64().map_or("-".into(), |x| format!("{x:.4}"));
+            println!(
+                "model {} (current of {}): P@10 {} (popularity {}), AUC {}",
+                v["version"].as_str().unwrap_or("?"),
+                models["versions"].as_array().map_or(0, Vec::len),
+                p(&v["metrics"]["precision_at_10"]),
+                p(&v["baseline"]["popular"]["precision_at_10"]),
+                p(&v["metrics"]["auc"]),
+            );
+        }
+        None => println!("no model published yet: run `reco train`"),
+    }
+    let s = &activity["sessions"];
+    println!(
+        "sessions: {} active, {} quarantined, {} archived; {} awaiting archive (lag {} s); \
+         views: {} in the last minute, {} in the last hour",
+        s["active"],
+        s["quarantined"],
+        s["archived"],
+        s["awaiting_archive"],
+        s["archive_lag_secs"],
+        s["views_last_minute"],
+        s["views_last_hour"]
+    );
+    let rows = activity["click_through"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if rows.is_empty() {
+        println!("click-through: no impressions archived yet");
+        return;
+    }
+    println!("click-through (archived sessions):");
+    println!(
+        "| {:<28} | {:<13} | {:>6} | {:>11} | {:>6} | {:>7} |",
+        "model version", "strategy", "lists", "impressions", "clicks", "CTR"
+    );
+    println!(
+        "|{:-<30}|{:-<15}|{:-<8}|{:-<13}|{:-<8}|{:-<9}|",
+        "", "", "", "", "", ""
+    );
+    for r in rows {
+        println!(
+            "| {:<28} | {:<13} | {:>6} | {:>11} | {:>6} | {:>6.1}% |",
+            r["model_version"].as_str().unwrap_or("?"),
+            r["strategy"].as_str().unwrap_or("?"),
+            r["recommendations"],
+            r["impressions"],
+            r["clicks"],
+            100.0 * r["click_through"].as_f64().unwrap_or(0.0)
+        );
+    }
+}
+
 pub fn print_summary(o: &reco_pipeline::train::Outcome, dir: &DataDir) {
     let row = |name: &str, s: Option<&reco_pipeline::train::Scores>| match s {
         Some(s) => println!(

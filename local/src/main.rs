@@ -118,6 +118,21 @@ enum Command {
     Deadpool {
         #[arg(long)]
         data_dir: PathBuf,
+        /// Archive every active session now, however recent its last view (before a
+        /// training run by hand, or to see click-through at once); a visitor's next
+        /// view then starts a new session.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Print what the data dir serves and how it does: the current model with its
+    /// metrics, the sessions (active, quarantined, archived, archive lag, views per
+    /// minute) and click-through per model version and strategy.
+    Report {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The same as JSON (what GET /v1/admin/models and /v1/admin/activity give).
+        #[arg(long)]
+        json: bool,
     },
     /// Print a visitor token the local server accepts (last line of output).
     Token {
@@ -338,9 +353,17 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Deadpool { data_dir } => {
+        Command::Deadpool { data_dir, all } => {
             let dir =
                 DataDir::open(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+            let config = if all {
+                Config {
+                    session_timeout_secs: 0,
+                    ..config
+                }
+            } else {
+                config
+            };
             let local = reco::open(&config, &dir)?;
             let r = local.deadpool.run(None).await;
             println!(
@@ -349,6 +372,28 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             if r.failed > 0 {
                 return Err(format!("{} sessions could not be archived", r.failed));
+            }
+            Ok(())
+        }
+        Command::Report { data_dir, json } => {
+            let dir =
+                DataDir::open(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+            let local = reco::open(&config, &dir)?;
+            let admin = local
+                .api
+                .admin
+                .as_ref()
+                .ok_or("the local API has no admin routes")?;
+            let now = SystemClock.now();
+            let models = admin.models().await.map_err(|e| e.message)?;
+            let activity = admin.activity(now).await.map_err(|e| e.message)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"models": models, "activity": activity})
+                );
+            } else {
+                reco::print_report(&models, &activity);
             }
             Ok(())
         }

@@ -167,6 +167,91 @@ async fn the_demo_builds_a_shop_that_beats_popularity_and_serves_its_storefront(
         })
         .count();
     assert!(watches >= 6, "{items:?}");
+
+    // The site shows that list (an impression) and the visitor opens its first item
+    // (a click); once archived, both are in the click-through of the admin route and
+    // of `reco report`.
+    let rid = after["recommendation_id"]
+        .as_str()
+        .expect("rid")
+        .to_string();
+    let version = after["model_version"]
+        .as_str()
+        .expect("version")
+        .to_string();
+    let shown: Vec<&str> = items.iter().filter_map(|i| i["item_id"].as_str()).collect();
+    let impressions = serde_json::json!({"impressions": [{
+        "recommendation_id": rid, "model_version": version, "strategy": "session",
+        "item_ids": shown,
+    }]});
+    let r = http
+        .post(format!("{}/v1/sessions/s-demo/impressions", server.base))
+        .bearer_auth(&tok)
+        .body(impressions.to_string())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status().as_u16(), 200);
+    let r = http
+        .post(format!("{}/v1/sessions/s-demo/views", server.base))
+        .bearer_auth(&tok)
+        .body(format!(
+            r#"{{"item_id":"{}","recommendation_id":"{rid}"}}"#,
+            shown[0]
+        ))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status().as_u16(), 200);
+    let archived = Command::new(BIN)
+        .args(["deadpool", "--all", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .expect("reco deadpool runs");
+    assert!(archived.status.success());
+    assert!(
+        String::from_utf8_lossy(&archived.stdout).contains("archived 1 sessions"),
+        "{}",
+        String::from_utf8_lossy(&archived.stdout)
+    );
+    let admin = cli_token(&dir, &["--admin"]);
+    let activity = get_json(&http, &format!("{}/v1/admin/activity", server.base), &admin).await;
+    let row = serde_json::json!({
+        "model_version": version, "strategy": "session", "recommendations": 1,
+        "impressions": 10, "clicks": 1, "click_through": 0.1,
+    });
+    assert_eq!(
+        activity["click_through"],
+        serde_json::json!([row]),
+        "{activity}"
+    );
+    assert_eq!(activity["sessions"]["active"], 0, "{activity}");
+    assert_eq!(activity["sessions"]["archived"], 1501, "{activity}");
+    let report = Command::new(BIN)
+        .args(["report", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .expect("reco report runs");
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(report.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("model {version} (current of 1)")),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.contains("| session"))
+        .unwrap_or_else(|| panic!("no session row in:\n{text}"));
+    let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+    assert_eq!(cells[3..7], ["1", "10", "1", "10.0%"], "{line}");
+    let json = Command::new(BIN)
+        .args(["report", "--json", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .expect("reco report --json runs");
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(json["activity"]["click_through"][0], row);
+    assert_eq!(json["models"]["current"], serde_json::json!(version));
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //   node --test tests/browser/recojs.test.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createReco } from "../../local/assets/reco.js";
+import { createReco, render } from "../../local/assets/reco.js";
 
 // Answers each request with the next scripted response (an Error is thrown as a
 // network failure) and records what was asked.
@@ -125,4 +125,50 @@ test("a view opened from a recommendation carries its recommendation_id; a bad o
   assert.equal(views[0].recommendation_id, rid);
   assert.equal("recommendation_id" in views[1], false);
   assert.equal(warnings.length, 1);
+});
+
+test("a shown list is recorded as an impression, after the views, at most 10 per request", async () => {
+  const calls = script(ok);
+  const reco = createReco({ batchMs: 10_000, storage: null, token: async () => "t" });
+  const rid = (d) => String(d).repeat(32);
+  const response = (d, ids) => ({
+    recommendation_id: rid(d),
+    model_version: "v1",
+    strategy: "session",
+    items: ids.map((item_id) => ({ item_id, score: 1, reason: { popular: true } })),
+  });
+  reco.trackView("a");
+  reco.shown(response(1, ["x", "y"]));
+  reco.shown(response(2, ["x", "y", "z"]), ["z"]);
+  for (let i = 0; i < 9; i++) reco.shown(response(3, ["w"]));
+  reco.shown({ items: [{ item_id: "q" }] }); // no recommendation_id: nothing to attribute
+  reco.shown(response(4, [])); // nothing shown
+  await reco.flush();
+  assert.deepEqual(calls.map((c) => c.url.split("/").pop()), ["views", "impressions", "impressions"]);
+  const first = JSON.parse(calls[1].body).impressions;
+  assert.equal(first.length, 10);
+  assert.deepEqual(first[0].item_ids, ["x", "y"]);
+  assert.equal(first[0].recommendation_id, rid(1));
+  assert.equal(first[0].strategy, "session");
+  assert.deepEqual(first[1].item_ids, ["z"], "only what the page showed");
+  assert.equal(JSON.parse(calls[2].body).impressions.length, 1);
+});
+
+test("an instance's render draws the list and records it; the module's render only draws", async () => {
+  const calls = script(ok);
+  const reco = createReco({ batchMs: 10_000, storage: null, token: async () => "t" });
+  const container = { replaceChildren: (...n) => (container.children = n) };
+  globalThis.Node = class {};
+  globalThis.document = { createElement: () => ({}) };
+  const r = { recommendation_id: "f".repeat(32), model_version: "v1", strategy: "popular", items: [{ item_id: "p" }] };
+  reco.render(container, r);
+  assert.equal(container.children.length, 1);
+  await reco.flush();
+  assert.equal(calls.length, 1);
+  assert.deepEqual(JSON.parse(calls[0].body).impressions[0].item_ids, ["p"]);
+  render(container, r);
+  await reco.flush();
+  assert.equal(calls.length, 1, "the module's render records nothing");
+  delete globalThis.Node;
+  delete globalThis.document;
 });

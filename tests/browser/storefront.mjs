@@ -2,9 +2,10 @@
 // a demo shop is built (`reco demo --no-serve`) and served (`reco serve`); a visitor
 // opens the storefront, which starts on `popular`; views three products of one
 // category; the home list turns to `session` and leans to that category; opens a
-// recommended product (the view carries the list's recommendation_id); the admin
-// page shows the current version and its learning curve; then the API stops and the
-// page must raise no uncaught error.
+// recommended product (the view carries the list's recommendation_id, and the list
+// was recorded as shown); the sessions are archived (`reco deadpool --all`) and the
+// admin page shows the current version, its learning curve and the click in the
+// click-through table; then the API stops and the page must raise no uncaught error.
 //
 //   node tests/browser/storefront.mjs RECO_BIN [SCREENSHOT_DIR]
 import { spawn, spawnSync } from "node:child_process";
@@ -114,15 +115,26 @@ try {
   await page.click("#recommended li a");
   await settled();
   if ((await page.getAttribute("#product", "data-item")) !== first) fail("the recommended link did not open " + first);
-  const last = await page.evaluate(async () => {
-    const sid = document.getElementById("session").textContent;
-    const t = await (await fetch("/demo/token", { method: "POST", body: JSON.stringify({ session_id: sid }) })).json();
-    const doc = await (await fetch("/v1/sessions/" + sid, { headers: { Authorization: "Bearer " + t.token } })).json();
-    return doc.items_viewed[doc.items_viewed.length - 1];
-  });
+  const sessionDoc = () =>
+    page.evaluate(async () => {
+      const sid = document.getElementById("session").textContent;
+      const t = await (await fetch("/demo/token", { method: "POST", body: JSON.stringify({ session_id: sid }) })).json();
+      return (await fetch("/v1/sessions/" + sid, { headers: { Authorization: "Bearer " + t.token } })).json();
+    });
+  let doc = await sessionDoc();
+  const last = doc.items_viewed[doc.items_viewed.length - 1];
   if (last.item_id !== first || last.recommendation_id !== rid) {
     fail("the click was not attributed: " + JSON.stringify(last) + " expected " + rid);
   }
+  // The list it was opened from was recorded as shown (reco.js sends impressions in
+  // batches, within a second).
+  for (let i = 0; !doc.impressions.some((s) => s.recommendation_id === rid && s.item_ids.includes(first)); i++) {
+    if (i > 50) fail("the list was not recorded as shown: " + JSON.stringify(doc.impressions));
+    await new Promise((r) => setTimeout(r, 100));
+    doc = await sessionDoc();
+  }
+  const archive = spawnSync(bin, ["deadpool", "--all", "--data-dir", data], { encoding: "utf8" });
+  if (archive.status !== 0) fail("reco deadpool --all failed: " + archive.stdout + archive.stderr);
 
   // The admin page with an operator's token: the published version is current.
   const admin = spawnSync(bin, ["token", "--admin", "--data-dir", data], { encoding: "utf8" });
@@ -136,6 +148,9 @@ try {
   const current = await adminPage.$$eval("#versions tr.current", (r) => r.length);
   if (current !== 1) fail("the admin page shows " + current + " current versions");
   await adminPage.waitForSelector("#curve img", { timeout: 15_000 });
+  const clicked = await adminPage.$$eval("#click-through tr[data-strategy=session]", (r) =>
+    r.map((e) => Number(e.dataset.clicks)));
+  if (!clicked.some((c) => c >= 1)) fail("the click-through table shows no click on a session list: " + clicked);
   if (shots) await adminPage.screenshot({ path: join(shots, "admin.png"), fullPage: true });
   await adminPage.close();
 
@@ -147,7 +162,7 @@ try {
   const left = await page.$$eval("#recommended li", (l) => l.length);
   if (left !== 0) fail("a list was shown with the API down");
   if (errors.length) fail("uncaught errors in the page: " + errors.join("; "));
-  console.log(`browser test passed: popular -> session, ${watches}/${categories.length} watches, API down handled`);
+  console.log(`browser test passed: popular -> session, ${watches}/${categories.length} watches, click counted, API down handled`);
 } finally {
   if (browser) await browser.close();
   if (server) server.kill("SIGKILL");

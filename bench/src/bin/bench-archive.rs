@@ -33,6 +33,9 @@ async fn seeded(dir: &std::path::Path, n: usize, views: usize) -> Arc<SqliteSess
                 added_bytes: reco_core::sessions::request_bytes(&v),
                 max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
                 active_shard: reco_core::sessions::shard_of(&sid, 8),
+                impressions: &[],
+                added_impression_bytes: 0,
+                max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
             })
             .await
             .expect("seeded");

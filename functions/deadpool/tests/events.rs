@@ -62,6 +62,9 @@ async fn scheduled_events_archive_idle_sessions() {
                     added_bytes: reco_core::sessions::request_bytes(&views),
                     max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
                     active_shard: reco_core::sessions::shard_of(sid, config.active_shards),
+                    impressions: &[],
+                    added_impression_bytes: 0,
+                    max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
                 })
                 .await
                 .expect("seeded");

@@ -129,6 +129,9 @@ async fn every_event_gets_its_expected_answer() {
             added_bytes: reco_core::sessions::request_bytes(&views),
             max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
             active_shard: 0,
+            impressions: &[],
+            added_impression_bytes: 0,
+            max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
         })
         .await
         .expect("seeded");

@@ -16,6 +16,8 @@ const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
 const CASES: &[(&str, u16, &str)] = &[
     ("post-view", 200, ""),
     ("post-batch", 200, ""),
+    ("post-impressions", 200, ""),
+    ("post-impressions-bad-strategy", 400, "invalid_field"),
     ("get-session", 200, ""),
     ("post-view-customer", 200, ""),
     ("post-view-other-customer", 403, "customer_mismatch"),
@@ -92,6 +94,9 @@ async fn every_event_gets_its_expected_answer() {
                     added_bytes: reco_core::sessions::request_bytes(&views),
                     max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
                     active_shard: 0,
+                    impressions: &[],
+                    added_impression_bytes: 0,
+                    max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
                 })
                 .await
                 .expect("seeded")
@@ -152,6 +157,13 @@ async fn every_event_gets_its_expected_answer() {
         .collect();
     assert_eq!(items, ["item-1", "item-2", "item-3"]);
     assert_eq!(session["view_count"], 3);
+    let shown = &session["impressions"];
+    assert_eq!(shown.as_array().map(Vec::len), Some(1), "{session}");
+    assert_eq!(shown[0]["strategy"], "session");
+    assert_eq!(
+        shown[0]["item_ids"],
+        serde_json::json!(["item-4", "item-5"])
+    );
     assert_eq!(answers["post-view-customer"]["customer_id"], "c-1");
     // Nothing refused was written.
     let full = store

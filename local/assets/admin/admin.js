@@ -1,5 +1,6 @@
 // The admin page: model versions with their metrics, which one is current, the
-// selected version's learning curve, and a rollback that asks for confirmation. Its
+// selected version's learning curve, a rollback that asks for confirmation, the
+// session store's activity and click-through per model version and strategy. Its
 // data come from /v1/admin/... with an admin token (`reco token --admin`), kept in this
 // tab's sessionStorage only.
 const KEY = "reco.admin.token";
@@ -40,6 +41,34 @@ async function curve(version) {
     $("curve").replaceChildren(img);
   } catch (e) {
     $("curve").replaceChildren(el("p", "no learning curve: " + e.message, { class: "muted" }));
+  }
+}
+
+async function activity() {
+  try {
+    const a = await (await api("GET", "/v1/admin/activity")).json();
+    const s = a.sessions;
+    const row = el("tr");
+    for (const c of [s.active, s.quarantined, s.archived, s.awaiting_archive, s.archive_lag_secs + " s",
+      s.views_last_minute, s.views_last_hour]) row.append(el("td", c));
+    $("sessions").replaceChildren(row);
+    $("activity-at").textContent = "at " + a.at;
+    const rows = a.click_through.map((r) => {
+      const tr = el("tr", undefined, { "data-strategy": r.strategy, "data-clicks": r.clicks });
+      for (const c of [r.model_version, r.strategy, r.recommendations, r.impressions, r.clicks,
+        (100 * r.click_through).toFixed(1) + " %"]) tr.append(el("td", c));
+      return tr;
+    });
+    if (!rows.length) {
+      const tr = el("tr");
+      tr.append(el("td", "no impressions archived yet", { colspan: "6", class: "muted" }));
+      rows.push(tr);
+    }
+    $("click-through").replaceChildren(...rows);
+    $("activity").hidden = false;
+  } catch (e) {
+    $("activity").hidden = true;
+    $("status").textContent += " (activity unavailable: " + e.message + ")";
   }
 }
 
@@ -90,6 +119,7 @@ async function load() {
       ? `current model ${models.current}; ${models.versions.length} version(s) published`
       : "no model published yet: run training";
     if (models.current) await curve(models.current);
+    await activity();
   } catch (e) {
     $("models").hidden = true;
     status.textContent = "cannot read the models: " + e.message;

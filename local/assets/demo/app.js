@@ -2,7 +2,7 @@
 // the popular items per category; a product page records the view and shows similar
 // items and "Because you viewed ...". The visitor can log in as a generated customer
 // part way (the session then gains the customer) and reset to a new session.
-import { createReco, render } from "/reco.js";
+import { createReco } from "/reco.js";
 
 const CUSTOMER_KEY = "reco.demo.customer";
 const colours = ["#c0392b", "#2980b9", "#27ae60", "#8e44ad", "#d35400", "#16a085", "#7f8c8d", "#b7950b"];
@@ -86,7 +86,7 @@ function link(itemId, recommendationId, ...children) {
 
 function section(id, title, response) {
   const list = el("ul", { class: "cards" });
-  render(list, response, card);
+  reco.render(list, response, card);
   const meta = response && response.strategy
     ? el("div", { class: "meta", text: `strategy ${response.strategy} · model ${String(response.model_version).slice(0, 12)}` })
     : el("div", { class: "meta", text: response && response.error ? "unavailable" : "" });

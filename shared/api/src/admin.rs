@@ -5,13 +5,15 @@
 //! - `GET /v1/admin/models/{version}/report.svg`: a version's learning curve;
 //! - `POST /v1/admin/rollback {"to"?}`: publishes an earlier version again (default:
 //!   the one before the current), after checking its serving bundle against its
-//!   manifest.
+//!   manifest;
+//! - `GET /v1/admin/activity`: the session store's counts, archive lag and views per
+//!   minute, and click-through per model version and strategy from the warehouse.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{header, Response};
-use reco_core::{ArtifactStore, Timestamp};
+use reco_core::{ArtifactStore, SessionStatistics, Timestamp, Warehouse};
 use reco_serving::loader::{read_pointer, read_version};
 use reco_serving::registry::{self, Manifest, Pointer, CURRENT_KEY, MANIFEST_FILE, REPORT_FILE};
 use reco_serving::ModelSource;
@@ -24,6 +26,12 @@ pub struct Admin {
     pub artifacts: Arc<dyn ArtifactStore>,
     /// The model this process serves, told to reload after a rollback.
     pub models: Option<Arc<ModelSource>>,
+    /// Session counts for the activity route.
+    pub sessions: Arc<dyn SessionStatistics>,
+    /// Click-through for the activity route.
+    pub warehouse: Arc<dyn Warehouse>,
+    /// The session timeout, for the archive lag.
+    pub session_timeout_secs: u64,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
@@ -85,6 +93,26 @@ impl Admin {
             "current": pointer.version,
             "published_at": pointer.published_at,
             "versions": versions,
+        }))
+    }
+
+    /// `GET /v1/admin/activity`.
+    pub async fn activity(&self, now: Timestamp) -> Result<Value, ApiError> {
+        let sessions = self
+            .sessions
+            .stats(now, self.session_timeout_secs)
+            .await
+            .map_err(|e| ApiError::unavailable("unavailable", &e.to_string()))?;
+        let click_through = self
+            .warehouse
+            .click_through()
+            .await
+            .map_err(|e| ApiError::unavailable("unavailable", &e.to_string()))?;
+        Ok(json!({
+            "at": now.to_rfc3339(),
+            "session_timeout_secs": self.session_timeout_secs,
+            "sessions": sessions,
+            "click_through": click_through,
         }))
     }
 

@@ -190,6 +190,9 @@ impl From<SessionError> for ApiError {
             SessionError::TooLarge { .. } => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "session_too_large", message)
             }
+            SessionError::ImpressionsFull { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "impressions_full", message)
+            }
             SessionError::Store(StoreError::Unavailable(_)) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

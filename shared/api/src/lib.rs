@@ -30,11 +30,13 @@ pub struct Api {
 
 enum Route<'a> {
     PostViews(&'a str),
+    PostImpressions(&'a str),
     GetSession(&'a str),
     Recommendations,
     Similar(&'a str),
     Popular,
     AdminModels,
+    AdminActivity,
     AdminReport(&'a str),
     AdminRollback,
 }
@@ -80,7 +82,10 @@ impl Api {
         let claims = self.authenticate(&request)?;
         let admin_route = matches!(
             route,
-            Route::AdminModels | Route::AdminReport(_) | Route::AdminRollback
+            Route::AdminModels
+                | Route::AdminActivity
+                | Route::AdminReport(_)
+                | Route::AdminRollback
         );
         if admin_route && !claims.adm {
             return Err(ApiError::forbidden(
@@ -97,13 +102,18 @@ impl Api {
         let query = request.uri().query();
         match route {
             Route::AdminModels => {
-                if let Some(q) = query.filter(|q| !q.is_empty()) {
-                    let name = q.split(['=', '&']).next().unwrap_or(q);
-                    return Err(ApiError::unknown_parameter(name));
-                }
+                no_parameters(query)?;
                 Ok(json_response(
                     StatusCode::OK,
                     &self.admin()?.models().await?,
+                ))
+            }
+            Route::AdminActivity => {
+                no_parameters(query)?;
+                let now = self.sessions.clock().now();
+                Ok(json_response(
+                    StatusCode::OK,
+                    &self.admin()?.activity(now).await?,
                 ))
             }
             Route::AdminReport(version) => self.admin()?.report(version).await,
@@ -149,6 +159,27 @@ impl Api {
                         "accepted": tracked.accepted,
                         "customer_id": tracked.customer_id,
                         "is_active": true,
+                        "last_update": tracked.last_update.to_rfc3339(),
+                    }),
+                ))
+            }
+            Route::PostImpressions(session_id) => {
+                validate::session_id(session_id)?;
+                let body = request.body();
+                if body.len() > self.max_body_bytes {
+                    return Err(ApiError::too_large(self.max_body_bytes));
+                }
+                let now = self.sessions.clock().now();
+                let input = validate::impressions(body, now)?;
+                let tracked = self
+                    .sessions
+                    .record_impressions(session_id, &claims, input)
+                    .await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &json!({
+                        "session_id": session_id,
+                        "accepted": tracked.accepted,
                         "last_update": tracked.last_update.to_rfc3339(),
                     }),
                 ))
@@ -202,6 +233,13 @@ fn match_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiError
                 Err(ApiError::method_not_allowed("POST"))
             }
         }
+        ["v1", "sessions", id, "impressions"] => {
+            if method == Method::POST {
+                Ok(Route::PostImpressions(id))
+            } else {
+                Err(ApiError::method_not_allowed("POST"))
+            }
+        }
         ["v1", "sessions", id] => {
             if method == Method::GET {
                 Ok(Route::GetSession(id))
@@ -213,6 +251,7 @@ fn match_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiError
         ["v1", "items", id, "similar"] => get_only(method, Route::Similar(id)),
         ["v1", "popular"] => get_only(method, Route::Popular),
         ["v1", "admin", "models"] => get_only(method, Route::AdminModels),
+        ["v1", "admin", "activity"] => get_only(method, Route::AdminActivity),
         ["v1", "admin", "models", version, "report.svg"] => {
             get_only(method, Route::AdminReport(version))
         }
@@ -224,6 +263,16 @@ fn match_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiError
             }
         }
         _ => Err(ApiError::not_found(&format!("no route for {path}"))),
+    }
+}
+
+/// Refuses any query parameter (routes that take none).
+fn no_parameters(query: Option<&str>) -> Result<(), ApiError> {
+    match query.filter(|q| !q.is_empty()) {
+        Some(q) => Err(ApiError::unknown_parameter(
+            q.split(['=', '&']).next().unwrap_or(q),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -280,6 +329,13 @@ pub fn session_json(doc: &SessionDoc) -> Value {
             }
             view
         }).collect::<Vec<_>>(),
+        "impressions": doc.impressions.iter().map(|i| json!({
+            "recommendation_id": i.recommendation_id,
+            "model_version": i.model_version,
+            "strategy": i.strategy,
+            "item_ids": i.item_ids,
+            "shown_at": i.shown_at.to_rfc3339(),
+        })).collect::<Vec<_>>(),
     })
 }
 

@@ -4,11 +4,12 @@
 //! Limits (the rules of `reco_core::ids`): session ids 1..=128 bytes of
 //! `A-Z a-z 0-9 . _ : -`; item ids 1..=256 bytes and customer ids 1..=128 bytes of
 //! UTF-8 with no control or invisible format characters and no surrounding
-//! whitespace; 1..=25 views per batch; `viewed_at` RFC 3339, at most 5 minutes ahead
-//! of the server clock and at most 7 days old.
+//! whitespace; 1..=25 views per batch; `viewed_at` and `shown_at` RFC 3339, at most 5
+//! minutes ahead of the server clock and at most 7 days old; 1..=10 impressions per
+//! request, each of 1..=100 item ids.
 
 use reco_core::ids;
-use reco_core::sessions::{TrackViews, ViewInput};
+use reco_core::sessions::{ImpressionInput, TrackViews, ViewInput};
 use reco_core::Timestamp;
 use serde_json::{Map, Value};
 
@@ -18,6 +19,10 @@ pub const MAX_SESSION_ID: usize = ids::MAX_SESSION_ID_BYTES;
 pub const MAX_ITEM_ID: usize = ids::MAX_ITEM_ID_BYTES;
 pub const MAX_CUSTOMER_ID: usize = ids::MAX_CUSTOMER_ID_BYTES;
 pub const MAX_BATCH: usize = 25;
+/// Impressions per request.
+pub const MAX_IMPRESSIONS: usize = 10;
+/// Items per impression: what one response holds at most (`k` is at most 100).
+pub const MAX_SHOWN_ITEMS: usize = 100;
 pub const MAX_FUTURE_SECS: i64 = 300;
 pub const MAX_AGE_SECS: i64 = 7 * 86_400;
 
@@ -178,6 +183,101 @@ pub fn track_views(body: &[u8], now: Timestamp) -> Result<TrackViews, ApiError> 
     Ok(TrackViews { customer_id, views })
 }
 
+fn string_field<'a>(
+    object: &'a Map<String, Value>,
+    field: &str,
+    path: &str,
+) -> Result<&'a str, ApiError> {
+    match object.get(field) {
+        Some(Value::String(s)) => Ok(s),
+        None | Some(Value::Null) => Err(ApiError::invalid(path, "is required")),
+        Some(_) => Err(ApiError::invalid(path, "must be a string")),
+    }
+}
+
+/// Parses `{impressions: [{recommendation_id, model_version, strategy, item_ids,
+/// shown_at?}]}`: 1..=10 impressions, each of 1..=100 item ids, the other fields as a
+/// recommendation response gave them.
+pub fn impressions(body: &[u8], now: Timestamp) -> Result<Vec<ImpressionInput>, ApiError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::malformed_json(&e.to_string()))?;
+    let Value::Object(object) = value else {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    };
+    reject_unknown(&object, "", &["impressions"])?;
+    let list = match object.get("impressions") {
+        Some(Value::Array(list)) => list,
+        None => return Err(ApiError::invalid("impressions", "is required")),
+        Some(_) => return Err(ApiError::invalid("impressions", "must be an array")),
+    };
+    if list.is_empty() || list.len() > MAX_IMPRESSIONS {
+        return Err(ApiError::invalid(
+            "impressions",
+            &format!("must hold 1..={MAX_IMPRESSIONS} impressions"),
+        ));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for (i, entry) in list.iter().enumerate() {
+        let prefix = format!("impressions[{i}].");
+        let Value::Object(o) = entry else {
+            return Err(ApiError::invalid(
+                &format!("impressions[{i}]"),
+                "must be an object",
+            ));
+        };
+        reject_unknown(
+            o,
+            &prefix,
+            &[
+                "recommendation_id",
+                "model_version",
+                "strategy",
+                "item_ids",
+                "shown_at",
+            ],
+        )?;
+        let field = |name: &str| format!("{prefix}{name}");
+        let recommendation_id = string_field(o, "recommendation_id", &field("recommendation_id"))?;
+        ids::recommendation_id(recommendation_id)
+            .map_err(|e| ApiError::invalid(&field("recommendation_id"), &e))?;
+        let model_version = string_field(o, "model_version", &field("model_version"))?;
+        ids::model_version(model_version)
+            .map_err(|e| ApiError::invalid(&field("model_version"), &e))?;
+        let strategy = string_field(o, "strategy", &field("strategy"))?;
+        ids::strategy(strategy).map_err(|e| ApiError::invalid(&field("strategy"), &e))?;
+        let items = match o.get("item_ids") {
+            Some(Value::Array(items)) => items,
+            None | Some(Value::Null) => {
+                return Err(ApiError::invalid(&field("item_ids"), "is required"))
+            }
+            Some(_) => return Err(ApiError::invalid(&field("item_ids"), "must be an array")),
+        };
+        if items.is_empty() || items.len() > MAX_SHOWN_ITEMS {
+            return Err(ApiError::invalid(
+                &field("item_ids"),
+                &format!("must hold 1..={MAX_SHOWN_ITEMS} item ids"),
+            ));
+        }
+        let item_ids = items
+            .iter()
+            .enumerate()
+            .map(|(j, v)| text_id(&format!("{prefix}item_ids[{j}]"), v, MAX_ITEM_ID))
+            .collect::<Result<Vec<_>, _>>()?;
+        let shown_at = match o.get("shown_at") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(viewed_at(&field("shown_at"), v, now)?),
+        };
+        out.push(ImpressionInput {
+            recommendation_id: recommendation_id.to_string(),
+            model_version: model_version.to_string(),
+            strategy: strategy.to_string(),
+            item_ids,
+            shown_at,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,5 +431,45 @@ mod tests {
         assert!(session_id("").is_err());
         assert!(session_id("a b").is_err());
         assert!(session_id(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn impressions_parse_and_name_the_bad_field() {
+        let rid = "0123456789abcdef0123456789abcdef";
+        let good = format!(
+            r#"{{"impressions":[{{"recommendation_id":"{rid}","model_version":"20261130T120000Z-ab12","strategy":"session","item_ids":["a","b"]}}]}}"#
+        );
+        let parsed = impressions(good.as_bytes(), NOW).expect("valid");
+        assert_eq!(parsed.len(), 1);
+        assert_eq!(parsed[0].item_ids, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(parsed[0].shown_at, None);
+        let refused = |body: String, field: &str| {
+            let e = impressions(body.as_bytes(), NOW).expect_err("refused");
+            assert!(e.message.contains(field), "{field}: {}", e.message);
+        };
+        refused(good.replace(rid, "XYZ"), "impressions[0].recommendation_id");
+        refused(good.replace("session", "magic"), "impressions[0].strategy");
+        refused(
+            good.replace("20261130T120000Z-ab12", "../x"),
+            "impressions[0].model_version",
+        );
+        refused(
+            good.replace(r#"["a","b"]"#, "[]"),
+            "impressions[0].item_ids",
+        );
+        refused(
+            good.replace(r#""b""#, r#""""#),
+            "impressions[0].item_ids[1]",
+        );
+        refused(
+            good.replace(r#""strategy""#, r#""colour""#),
+            "impressions[0].colour",
+        );
+        refused(r#"{"impressions":[]}"#.into(), "impressions");
+        refused(r#"{"views":[]}"#.into(), "views");
+        refused(
+            good.replace(r#""item_ids""#, r#""shown_at":"tomorrow","item_ids""#),
+            "impressions[0].shown_at",
+        );
     }
 }

@@ -175,6 +175,7 @@ async fn a_customers_session_refuses_other_tokens() {
         last_update: Timestamp(NOW_MS),
         items_viewed: Vec::new(),
         view_count: 0,
+        impressions: Vec::new(),
         expires_at: None,
     };
     let api = api(Scripted {

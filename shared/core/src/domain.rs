@@ -52,6 +52,18 @@ pub struct View {
     pub recommendation_id: Option<String>,
 }
 
+/// One recommendation list a page showed the visitor: which items, from which model
+/// version and strategy (the response's fields), for click-through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Impression {
+    pub recommendation_id: String,
+    pub model_version: String,
+    pub strategy: String,
+    /// The items shown, in the order shown.
+    pub item_ids: Vec<String>,
+    pub shown_at: Timestamp,
+}
+
 /// The session document: what one visitor looked at, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionDoc {
@@ -63,6 +75,8 @@ pub struct SessionDoc {
     /// Views ordered by `viewed_at` (ties keep arrival order).
     pub items_viewed: Vec<View>,
     pub view_count: u32,
+    /// Recommendation lists shown in this session, in arrival order.
+    pub impressions: Vec<Impression>,
     /// Epoch seconds after which the store may delete an archived session.
     pub expires_at: Option<i64>,
 }

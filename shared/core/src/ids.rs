@@ -105,6 +105,37 @@ pub fn recommendation_id(id: &str) -> Result<(), String> {
     }
 }
 
+/// A model version as the pipeline names them (timestamp and hash): 1..=128 bytes of
+/// ASCII letters, digits, `-`, `_`, `.`, not starting with `.` (safe inside keys).
+pub fn model_version(version: &str) -> Result<(), String> {
+    let ok = !version.is_empty()
+        && version.len() <= 128
+        && !version.starts_with('.')
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            "must be 1..=128 bytes of letters, digits and - _ . (a response's model_version)"
+                .into(),
+        )
+    }
+}
+
+/// The strategies a recommendation response names.
+pub const STRATEGIES: [&str; 5] = ["hybrid", "session", "features-only", "popular", "similar"];
+
+/// A strategy as a recommendation response names it.
+pub fn strategy(name: &str) -> Result<(), String> {
+    if STRATEGIES.contains(&name) {
+        Ok(())
+    } else {
+        Err(format!("must be one of {}", STRATEGIES.join(", ")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

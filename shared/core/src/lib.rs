@@ -13,10 +13,11 @@ pub mod warehouse;
 
 pub use config::{Config, ConfigError};
 pub use deadpool::{Deadpool, DeadpoolReport};
-pub use domain::{SessionDoc, Timestamp, View};
+pub use domain::{Impression, SessionDoc, Timestamp, View};
 pub use ports::{
-    AppendOutcome, ArtifactError, ArtifactStore, CacheError, Clock, EmbeddingCache, SessionStore,
-    StoreError, SystemClock, Warehouse, WarehouseError,
+    AppendOutcome, ArtifactError, ArtifactStore, CacheError, Clock, EmbeddingCache,
+    SessionStatistics, SessionStats, SessionStore, StoreError, SystemClock, Warehouse,
+    WarehouseError,
 };
 pub use sessions::{SessionError, SessionService, TrackViews};
 pub use token::{KeyError, TokenClaims, TokenError, TokenKeys};

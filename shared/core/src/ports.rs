@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{SessionDoc, Timestamp, View};
+use crate::domain::{Impression, SessionDoc, Timestamp, View};
 
 /// Failures of a store itself, as opposed to refusals the domain expects.
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +17,7 @@ pub enum StoreError {
     Other(String),
 }
 
-/// One atomic append of views to a session.
+/// One atomic append of views and impressions to a session.
 #[derive(Debug, Clone)]
 pub struct AppendRequest<'a> {
     pub session_id: &'a str,
@@ -36,6 +36,15 @@ pub struct AppendRequest<'a> {
     pub max_bytes: u32,
     /// Shard of the active-session index this session lives in.
     pub active_shard: u32,
+    /// Recommendation lists shown, kept beside the views.
+    pub impressions: &'a [Impression],
+    /// What these impressions add to the session's impression byte count
+    /// (`sessions::impression_bytes`).
+    pub added_impression_bytes: u32,
+    /// The session's impression byte budget (apart from the views' so that
+    /// impressions never crowd out views); an append that would pass it is refused
+    /// whole.
+    pub max_impression_bytes: u32,
 }
 
 /// What an append did. Refusals are outcomes, not errors: nothing was written.
@@ -48,6 +57,10 @@ pub enum AppendOutcome {
     },
     TooLarge {
         byte_count: u32,
+    },
+    /// The impressions would pass the session's impression byte budget.
+    ImpressionsFull {
+        impression_bytes: u32,
     },
     /// The session's customer (if any) is not the request's.
     CustomerConflict {
@@ -97,6 +110,33 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<Vec<(String, Timestamp)>, StoreError>;
 }
 
+/// What an operator sees of the session store: counts, the archiving backlog and the
+/// recent flow of views.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SessionStats {
+    /// Active sessions, not quarantined.
+    pub active: u64,
+    /// Active sessions the warehouse refused, set aside for an operator.
+    pub quarantined: u64,
+    /// Archived sessions still in the store (until their expiry).
+    pub archived: u64,
+    /// Active sessions idle past the session timeout: the deadpool's backlog.
+    pub awaiting_archive: u64,
+    /// How long the oldest of them has waited past the timeout, in seconds (0 when
+    /// none waits): the archive lag.
+    pub archive_lag_secs: u64,
+    /// Views whose `viewed_at` falls in the last minute, and in the last hour.
+    pub views_last_minute: u64,
+    pub views_last_hour: u64,
+}
+
+/// Operator statistics of a session store (the local one: in AWS, CloudWatch holds
+/// these figures).
+#[async_trait]
+pub trait SessionStatistics: Send + Sync {
+    async fn stats(&self, now: Timestamp, timeout_secs: u64) -> Result<SessionStats, StoreError>;
+}
+
 /// Failures of the warehouse.
 #[derive(Debug, thiserror::Error)]
 pub enum WarehouseError {
@@ -121,6 +161,10 @@ pub trait Warehouse: Send + Sync {
 
     /// Loads customers, items, purchases and ratings, all or nothing (upserts by key).
     async fn load(&self, batch: &crate::warehouse::ImportBatch) -> Result<(), WarehouseError>;
+
+    /// Click-through per model version and strategy (`recommendation_performance`),
+    /// newest version first.
+    async fn click_through(&self) -> Result<Vec<crate::warehouse::ClickThrough>, WarehouseError>;
 
     /// Recomputes the materialized training set.
     async fn refresh_training_set(&self) -> Result<(), WarehouseError>;

@@ -1,11 +1,11 @@
-//! Session capture: the use case behind `POST /v1/sessions/{id}/views` and
-//! `GET /v1/sessions/{id}`. Authorisation against the visitor token happens here so
+//! Session capture: the use case behind `POST /v1/sessions/{id}/views`,
+//! `POST /v1/sessions/{id}/impressions` and `GET /v1/sessions/{id}`. Authorisation against the visitor token happens here so
 //! that every entry point enforces it the same way.
 
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::domain::{SessionDoc, Timestamp, View};
+use crate::domain::{Impression, SessionDoc, Timestamp, View};
 use crate::ports::{AppendOutcome, AppendRequest, Clock, SessionStore, StoreError};
 use crate::token::TokenClaims;
 
@@ -28,6 +28,30 @@ const _: () = assert!(
             + ATTRIBUTION_OVERHEAD_BYTES)
         <= SESSION_BYTES_BUDGET
 );
+
+/// Bytes a session's impressions may take in its document, apart from the views'
+/// budget so that impressions never crowd out views; both together stay below
+/// DynamoDB's 400 KB item limit.
+pub const IMPRESSION_BYTES_BUDGET: u32 = 40_000;
+/// What one impression costs beyond its ids' bytes (attribute names, the timestamp,
+/// list and map overhead), rounded up.
+pub const IMPRESSION_OVERHEAD_BYTES: u32 = 100;
+/// What each shown item costs beyond its id's bytes.
+pub const IMPRESSION_ITEM_OVERHEAD_BYTES: u32 = 4;
+const _: () = assert!(SESSION_BYTES_BUDGET + IMPRESSION_BYTES_BUDGET <= 395_000);
+
+/// What an impression adds to its session document's impression byte count.
+pub fn impression_bytes(impression: &Impression) -> u32 {
+    let len = |s: &str| u32::try_from(s.len()).unwrap_or(u32::MAX);
+    impression
+        .item_ids
+        .iter()
+        .map(|i| len(i).saturating_add(IMPRESSION_ITEM_OVERHEAD_BYTES))
+        .fold(IMPRESSION_OVERHEAD_BYTES, u32::saturating_add)
+        .saturating_add(len(&impression.recommendation_id))
+        .saturating_add(len(&impression.model_version))
+        .saturating_add(len(&impression.strategy))
+}
 
 /// What views add to their session document's byte count.
 pub fn request_bytes(views: &[View]) -> u32 {
@@ -63,6 +87,17 @@ pub struct ViewInput {
     pub recommendation_id: Option<String>,
 }
 
+/// An impression already validated field by field (see the API layer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImpressionInput {
+    pub recommendation_id: String,
+    pub model_version: String,
+    pub strategy: String,
+    pub item_ids: Vec<String>,
+    /// When the list was shown; the receive time when absent.
+    pub shown_at: Option<Timestamp>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("the token does not grant access to {0}")]
@@ -82,6 +117,11 @@ pub enum SessionError {
     },
     #[error("session would exceed its budget of {max} bytes (it holds {bytes})")]
     TooLarge { bytes: u32, max: u32 },
+    #[error(
+        "session would exceed its impression budget of {max} bytes (it holds {bytes}); \
+         its views are still taken"
+    )]
+    ImpressionsFull { bytes: u32, max: u32 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -149,11 +189,70 @@ impl SessionService {
                 recommendation_id: v.recommendation_id,
             })
             .collect();
-        let added_bytes = request_bytes(&views);
+        let accepted = views.len();
+        self.append(session_id, claims, &views, &[], now).await?;
+        Ok(Tracked {
+            accepted,
+            customer_id: claims.cid.clone(),
+            last_update: now,
+        })
+    }
+
+    /// Keeps recommendation lists a page showed in the token's session, for
+    /// click-through per model version and strategy. The customer rules are the
+    /// views'; the impressions have a byte budget of their own.
+    pub async fn record_impressions(
+        &self,
+        session_id: &str,
+        claims: &TokenClaims,
+        input: Vec<ImpressionInput>,
+    ) -> Result<Tracked, SessionError> {
+        authorise(session_id, claims)?;
+        let now = self.clock.now();
+        let impressions: Vec<Impression> = input
+            .into_iter()
+            .map(|i| Impression {
+                recommendation_id: i.recommendation_id,
+                model_version: i.model_version,
+                strategy: i.strategy,
+                item_ids: i.item_ids,
+                shown_at: i.shown_at.unwrap_or(now),
+            })
+            .collect();
+        let accepted = impressions.len();
+        self.append(session_id, claims, &[], &impressions, now)
+            .await?;
+        Ok(Tracked {
+            accepted,
+            customer_id: claims.cid.clone(),
+            last_update: now,
+        })
+    }
+
+    /// One append to the store, its refusals as errors.
+    async fn append(
+        &self,
+        session_id: &str,
+        claims: &TokenClaims,
+        views: &[View],
+        impressions: &[Impression],
+        now: Timestamp,
+    ) -> Result<(), SessionError> {
+        let added_bytes = request_bytes(views);
         if added_bytes > SESSION_BYTES_BUDGET {
             return Err(SessionError::TooLarge {
                 bytes: 0,
                 max: SESSION_BYTES_BUDGET,
+            });
+        }
+        let added_impression_bytes = impressions
+            .iter()
+            .map(impression_bytes)
+            .fold(0u32, u32::saturating_add);
+        if added_impression_bytes > IMPRESSION_BYTES_BUDGET {
+            return Err(SessionError::ImpressionsFull {
+                bytes: 0,
+                max: IMPRESSION_BYTES_BUDGET,
             });
         }
         let outcome = self
@@ -161,20 +260,19 @@ impl SessionService {
             .append(AppendRequest {
                 session_id,
                 customer_id: claims.cid.as_deref(),
-                views: &views,
+                views,
                 now,
                 max_views: self.max_views,
                 added_bytes,
                 max_bytes: SESSION_BYTES_BUDGET,
                 active_shard: shard_of(session_id, self.active_shards),
+                impressions,
+                added_impression_bytes,
+                max_impression_bytes: IMPRESSION_BYTES_BUDGET,
             })
             .await?;
         match outcome {
-            AppendOutcome::Appended => Ok(Tracked {
-                accepted: views.len(),
-                customer_id: claims.cid.clone(),
-                last_update: now,
-            }),
+            AppendOutcome::Appended => Ok(()),
             AppendOutcome::Archived => Err(SessionError::Archived),
             AppendOutcome::CapReached { view_count } => Err(SessionError::CapReached {
                 view_count,
@@ -185,6 +283,12 @@ impl SessionService {
                 bytes: byte_count,
                 max: SESSION_BYTES_BUDGET,
             }),
+            AppendOutcome::ImpressionsFull { impression_bytes } => {
+                Err(SessionError::ImpressionsFull {
+                    bytes: impression_bytes,
+                    max: IMPRESSION_BYTES_BUDGET,
+                })
+            }
             AppendOutcome::CustomerConflict { .. } => Err(SessionError::CustomerMismatch),
         }
     }

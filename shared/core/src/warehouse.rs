@@ -82,3 +82,19 @@ pub struct TrainingSet {
     pub user_features: Vec<FeatureRow>,
     pub item_features: Vec<FeatureRow>,
 }
+
+/// One row of `recommendation_performance`: how the lists of one model version and
+/// strategy did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ClickThrough {
+    pub model_version: String,
+    pub strategy: String,
+    /// Recommendation lists shown.
+    pub recommendations: u64,
+    /// Items shown (each once per list).
+    pub impressions: u64,
+    /// Shown items opened from their list in the same session.
+    pub clicks: u64,
+    /// `clicks / impressions`.
+    pub click_through: f64,
+}

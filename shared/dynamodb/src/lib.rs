@@ -6,6 +6,9 @@
 //! `{item_id: S, viewed_at: N, recommendation_id?: S}`, arrival order), `view_count` (N), `active_shard`
 //! (N, present only while active: the sparse index's partition key),
 //! `byte_count` (N, what the views take, against the session's byte budget),
+//! `impressions` (L of M `{recommendation_id: S, model_version: S, strategy: S,
+//! item_ids: L of S, shown_at: N}`, arrival order) and `impression_bytes` (N, against
+//! their own budget),
 //! `expires_at` (N, epoch seconds, the TTL attribute, set on archiving) and
 //! `quarantine_reason` (S, set when the warehouse refused the session: the deadpool
 //! leaves it for an operator).
@@ -22,7 +25,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use reco_core::ports::AppendRequest;
-use reco_core::{AppendOutcome, SessionDoc, SessionStore, StoreError, Timestamp, View};
+use reco_core::{AppendOutcome, Impression, SessionDoc, SessionStore, StoreError, Timestamp, View};
 
 /// The IAM actions this adapter calls, by use: what a function's policy must allow on
 /// the table (a test holds template.yaml to it).
@@ -93,6 +96,15 @@ impl DynamoSessionStore {
         if byte_count.saturating_add(request.added_bytes) > request.max_bytes {
             return Ok(AppendOutcome::TooLarge { byte_count });
         }
+        let impression_bytes = match item.get("impression_bytes") {
+            Some(_) => u32::try_from(number(item, "impression_bytes")?).unwrap_or(u32::MAX),
+            None => 0,
+        };
+        if impression_bytes.saturating_add(request.added_impression_bytes)
+            > request.max_impression_bytes
+        {
+            return Ok(AppendOutcome::ImpressionsFull { impression_bytes });
+        }
         Ok(AppendOutcome::CapReached {
             view_count: doc.view_count,
         })
@@ -108,6 +120,11 @@ impl SessionStore for DynamoSessionStore {
         }
         if request.added_bytes > request.max_bytes {
             return Ok(AppendOutcome::TooLarge { byte_count: 0 });
+        }
+        if request.added_impression_bytes > request.max_impression_bytes {
+            return Ok(AppendOutcome::ImpressionsFull {
+                impression_bytes: 0,
+            });
         }
         let views: Vec<AttributeValue> = request
             .views
@@ -133,6 +150,7 @@ impl SessionStore for DynamoSessionStore {
             .views
             .iter()
             .map(|v| v.viewed_at)
+            .chain(request.impressions.iter().map(|i| i.shown_at))
             .min()
             .unwrap_or(request.now)
             .min(request.now);
@@ -183,6 +201,31 @@ impl SessionStore for DynamoSessionStore {
                 ":byte_room",
                 AttributeValue::N((request.max_bytes - request.added_bytes).to_string()),
             );
+        if !request.impressions.is_empty() {
+            update.push_str(
+                ", impressions = list_append(if_not_exists(impressions, :empty), :impressions), \
+                 impression_bytes = if_not_exists(impression_bytes, :zero) + :impression_bytes",
+            );
+            condition = format!(
+                "({condition}) AND (attribute_not_exists(impression_bytes) \
+                 OR impression_bytes <= :impression_room)"
+            );
+            call = call
+                .expression_attribute_values(
+                    ":impressions",
+                    AttributeValue::L(request.impressions.iter().map(encode_impression).collect()),
+                )
+                .expression_attribute_values(
+                    ":impression_bytes",
+                    AttributeValue::N(request.added_impression_bytes.to_string()),
+                )
+                .expression_attribute_values(
+                    ":impression_room",
+                    AttributeValue::N(
+                        (request.max_impression_bytes - request.added_impression_bytes).to_string(),
+                    ),
+                );
+        }
         match request.customer_id {
             Some(cid) => {
                 update.push_str(", customer_id = :cid");
@@ -385,6 +428,66 @@ fn number(item: &Item, name: &str) -> Result<i64, StoreError> {
     }
 }
 
+fn encode_impression(i: &Impression) -> AttributeValue {
+    AttributeValue::M(HashMap::from([
+        (
+            "recommendation_id".to_string(),
+            AttributeValue::S(i.recommendation_id.clone()),
+        ),
+        (
+            "model_version".to_string(),
+            AttributeValue::S(i.model_version.clone()),
+        ),
+        (
+            "strategy".to_string(),
+            AttributeValue::S(i.strategy.clone()),
+        ),
+        (
+            "item_ids".to_string(),
+            AttributeValue::L(i.item_ids.iter().cloned().map(AttributeValue::S).collect()),
+        ),
+        (
+            "shown_at".to_string(),
+            AttributeValue::N(i.shown_at.millis().to_string()),
+        ),
+    ]))
+}
+
+fn decode_impression(entry: &AttributeValue) -> Result<Impression, StoreError> {
+    let AttributeValue::M(m) = entry else {
+        return Err(StoreError::Corrupt("impressions holds a non-map".into()));
+    };
+    let text = |name: &str| match m.get(name) {
+        Some(AttributeValue::S(s)) => Ok(s.clone()),
+        _ => Err(StoreError::Corrupt(format!(
+            "an impression's {name} is missing or not a string"
+        ))),
+    };
+    let item_ids = match m.get("item_ids") {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .map(|v| match v {
+                AttributeValue::S(s) => Ok(s.clone()),
+                _ => Err(StoreError::Corrupt(
+                    "an impression's item_ids holds a non-string".into(),
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => {
+            return Err(StoreError::Corrupt(
+                "an impression's item_ids is missing".into(),
+            ))
+        }
+    };
+    Ok(Impression {
+        recommendation_id: text("recommendation_id")?,
+        model_version: text("model_version")?,
+        strategy: text("strategy")?,
+        item_ids,
+        shown_at: Timestamp(number(m, "shown_at")?),
+    })
+}
+
 /// Reads a session item into the domain type.
 pub fn decode(item: &Item) -> Result<SessionDoc, StoreError> {
     let session_id = match item.get("session_id") {
@@ -422,6 +525,14 @@ pub fn decode(item: &Item) -> Result<SessionDoc, StoreError> {
             });
         }
     }
+    let impressions = match item.get("impressions") {
+        None => Vec::new(),
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .map(decode_impression)
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err(StoreError::Corrupt("impressions is not a list".into())),
+    };
     let view_count = u32::try_from(number(item, "view_count")?)
         .map_err(|_| StoreError::Corrupt("view_count out of range".into()))?;
     let expires_at = match item.get(TTL_ATTRIBUTE) {
@@ -436,6 +547,7 @@ pub fn decode(item: &Item) -> Result<SessionDoc, StoreError> {
         last_update: Timestamp(number(item, "last_update")?),
         items_viewed,
         view_count,
+        impressions,
         expires_at,
     })
 }

@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use reco_core::ports::AppendRequest;
-use reco_core::{AppendOutcome, SessionDoc, SessionStore, StoreError, Timestamp, View};
+use reco_core::{
+    AppendOutcome, Impression, SessionDoc, SessionStatistics, SessionStats, SessionStore,
+    StoreError, Timestamp, View,
+};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 const SCHEMA: &str = "
@@ -22,7 +25,8 @@ CREATE TABLE IF NOT EXISTS session_docs (
     active_shard  INTEGER,
     expires_at    INTEGER,
     byte_count    INTEGER NOT NULL DEFAULT 0,
-    quarantine_reason TEXT
+    quarantine_reason TEXT,
+    impression_bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS session_docs_active
     ON session_docs (active_shard, last_update) WHERE active_shard IS NOT NULL;
@@ -32,6 +36,18 @@ CREATE TABLE IF NOT EXISTS session_doc_views (
     item_id    TEXT    NOT NULL,
     viewed_at  INTEGER NOT NULL,
     recommendation_id TEXT,
+    PRIMARY KEY (session_id, seq)
+);
+-- item_ids: the shown items' ids joined by a line feed (ids hold no control
+-- characters).
+CREATE TABLE IF NOT EXISTS session_doc_impressions (
+    session_id        TEXT    NOT NULL REFERENCES session_docs (session_id),
+    seq               INTEGER NOT NULL,
+    recommendation_id TEXT    NOT NULL,
+    model_version     TEXT    NOT NULL,
+    strategy          TEXT    NOT NULL,
+    item_ids          TEXT    NOT NULL,
+    shown_at          INTEGER NOT NULL,
     PRIMARY KEY (session_id, seq)
 );
 ";
@@ -67,12 +83,13 @@ struct Row {
     view_count: u32,
     expires_at: Option<i64>,
     byte_count: u32,
+    impression_bytes: u32,
 }
 
 fn read_row(conn: &Connection, session_id: &str) -> Result<Option<Row>, rusqlite::Error> {
     conn.query_row(
         "SELECT customer_id, is_active, session_start, last_update, view_count, expires_at,
-                byte_count
+                byte_count, impression_bytes
          FROM session_docs WHERE session_id = ?1",
         params![session_id],
         |r| {
@@ -84,6 +101,7 @@ fn read_row(conn: &Connection, session_id: &str) -> Result<Option<Row>, rusqlite
                 view_count: r.get(4)?,
                 expires_at: r.get(5)?,
                 byte_count: r.get(6)?,
+                impression_bytes: r.get(7)?,
             })
         },
     )
@@ -107,6 +125,25 @@ fn read_doc(conn: &Connection, session_id: &str) -> Result<Option<SessionDoc>, r
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT recommendation_id, model_version, strategy, item_ids, shown_at
+             FROM session_doc_impressions WHERE session_id = ?1 ORDER BY seq",
+    )?;
+    let impressions = stmt
+        .query_map(params![session_id], |r| {
+            Ok(Impression {
+                recommendation_id: r.get(0)?,
+                model_version: r.get(1)?,
+                strategy: r.get(2)?,
+                item_ids: r
+                    .get::<_, String>(3)?
+                    .split('\n')
+                    .map(str::to_string)
+                    .collect(),
+                shown_at: Timestamp(r.get(4)?),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
     let mut doc = SessionDoc {
         session_id: session_id.to_string(),
         customer_id: row.customer_id,
@@ -115,6 +152,7 @@ fn read_doc(conn: &Connection, session_id: &str) -> Result<Option<SessionDoc>, r
         last_update: Timestamp(row.last_update),
         items_viewed,
         view_count: row.view_count,
+        impressions,
         expires_at: row.expires_at,
     };
     doc.sort_views();
@@ -131,6 +169,9 @@ struct AppendJob {
     added_bytes: u32,
     max_bytes: u32,
     shard: u32,
+    impressions: Vec<Impression>,
+    added_impression_bytes: u32,
+    max_impression_bytes: u32,
 }
 
 type Answer = tokio::sync::oneshot::Sender<Result<AppendOutcome, StoreError>>;
@@ -233,9 +274,14 @@ fn apply_append(conn: &Connection, job: &AppendJob) -> Result<AppendOutcome, Sto
         added_bytes,
         max_bytes,
         shard,
+        impressions,
+        added_impression_bytes,
+        max_impression_bytes,
     } = job;
     let (now, max_views, added_bytes, max_bytes, shard) =
         (*now, *max_views, *added_bytes, *max_bytes, *shard);
+    let (added_impression_bytes, max_impression_bytes) =
+        (*added_impression_bytes, *max_impression_bytes);
     let n = views.len() as u32;
     let existing = read_row(conn, session_id).map_err(db_error)?;
     match &existing {
@@ -256,24 +302,46 @@ fn apply_append(conn: &Connection, job: &AppendJob) -> Result<AppendOutcome, Sto
                     byte_count: row.byte_count,
                 });
             }
+            if row.impression_bytes.saturating_add(added_impression_bytes) > max_impression_bytes {
+                return Ok(AppendOutcome::ImpressionsFull {
+                    impression_bytes: row.impression_bytes,
+                });
+            }
         }
         None if n > max_views => return Ok(AppendOutcome::CapReached { view_count: 0 }),
         None if added_bytes > max_bytes => return Ok(AppendOutcome::TooLarge { byte_count: 0 }),
+        None if added_impression_bytes > max_impression_bytes => {
+            return Ok(AppendOutcome::ImpressionsFull {
+                impression_bytes: 0,
+            })
+        }
         None => {}
     }
     let first_seq = existing.as_ref().map_or(0, |r| r.view_count);
+    let first_impression: u32 = match &existing {
+        None => 0,
+        Some(_) if impressions.is_empty() => 0,
+        Some(_) => conn
+            .query_row(
+                "SELECT COUNT(*) FROM session_doc_impressions WHERE session_id = ?1",
+                params![session_id],
+                |r| r.get(0),
+            )
+            .map_err(db_error)?,
+    };
     match existing {
         None => {
             let start = views
                 .iter()
                 .map(|v| v.viewed_at)
+                .chain(impressions.iter().map(|i| i.shown_at))
                 .min()
                 .unwrap_or(now)
                 .min(now);
             conn.execute(
                 "INSERT INTO session_docs (session_id, customer_id, is_active, session_start,
-                         last_update, view_count, active_shard, byte_count)
-                     VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7)",
+                         last_update, view_count, active_shard, byte_count, impression_bytes)
+                     VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     session_id,
                     customer_id,
@@ -281,7 +349,8 @@ fn apply_append(conn: &Connection, job: &AppendJob) -> Result<AppendOutcome, Sto
                     now.millis(),
                     n,
                     shard,
-                    added_bytes
+                    added_bytes,
+                    added_impression_bytes
                 ],
             )
             .map_err(db_error)?;
@@ -292,9 +361,18 @@ fn apply_append(conn: &Connection, job: &AppendJob) -> Result<AppendOutcome, Sto
                          customer_id = COALESCE(?4, customer_id),
                          byte_count = byte_count + ?5,
                          active_shard = COALESCE(active_shard, ?6),
-                         quarantine_reason = NULL
+                         quarantine_reason = NULL,
+                         impression_bytes = impression_bytes + ?7
                      WHERE session_id = ?1",
-                params![session_id, now.millis(), n, customer_id, added_bytes, shard],
+                params![
+                    session_id,
+                    now.millis(),
+                    n,
+                    customer_id,
+                    added_bytes,
+                    shard,
+                    added_impression_bytes
+                ],
             )
             .map_err(db_error)?;
         }
@@ -315,6 +393,28 @@ fn apply_append(conn: &Connection, job: &AppendJob) -> Result<AppendOutcome, Sto
                     v.item_id,
                     v.viewed_at.millis(),
                     v.recommendation_id
+                ])
+                .map_err(db_error)?;
+        }
+    }
+    if !impressions.is_empty() {
+        let mut insert = conn
+            .prepare_cached(
+                "INSERT INTO session_doc_impressions (session_id, seq, recommendation_id,
+                         model_version, strategy, item_ids, shown_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(db_error)?;
+        for (i, imp) in impressions.iter().enumerate() {
+            insert
+                .execute(params![
+                    session_id,
+                    first_impression + i as u32,
+                    imp.recommendation_id,
+                    imp.model_version,
+                    imp.strategy,
+                    imp.item_ids.join("\n"),
+                    imp.shown_at.millis()
                 ])
                 .map_err(db_error)?;
         }
@@ -353,6 +453,11 @@ impl SqliteSessionStore {
             ("session_docs", "byte_count", "INTEGER NOT NULL DEFAULT 0"),
             ("session_docs", "quarantine_reason", "TEXT"),
             ("session_doc_views", "recommendation_id", "TEXT"),
+            (
+                "session_docs",
+                "impression_bytes",
+                "INTEGER NOT NULL DEFAULT 0",
+            ),
         ] {
             let present: bool = conn
                 .query_row(
@@ -404,6 +509,9 @@ impl SessionStore for SqliteSessionStore {
             added_bytes: request.added_bytes,
             max_bytes: request.max_bytes,
             shard: request.active_shard,
+            impressions: request.impressions.to_vec(),
+            added_impression_bytes: request.added_impression_bytes,
+            max_impression_bytes: request.max_impression_bytes,
         };
         let (done, result) = tokio::sync::oneshot::channel();
         self.pending
@@ -496,6 +604,57 @@ impl SessionStore for SqliteSessionStore {
                 })
                 .map_err(db_error)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl SessionStatistics for SqliteSessionStore {
+    async fn stats(&self, now: Timestamp, timeout_secs: u64) -> Result<SessionStats, StoreError> {
+        let timeout = i64::try_from(timeout_secs).unwrap_or(i64::MAX);
+        let cutoff = now.plus_secs(-timeout).millis();
+        self.with_conn(move |conn| {
+            let count = |v: i64| u64::try_from(v).unwrap_or(0);
+            let (active, quarantined, archived, awaiting, oldest) = conn
+                .query_row(
+                    "SELECT
+                         coalesce(sum(is_active = 1 AND quarantine_reason IS NULL), 0),
+                         coalesce(sum(is_active = 1 AND quarantine_reason IS NOT NULL), 0),
+                         coalesce(sum(is_active = 0), 0),
+                         coalesce(sum(active_shard IS NOT NULL AND last_update < ?1), 0),
+                         min(CASE WHEN active_shard IS NOT NULL THEN last_update END)
+                     FROM session_docs",
+                    params![cutoff],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, Option<i64>>(4)?,
+                        ))
+                    },
+                )
+                .map_err(db_error)?;
+            let (minute, hour) = conn
+                .query_row(
+                    "SELECT coalesce(sum(viewed_at >= ?1), 0), count(*)
+                     FROM session_doc_views WHERE viewed_at >= ?2",
+                    params![now.millis() - 60_000, now.millis() - 3_600_000],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                )
+                .map_err(db_error)?;
+            let lag_ms = oldest.map_or(0, |t| cutoff.saturating_sub(t).max(0));
+            Ok(SessionStats {
+                active: count(active),
+                quarantined: count(quarantined),
+                archived: count(archived),
+                awaiting_archive: count(awaiting),
+                archive_lag_secs: count(lag_ms / 1000),
+                views_last_minute: count(minute),
+                views_last_hour: count(hour),
+            })
         })
         .await
     }

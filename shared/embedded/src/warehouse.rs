@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use reco_core::warehouse::{FeatureRow, ImportBatch, InteractionRow, TrainingSet};
+use reco_core::warehouse::{ClickThrough, FeatureRow, ImportBatch, InteractionRow, TrainingSet};
 use reco_core::{SessionDoc, Timestamp, Warehouse, WarehouseError};
 use rusqlite::{params, Connection};
 
@@ -22,6 +22,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0003_click_attribution",
         include_str!("../../../migrations/sqlite/0003_click_attribution.sql"),
+    ),
+    (
+        "0004_impressions",
+        include_str!("../../../migrations/sqlite/0004_impressions.sql"),
     ),
 ];
 
@@ -175,6 +179,18 @@ impl Warehouse for SqliteWarehouse {
                              recommendation_id = excluded.recommendation_id",
                     )
                     .map_err(error)?;
+                let mut upsert_impression = tx
+                    .prepare_cached(
+                        "INSERT INTO session_impressions (session_id, seq, list_position,
+                             recommendation_id, model_version, strategy, item_id, shown_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                         ON CONFLICT (session_id, seq, list_position) DO UPDATE SET
+                             recommendation_id = excluded.recommendation_id,
+                             model_version = excluded.model_version,
+                             strategy = excluded.strategy, item_id = excluded.item_id,
+                             shown_at = excluded.shown_at",
+                    )
+                    .map_err(error)?;
                 for s in &sessions {
                     upsert_session
                         .execute(params![
@@ -195,6 +211,22 @@ impl Warehouse for SqliteWarehouse {
                                 v.recommendation_id
                             ])
                             .map_err(error)?;
+                    }
+                    for (seq, imp) in s.impressions.iter().enumerate() {
+                        for (position, item) in imp.item_ids.iter().enumerate() {
+                            upsert_impression
+                                .execute(params![
+                                    s.session_id,
+                                    seq as i64,
+                                    position as i64,
+                                    imp.recommendation_id,
+                                    imp.model_version,
+                                    imp.strategy,
+                                    item,
+                                    imp.shown_at.millis()
+                                ])
+                                .map_err(error)?;
+                        }
                     }
                 }
             }
@@ -261,6 +293,31 @@ impl Warehouse for SqliteWarehouse {
     async fn refresh_in_progress(&self) -> Result<bool, WarehouseError> {
         // Refreshes run inside this process's calls, never in the background.
         Ok(false)
+    }
+
+    async fn click_through(&self) -> Result<Vec<ClickThrough>, WarehouseError> {
+        self.with_conn(|conn| {
+            let mut s = conn
+                .prepare(
+                    "SELECT model_version, strategy, recommendations, impressions, clicks, click_through
+                     FROM recommendation_performance ORDER BY model_version DESC, strategy",
+                )
+                .map_err(error)?;
+            let rows = s
+                .query_map([], |r| {
+                    Ok(ClickThrough {
+                        model_version: r.get(0)?,
+                        strategy: r.get(1)?,
+                        recommendations: r.get(2)?,
+                        impressions: r.get(3)?,
+                        clicks: r.get(4)?,
+                        click_through: r.get(5)?,
+                    })
+                })
+                .map_err(error)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(error)
+        })
+        .await
     }
 
     async fn training_set(&self, materialized: bool) -> Result<TrainingSet, WarehouseError> {

@@ -56,6 +56,9 @@ async fn concurrent_appends_committed_together_keep_their_own_outcomes() {
                     added_bytes: reco_core::sessions::request_bytes(&views),
                     max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
                     active_shard: 0,
+                    impressions: &[],
+                    added_impression_bytes: 0,
+                    max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
                 })
                 .await
                 .expect("no store error");

@@ -214,3 +214,11 @@ async fn archived_views_keep_their_recommendation_id() {
         other => panic!("expected a rejection, got {other:?}"),
     }
 }
+
+/// Impressions archived with their sessions give click-through per model version and
+/// strategy (`recommendation_performance`).
+#[tokio::test]
+async fn click_through_is_counted() {
+    let w = SqliteWarehouse::in_memory().expect("opens");
+    reco_testkit::click_through_is_counted(&w).await;
+}

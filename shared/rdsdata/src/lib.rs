@@ -233,7 +233,7 @@ impl Record<'_> {
 }
 
 pub use reco_core::warehouse::InteractionRow;
-use reco_core::warehouse::{FeatureRow, ImportBatch, TrainingSet};
+use reco_core::warehouse::{ClickThrough, FeatureRow, ImportBatch, TrainingSet};
 
 impl RdsData {
     pub fn new(client: Client, target: Target) -> Self {
@@ -537,6 +537,14 @@ const UPSERT_VIEW: &str =
      ON CONFLICT (session_id, seq) DO UPDATE SET item_id = EXCLUDED.item_id,
          viewed_at = EXCLUDED.viewed_at, recommendation_id = EXCLUDED.recommendation_id";
 
+const UPSERT_IMPRESSION: &str = "INSERT INTO session_impressions (session_id, seq, list_position,
+         recommendation_id, model_version, strategy, item_id, shown_at)
+     VALUES (:session_id, :seq, :position, :recommendation_id, :model_version, :strategy,
+         :item_id, :shown_at)
+     ON CONFLICT (session_id, seq, list_position) DO UPDATE SET
+         recommendation_id = EXCLUDED.recommendation_id, model_version = EXCLUDED.model_version,
+         strategy = EXCLUDED.strategy, item_id = EXCLUDED.item_id, shown_at = EXCLUDED.shown_at";
+
 #[async_trait]
 impl Warehouse for RdsData {
     async fn archive_sessions(&self, sessions: &[SessionDoc]) -> Result<(), WarehouseError> {
@@ -566,14 +574,71 @@ impl Warehouse for RdsData {
                 })
             })
             .collect();
+        let impression_sets: Vec<Vec<SqlParameter>> = sessions
+            .iter()
+            .flat_map(|s| {
+                s.impressions
+                    .iter()
+                    .enumerate()
+                    .flat_map(move |(seq, imp)| {
+                        imp.item_ids
+                            .iter()
+                            .enumerate()
+                            .map(move |(position, item)| {
+                                vec![
+                                    text("session_id", &s.session_id),
+                                    long("seq", seq as i64),
+                                    long("position", position as i64),
+                                    text("recommendation_id", &imp.recommendation_id),
+                                    text("model_version", &imp.model_version),
+                                    text("strategy", &imp.strategy),
+                                    text("item_id", item),
+                                    timestamp("shown_at", imp.shown_at),
+                                ]
+                            })
+                    })
+            })
+            .collect();
         self.in_transaction(|tx| async move {
             self.batch(UPSERT_SESSION, session_sets, Some(&tx)).await?;
             if !view_sets.is_empty() {
                 self.batch(UPSERT_VIEW, view_sets, Some(&tx)).await?;
             }
+            if !impression_sets.is_empty() {
+                self.batch(UPSERT_IMPRESSION, impression_sets, Some(&tx))
+                    .await?;
+            }
             Ok(())
         })
         .await
+    }
+
+    async fn click_through(&self) -> Result<Vec<ClickThrough>, WarehouseError> {
+        let out = self
+            .execute(
+                "SELECT model_version, strategy, recommendations, impressions, clicks, click_through
+                 FROM recommendation_performance ORDER BY model_version DESC, strategy",
+                Vec::new(),
+                None,
+            )
+            .await?;
+        let count = |r: &Record<'_>, i: usize| -> Result<u64, WarehouseError> {
+            u64::try_from(r.long(i)?).map_err(|_| WarehouseError::Other("a negative count".into()))
+        };
+        out.records()
+            .iter()
+            .map(|r| {
+                let r = Record(r);
+                Ok(ClickThrough {
+                    model_version: r.text(0)?,
+                    strategy: r.text(1)?,
+                    recommendations: count(&r, 2)?,
+                    impressions: count(&r, 3)?,
+                    clicks: count(&r, 4)?,
+                    click_through: r.double(5)?,
+                })
+            })
+            .collect()
     }
 
     async fn load(&self, batch: &ImportBatch) -> Result<(), WarehouseError> {

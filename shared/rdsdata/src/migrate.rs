@@ -24,6 +24,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_click_attribution",
         include_str!("../../../migrations/postgres/0004_click_attribution.sql"),
     ),
+    (
+        "0005_impressions",
+        include_str!("../../../migrations/postgres/0005_impressions.sql"),
+    ),
 ];
 
 /// The functions' database roles (created by `0002_roles`).

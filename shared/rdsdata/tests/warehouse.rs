@@ -37,7 +37,8 @@ async fn warehouse() -> RdsData {
             "0001_warehouse",
             "0002_roles",
             "0003_session_reuse",
-            "0004_click_attribution"
+            "0004_click_attribution",
+            "0005_impressions"
         ]
     );
     assert!(reco_rdsdata::migrate::apply(&rds)
@@ -182,6 +183,7 @@ async fn load_fixture(rds: &RdsData) {
                 })
                 .collect(),
             view_count: items.len() as u32,
+            impressions: Vec::new(),
             expires_at: None,
         })
         .collect();
@@ -302,6 +304,7 @@ async fn constraint_violations_say_why_and_keep_nothing() {
             recommendation_id: None,
         }],
         view_count: 1,
+        impressions: Vec::new(),
         expires_at: None,
     };
     let bad = reco_core::SessionDoc {
@@ -383,6 +386,9 @@ async fn ten_thousand_sessions_in_one_run() {
                         added_bytes: reco_core::sessions::request_bytes(&views),
                         max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
                         active_shard: reco_core::sessions::shard_of(&sid, 8),
+                        impressions: &[],
+                        added_impression_bytes: 0,
+                        max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
                     })
                     .await
                     .expect("seeded");
@@ -458,9 +464,23 @@ async fn function_roles_hold_only_what_they_need() {
     as_role(&rds, "reco_deadpool", session)
         .await
         .expect("deadpool upserts sessions");
+    as_role(
+        &rds,
+        "reco_deadpool",
+        "WITH s AS (INSERT INTO sessions (session_id, session_start, last_update, view_count)
+                    VALUES ('s-role-2', now(), now(), 0) RETURNING session_id)
+         INSERT INTO session_impressions
+         SELECT session_id, 0, 0, '0123456789abcdef0123456789abcdef', 'v1', 'popular', 'i', now()
+         FROM s
+         ON CONFLICT (session_id, seq, list_position) DO UPDATE SET item_id = EXCLUDED.item_id",
+    )
+    .await
+    .expect("deadpool upserts impressions");
     // ...and can do nothing else.
     for sql in [
         "DELETE FROM sessions",
+        "DELETE FROM session_impressions",
+        "SELECT * FROM recommendation_performance",
         "SELECT * FROM customers",
         "INSERT INTO ratings VALUES ('c', 'i', 5, now())",
         "REFRESH MATERIALIZED VIEW training_interactions_materialized",
@@ -479,6 +499,7 @@ async fn function_roles_hold_only_what_they_need() {
         "SELECT * FROM training_interactions",
         "SELECT * FROM user_features",
         "SELECT * FROM item_features",
+        "SELECT * FROM recommendation_performance",
         "REFRESH MATERIALIZED VIEW CONCURRENTLY training_interactions_materialized",
     ] {
         as_role(&rds, "reco_train", sql)
@@ -556,4 +577,12 @@ async fn archived_views_keep_their_recommendation_id() {
         .await,
         0
     );
+}
+
+/// Impressions archived with their sessions give click-through per model version and
+/// strategy (`recommendation_performance`), through the Data API.
+#[tokio::test]
+async fn click_through_is_counted() {
+    let rds = warehouse().await;
+    reco_testkit::click_through_is_counted(&rds).await;
 }

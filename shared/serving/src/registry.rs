@@ -34,15 +34,10 @@ pub fn file_key(version: &str, file: &str) -> String {
 }
 
 /// Whether `version` is safe inside keys: what the pipeline writes (timestamp and
-/// hash: ASCII letters, digits, `-`, `_`, `.`), nothing that could climb out of
-/// `models/`.
+/// hash), nothing that could climb out of `models/` (the rule of
+/// `reco_core::ids::model_version`).
 pub fn valid_version(version: &str) -> bool {
-    !version.is_empty()
-        && version.len() <= 128
-        && !version.starts_with('.')
-        && version
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    reco_core::ids::model_version(version).is_ok()
 }
 
 /// Cache keys.

@@ -8,7 +8,7 @@ pub mod iam;
 use std::sync::Arc;
 
 use reco_core::ports::AppendRequest;
-use reco_core::{AppendOutcome, SessionDoc, SessionStore, Timestamp, View};
+use reco_core::{AppendOutcome, Impression, SessionDoc, SessionStore, Timestamp, View};
 
 /// Reads a variable scripts/test sets, failing loudly when it is missing.
 pub fn service_env(var: &str, service: &str) -> String {
@@ -80,6 +80,9 @@ async fn append_within(
             added_bytes: views.iter().map(reco_core::sessions::view_bytes).sum(),
             max_bytes,
             active_shard: 3,
+            impressions: &[],
+            added_impression_bytes: 0,
+            max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
         })
         .await
         .expect("store call succeeds")
@@ -313,6 +316,7 @@ pub fn session_with_click(session_id: &str, rid: Option<&str>) -> reco_core::Ses
             },
         ],
         view_count: 2,
+        impressions: Vec::new(),
         expires_at: None,
     }
 }
@@ -337,9 +341,216 @@ pub async fn attribution_round_trips(store: &dyn SessionStore, prefix: &str) {
     assert_eq!(got, vec![None, Some(rid)]);
 }
 
+fn impression(rid_digit: char, strategy: &str, items: &[&str], at: i64) -> Impression {
+    Impression {
+        recommendation_id: rid_digit.to_string().repeat(32),
+        model_version: "20261130T120000Z-0123abcd".into(),
+        strategy: strategy.into(),
+        item_ids: items.iter().map(|i| i.to_string()).collect(),
+        shown_at: Timestamp(at),
+    }
+}
+
+async fn append_impressions(
+    store: &dyn SessionStore,
+    session_id: &str,
+    customer_id: Option<&str>,
+    impressions: &[Impression],
+    now: i64,
+    max_impression_bytes: u32,
+) -> AppendOutcome {
+    store
+        .append(AppendRequest {
+            session_id,
+            customer_id,
+            views: &[],
+            now: Timestamp(now),
+            max_views: 100,
+            added_bytes: 0,
+            max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
+            active_shard: 3,
+            impressions,
+            added_impression_bytes: impressions
+                .iter()
+                .map(reco_core::sessions::impression_bytes)
+                .sum(),
+            max_impression_bytes,
+        })
+        .await
+        .expect("store call succeeds")
+}
+
+/// Impressions are kept beside the views in arrival order (an impression may start a
+/// session); they have a byte budget of their own: a full one refuses impressions
+/// whole and still takes views; the customer rule is the views'.
+pub async fn impressions_are_kept(store: &dyn SessionStore, prefix: &str) {
+    let sid = format!("{prefix}-impressions");
+    let first = impression('a', "popular", &["p-1", "p-2", "p-3"], T0);
+    let one = reco_core::sessions::impression_bytes(&first);
+    let budget = one * 2 + one / 2;
+    assert_eq!(
+        append_impressions(store, &sid, None, std::slice::from_ref(&first), T0, budget).await,
+        AppendOutcome::Appended,
+        "an impression starts a session"
+    );
+    let doc = store.get(&sid).await.expect("read").expect("stored");
+    assert_eq!(doc.view_count, 0);
+    assert_eq!(doc.session_start, Timestamp(T0));
+    assert!(doc.is_active);
+    let v = views(prefix, 2, T0 + 5);
+    assert_eq!(
+        append(store, &sid, None, &v, T0 + 10, 100).await,
+        AppendOutcome::Appended
+    );
+    let second = impression('b', "session", &["s-1"], T0 + 20);
+    assert_eq!(
+        append_impressions(
+            store,
+            &sid,
+            None,
+            std::slice::from_ref(&second),
+            T0 + 20,
+            budget
+        )
+        .await,
+        AppendOutcome::Appended
+    );
+    let third = impression('c', "session", &["s-2"], T0 + 30);
+    assert_eq!(
+        append_impressions(
+            store,
+            &sid,
+            None,
+            std::slice::from_ref(&third),
+            T0 + 30,
+            budget
+        )
+        .await,
+        AppendOutcome::ImpressionsFull {
+            impression_bytes: one + reco_core::sessions::impression_bytes(&second)
+        },
+        "the impression budget is the impressions' own"
+    );
+    assert_eq!(
+        append(
+            store,
+            &sid,
+            None,
+            &views(&format!("{prefix}-more"), 1, T0 + 40),
+            T0 + 40,
+            100
+        )
+        .await,
+        AppendOutcome::Appended,
+        "a full impression budget leaves room for views"
+    );
+    let doc = store.get(&sid).await.expect("read").expect("stored");
+    assert_eq!(doc.impressions, vec![first.clone(), second]);
+    assert_eq!(doc.view_count, 3);
+    assert_eq!(
+        append_impressions(
+            store,
+            &sid,
+            Some("c-1"),
+            std::slice::from_ref(&first),
+            T0 + 50,
+            1 << 20
+        )
+        .await,
+        AppendOutcome::Appended,
+        "an anonymous session gains the customer, as with views"
+    );
+    assert!(matches!(
+        append_impressions(
+            store,
+            &sid,
+            None,
+            std::slice::from_ref(&first),
+            T0 + 60,
+            1 << 20
+        )
+        .await,
+        AppendOutcome::CustomerConflict { .. }
+    ));
+}
+
+/// Impressions and the views opened from them, archived with their sessions, give
+/// click-through per model version and strategy: a click counts once per shown item,
+/// and only on an item its list showed, in the same session.
+pub async fn click_through_is_counted(warehouse: &dyn reco_core::Warehouse) {
+    let prefix = run_prefix();
+    let view = |item: &str, rid: Option<char>, at: i64| View {
+        item_id: item.into(),
+        viewed_at: Timestamp(at),
+        recommendation_id: rid.map(|d| d.to_string().repeat(32)),
+    };
+    let doc = |sid: String, views: Vec<View>, impressions: Vec<Impression>| SessionDoc {
+        session_id: sid,
+        customer_id: None,
+        is_active: false,
+        session_start: Timestamp(T0),
+        last_update: Timestamp(T0 + 100),
+        view_count: views.len() as u32,
+        items_viewed: views,
+        impressions,
+        expires_at: None,
+    };
+    let a = doc(
+        format!("{prefix}-ct-a"),
+        vec![
+            view("x", Some('1'), T0 + 10),
+            view("w", Some('2'), T0 + 11),
+            view("q", Some('1'), T0 + 12),
+            view("x", Some('1'), T0 + 13),
+        ],
+        vec![
+            impression('1', "hybrid", &["x", "y", "z"], T0 + 1),
+            impression('2', "popular", &["x", "w"], T0 + 2),
+        ],
+    );
+    let b = doc(
+        format!("{prefix}-ct-b"),
+        vec![view("y", Some('1'), T0 + 10)],
+        vec![impression('3', "session", &["x", "y"], T0 + 1)],
+    );
+    warehouse
+        .archive_sessions(&[a.clone(), b])
+        .await
+        .expect("archived");
+    warehouse
+        .archive_sessions(&[a])
+        .await
+        .expect("archiving again is idempotent");
+    let got: Vec<(String, u64, u64, u64, f64)> = warehouse
+        .click_through()
+        .await
+        .expect("click-through")
+        .into_iter()
+        .filter(|r| r.model_version == "20261130T120000Z-0123abcd")
+        .map(|r| {
+            (
+                r.strategy,
+                r.recommendations,
+                r.impressions,
+                r.clicks,
+                r.click_through,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("hybrid".into(), 1, 3, 1, 1.0 / 3.0),
+            ("popular".into(), 1, 2, 1, 0.5),
+            ("session".into(), 1, 2, 0, 0.0),
+        ]
+    );
+}
+
 pub async fn session_store_contract(store: Arc<dyn SessionStore>) {
     let prefix = run_prefix();
     attribution_round_trips(store.as_ref(), &prefix).await;
+    impressions_are_kept(store.as_ref(), &prefix).await;
     concurrent_appends_all_land(Arc::clone(&store), &prefix).await;
     cap_is_enforced(store.as_ref(), &prefix).await;
     archive_rules(store.as_ref(), &prefix).await;
@@ -858,6 +1069,11 @@ impl reco_core::Warehouse for SlowWarehouse {
     async fn refresh_training_set(&self) -> Result<(), reco_core::WarehouseError> {
         self.inner.refresh_training_set().await
     }
+    async fn click_through(
+        &self,
+    ) -> Result<Vec<reco_core::warehouse::ClickThrough>, reco_core::WarehouseError> {
+        self.inner.click_through().await
+    }
     async fn refresh_in_progress(&self) -> Result<bool, reco_core::WarehouseError> {
         self.inner.refresh_in_progress().await
     }
@@ -888,6 +1104,9 @@ async fn seed(
             added_bytes: reco_core::sessions::request_bytes(v),
             max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
             active_shard: shard,
+            impressions: &[],
+            added_impression_bytes: 0,
+            max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
         })
         .await
         .expect("seeded");
@@ -1025,6 +1244,7 @@ pub async fn warehouse_keeps_a_reused_session_id_apart(
         last_update: Timestamp(T0 + 10),
         items_viewed: views("old", 2, T0),
         view_count: 2,
+        impressions: Vec::new(),
         expires_at: None,
     };
     warehouse
@@ -1041,6 +1261,7 @@ pub async fn warehouse_keeps_a_reused_session_id_apart(
         last_update: Timestamp(later + 10),
         items_viewed: views("new", 3, later),
         view_count: 3,
+        impressions: Vec::new(),
         ..first
     };
     let e = warehouse
