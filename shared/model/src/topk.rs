@@ -1120,6 +1120,41 @@ mod tests {
         }
     }
 
+    /// Rows far from unit scale (tiny, huge, all zero) and biases far from the
+    /// scores' range still give exactly the f32 scan's answer.
+    #[test]
+    fn extreme_rows_still_rank_exactly() {
+        let (rows, dim) = (1500, 32);
+        let mut m =
+            Array2::from_shape_vec((rows, dim), values(rows * dim, 21, 1 << 20)).expect("m");
+        let mut b = Array1::from(values(rows, 23, 1 << 20));
+        for r in 0..rows {
+            let (row_factor, bias) = match r % 6 {
+                0 => (1e-7, b[r] * 1e-7),
+                1 => (3e3, b[r] * 1e5),
+                2 => (1e-3, b[r] * 3e-6),
+                3 => (0.0, b[r]),
+                4 => (1.0, 70_000.0 * b[r].signum()),
+                _ => (1.0, b[r]),
+            };
+            m.row_mut(r).mapv_inplace(|x| x * row_factor);
+            b[r] = bias;
+        }
+        let items = ItemMatrix::new(m.view(), b.view()).expect("matrix");
+        let quantized = QuantizedItems::new(&items);
+        for seed in 1..=200u64 {
+            let q = items
+                .query(&values(dim, seed * 13, 1 << 20))
+                .expect("query");
+            let k = [1, 10, 100][seed as usize % 3];
+            assert_eq!(
+                quantized.top_k(&items, &q, 0.5, k, None),
+                items.top_k(&q, 0.5, k, None),
+                "seed {seed}"
+            );
+        }
+    }
+
     /// With half-precision rows for the re-rank, the answer is exactly the f32 scan's
     /// over the same (rounded) values, and every rounded value is within 2^-11.
     #[test]
