@@ -144,11 +144,7 @@ impl Api {
                 Ok(recommendation_response(&out))
             }
             Route::PostViews(session_id) => {
-                validate::session_id(session_id)?;
-                let body = request.body();
-                if body.len() > self.max_body_bytes {
-                    return Err(ApiError::too_large(self.max_body_bytes));
-                }
+                let body = self.session_body(session_id, &request)?;
                 let now = self.sessions.clock().now();
                 let input = validate::track_views(body, now)?;
                 let tracked = self.sessions.track(session_id, &claims, input).await?;
@@ -164,11 +160,7 @@ impl Api {
                 ))
             }
             Route::PostImpressions(session_id) => {
-                validate::session_id(session_id)?;
-                let body = request.body();
-                if body.len() > self.max_body_bytes {
-                    return Err(ApiError::too_large(self.max_body_bytes));
-                }
+                let body = self.session_body(session_id, &request)?;
                 let now = self.sessions.clock().now();
                 let input = validate::impressions(body, now)?;
                 let tracked = self
@@ -190,6 +182,21 @@ impl Api {
                 Ok(json_response(StatusCode::OK, &session_json(&doc)))
             }
         }
+    }
+
+    /// A session route's body, once its session id is valid and the body within
+    /// `max_body_bytes`.
+    fn session_body<'r>(
+        &self,
+        session_id: &str,
+        request: &'r Request<Bytes>,
+    ) -> Result<&'r [u8], ApiError> {
+        validate::session_id(session_id)?;
+        let body = request.body();
+        if body.len() > self.max_body_bytes {
+            return Err(ApiError::too_large(self.max_body_bytes));
+        }
+        Ok(body)
     }
 
     fn admin(&self) -> Result<&admin::Admin, ApiError> {
