@@ -1,6 +1,6 @@
 //! Sparse matrices: feature matrices (entity x feature) and interactions (user x item).
 
-use crate::model::ModelError;
+use crate::error::ModelError;
 
 /// Compressed sparse rows with `f32` values and sorted column indices per row.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,15 +9,18 @@
 
 pub mod artifact;
 pub mod csr;
+mod error;
 pub mod eval;
 pub mod foldin;
-mod hogwild;
+mod kernel;
 pub mod model;
 pub mod params;
 mod rng;
+mod simd;
 pub mod topk;
 
 pub use csr::{Csr, Interactions};
+pub use error::ModelError;
 pub use eval::{evaluate, Metrics};
-pub use model::{Model, ModelError};
+pub use model::Model;
 pub use params::{Loss, Params, Schedule};

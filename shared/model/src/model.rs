@@ -3,24 +3,26 @@
 use ndarray::{Array1, Array2, ArrayView1, Axis};
 
 use crate::csr::{Csr, Interactions};
-use crate::hogwild::{dot, Cells, Example, Kernel, Known, Rows, Side, Table, NOT_HOT};
+pub use crate::error::ModelError;
+use crate::kernel::{Cells, Example, Kernel, Known, Rows, Side, Table, NO_PENDING_SLOT};
 use crate::params::{Loss, Params, Schedule};
+use crate::simd::dot;
 
 /// The features of one side split by how many rows have them: owned by one row
-/// (identity features) or shared by several (attributes). Items' owned features go
-/// into WARP's screening snapshot, their shared ones are read live (see
-/// `Kernel::shared`); with several threads, shared features of both sides are
-/// stepped in per-thread pending buffers (see `hogwild::Pending`).
+/// (identity features) or shared by several (attribute features). Items' owned features go
+/// into WARP's screening snapshot, their attribute features are read live (see
+/// `Kernel::item_attributes`); with several threads, attribute features of both sides are
+/// stepped in per-thread pending buffers (see `kernel::Pending`).
 struct FeatureSplit {
     /// Per feature: at most one row has it.
     owned: Vec<bool>,
-    /// Per row, its shared features and their weights.
-    shared: Csr,
-    /// Per feature, its slot in each thread's pending updates if it is shared and
-    /// `pending` was asked for (`NOT_HOT` otherwise); see `hogwild::Pending`.
-    hot: Vec<u32>,
+    /// Per row, its attribute features and their weights.
+    attributes: Csr,
+    /// Per feature, its slot in each thread's pending updates if it is an attribute feature and
+    /// `pending` was asked for (`NO_PENDING_SLOT` otherwise); see `kernel::Pending`.
+    pending_slots: Vec<u32>,
     /// The features with a slot, in slot order.
-    hot_features: Vec<u32>,
+    pending_features: Vec<u32>,
     /// The features are the identity (feature i is row i, weight 1).
     identity: bool,
 }
@@ -41,20 +43,20 @@ impl FeatureSplit {
                 }
             }
         }
-        let shared = Csr::from_triplets(features.n_rows(), features.n_cols(), &triplets)?;
-        let mut hot = vec![NOT_HOT; if pending { features.n_cols() } else { 0 }];
-        let mut hot_features = Vec::new();
-        for (f, slot) in hot.iter_mut().enumerate() {
+        let attributes = Csr::from_triplets(features.n_rows(), features.n_cols(), &triplets)?;
+        let mut pending_slots = vec![NO_PENDING_SLOT; if pending { features.n_cols() } else { 0 }];
+        let mut pending_features = Vec::new();
+        for (f, slot) in pending_slots.iter_mut().enumerate() {
             if !owned[f] {
-                *slot = hot_features.len() as u32;
-                hot_features.push(f as u32);
+                *slot = pending_features.len() as u32;
+                pending_features.push(f as u32);
             }
         }
         Ok(FeatureSplit {
             owned,
-            shared,
-            hot,
-            hot_features,
+            attributes,
+            pending_slots,
+            pending_features,
             identity: features.is_identity(),
         })
     }
@@ -63,23 +65,6 @@ impl FeatureSplit {
 /// Epochs whose WARP screening reads live parameters rather than a snapshot.
 const LIVE_EPOCHS: usize = 1;
 use crate::rng::Rng;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ModelError {
-    #[error("invalid hyperparameter {0}")]
-    Params(String),
-    #[error("dimension mismatch: {0}")]
-    Shape(String),
-    #[error("invalid input: {0}")]
-    Input(String),
-    #[error(
-        "training diverged in epoch {epoch}: {what} is no longer finite; lower the \
-         learning rate or add regularisation"
-    )]
-    Diverged { epoch: usize, what: &'static str },
-    #[error("artifact: {0}")]
-    Artifact(String),
-}
 
 /// Parameters of one side (users or items).
 #[derive(Debug, Clone, PartialEq)]
@@ -135,8 +120,8 @@ impl SideParams {
             identity: split.identity,
             alpha,
             index,
-            hot: &split.hot,
-            hot_features: &split.hot_features,
+            pending_slots: &split.pending_slots,
+            pending_features: &split.pending_features,
         }
     }
 
@@ -156,7 +141,7 @@ impl SideParams {
     }
 
     /// Representations of every row of `features` into the screening `table`, from
-    /// the features `owned` marks only (see `Kernel::shared`).
+    /// the features `owned` marks only (see `Kernel::item_attributes`).
     fn fill_table(&self, features: &Csr, owned: &[bool], table: &mut Table) {
         let d = self.embeddings.ncols();
         table.reset(features.n_rows(), d);
@@ -287,7 +272,7 @@ impl Model {
         self.check_shapes(interactions)?;
         let positives = interactions.to_csr();
         let known = Known::new(&positives);
-        // Pending per-thread updates of shared features pay off with several
+        // Pending per-thread updates of attribute features pay off with several
         // threads; with one they would only delay the thread's own steps.
         let pending =
             self.params.threads > 1 && matches!(self.params.schedule, Schedule::Adagrad { .. });
@@ -295,13 +280,22 @@ impl Model {
             FeatureSplit::new(&self.user_features, pending)?,
             FeatureSplit::new(&self.item_features, pending)?,
         ];
+        // The CPU's code path, chosen once for the whole fit.
+        let avx2 = crate::simd::avx2_fma();
         let mut order = Example::all(interactions);
         let mut rng = Rng::new(self.params.seed ^ (self.epochs as u64).wrapping_mul(0x9E37_79B9));
         let mut stats = Vec::with_capacity(epochs);
         for _ in 0..epochs {
             rng.shuffle(&mut order);
-            let (loss, visited) =
-                self.run_epoch(interactions, &positives, &known, &splits, &order, &mut rng);
+            let (loss, visited) = self.run_epoch(
+                interactions,
+                &positives,
+                &known,
+                &splits,
+                &order,
+                &mut rng,
+                avx2,
+            );
             self.epochs += 1;
             if !self.users.finite() {
                 return Err(ModelError::Diverged {
@@ -329,6 +323,7 @@ impl Model {
         Ok(stats)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn run_epoch(
         &mut self,
         interactions: &Interactions,
@@ -337,11 +332,12 @@ impl Model {
         splits: &[FeatureSplit; 2],
         order: &[Example],
         rng: &mut Rng,
+        avx2: bool,
     ) -> (f64, usize) {
         let d = self.params.no_components;
         let threads = self.params.threads;
         // WARP screens sampled negatives against a snapshot of the item
-        // representations taken at the start of the epoch (see hogwild.rs), except in
+        // representations taken at the start of the epoch (see kernel/), except in
         // the first epoch, where parameters move fastest (against the initial
         // near-zero vectors every draw would look like a violation). The snapshot
         // holds only the features each item owns; attribute features, which many
@@ -370,9 +366,9 @@ impl Model {
             positives,
             known,
             table: &table,
-            shared: &splits[1].shared,
-            has_shared: splits[1].shared.nnz() > 0,
-            avx2: crate::hogwild::avx2_fma(),
+            item_attributes: &splits[1].attributes,
+            has_item_attributes: splits[1].attributes.nnz() > 0,
+            avx2,
         };
         if threads == 1 || order.len() < 2 * threads {
             return kernel.run(order, seeds[0]);
@@ -544,25 +540,25 @@ mod tests {
     use crate::csr::Csr;
 
     #[test]
-    fn features_split_into_owned_and_shared() {
+    fn features_split_into_owned_and_attributes() {
         // Three items with identity features; items 0 and 1 share attribute 0,
         // item 2 alone has attribute 1 (owned, like an identity feature).
         let features = Csr::identity_plus(3, 2, &[(0, 0, 1.0), (1, 0, 1.0), (2, 1, 1.0)], true)
             .expect("features");
         let split = FeatureSplit::new(&features, true).expect("split");
         assert_eq!(split.owned, vec![true, true, true, false, true]);
-        assert_eq!(split.shared.row(0), (&[3u32][..], &[0.5f32][..]));
-        assert_eq!(split.shared.row(1), (&[3u32][..], &[0.5f32][..]));
-        assert_eq!(split.shared.row(2).0.len(), 0);
-        assert_eq!(split.hot_features, vec![3]);
-        assert_eq!(split.hot[3], 0);
+        assert_eq!(split.attributes.row(0), (&[3u32][..], &[0.5f32][..]));
+        assert_eq!(split.attributes.row(1), (&[3u32][..], &[0.5f32][..]));
+        assert_eq!(split.attributes.row(2).0.len(), 0);
+        assert_eq!(split.pending_features, vec![3]);
+        assert_eq!(split.pending_slots[3], 0);
         assert!(split
-            .hot
+            .pending_slots
             .iter()
             .enumerate()
-            .all(|(f, &h)| f == 3 || h == super::NOT_HOT));
+            .all(|(f, &h)| f == 3 || h == super::NO_PENDING_SLOT));
         let identity = FeatureSplit::new(&Csr::identity(4), true).expect("split");
         assert!(identity.owned.iter().all(|&o| o));
-        assert_eq!(identity.shared.nnz(), 0);
+        assert_eq!(identity.attributes.nnz(), 0);
     }
 }

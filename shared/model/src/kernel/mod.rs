@@ -1,0 +1,293 @@
+//! The training kernel: lock-free parallel SGD over shared parameters ("Hogwild").
+//!
+//! - [`cells`]: the parameters as atomic cells threads share without data races;
+//! - [`crate::simd`]: vector arithmetic and the CPU choice (made once per fit);
+//! - [`snapshot`]: the item table WARP screens negatives against;
+//! - [`attributes`]: features several rows share, stepped per thread;
+//! - [`positives`]: known (user, item) pairs;
+//! - [`update`]: the learning-rate schedules;
+//! - [`losses`]: one function per loss;
+//! - here: the kernel, a row's representation, and one thread's pass over an epoch.
+
+mod attributes;
+mod cells;
+mod losses;
+mod positives;
+mod snapshot;
+mod update;
+
+pub(crate) use attributes::NO_PENDING_SLOT;
+use attributes::{pending_slot, Pending, FLUSH_EVERY};
+pub(crate) use cells::{Cells, Rows};
+pub(crate) use positives::Known;
+pub(crate) use snapshot::Table;
+
+use crate::csr::{Csr, Interactions};
+use crate::params::{Loss, Params};
+use crate::rng::Rng;
+use crate::simd::dot;
+
+/// One training example as the kernel reads it. Each epoch shuffles a vector of
+/// these, so the kernel reads its examples sequentially instead of gathering each
+/// one's user, item, value and weight from four arrays at a random index (four cache
+/// misses per example once the parameters fill the cache).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Example {
+    pub user: u32,
+    pub item: u32,
+    pub value: f32,
+    pub weight: f32,
+}
+
+impl Example {
+    pub fn all(data: &Interactions) -> Vec<Example> {
+        (0..data.len())
+            .map(|i| Example {
+                user: data.users[i],
+                item: data.items[i],
+                value: data.values[i],
+                weight: data.weights.as_ref().map_or(1.0, |w| w[i]),
+            })
+            .collect()
+    }
+}
+
+/// One side (users or items) of the parameters: embeddings, biases and the schedule's
+/// accumulators (adagrad: sum of squared gradients; adadelta: running averages of
+/// squared gradients and squared steps).
+#[derive(Clone, Copy)]
+pub(crate) struct Side<'a> {
+    pub emb: Rows<'a>,
+    pub bias: Cells<'a>,
+    pub emb_acc: Rows<'a>,
+    pub bias_acc: Cells<'a>,
+    pub emb_step: Rows<'a>,
+    pub bias_step: Cells<'a>,
+    pub features: &'a Csr,
+    /// `features` is the identity (feature i is row i, weight 1).
+    pub identity: bool,
+    pub alpha: f32,
+    /// 0 for users, 1 for items: which of a thread's `Pending` buffers is this side's.
+    pub index: usize,
+    /// Per feature, its slot in the thread's `Pending` buffers if its updates are
+    /// kept there (`NO_PENDING_SLOT` if not); empty if none are.
+    pub pending_slots: &'a [u32],
+    /// The features with a slot, in slot order.
+    pub pending_features: &'a [u32],
+}
+
+pub(crate) struct Kernel<'a> {
+    pub d: usize,
+    pub users: Side<'a>,
+    pub items: Side<'a>,
+    pub params: &'a Params,
+    pub data: &'a Interactions,
+    /// Stored entries per user (sorted), for "is this a known positive?".
+    pub positives: &'a Csr,
+    pub known: &'a Known<'a>,
+    /// Item representations as they stood at the start of the epoch, read without
+    /// atomics: WARP screens sampled negatives against this snapshot, four draws at a
+    /// time (vectorised dot products, O(d) whatever the number of item features),
+    /// then reads the live parameters of the one negative it steps on. Empty: screen
+    /// against the live parameters (the first epochs, while they move fast).
+    /// Measured against LightFM in docs/benchmarks.md.
+    pub table: &'a Table,
+    /// Per item, its attribute features (features several items have) and their
+    /// weights: the table holds only the part of each representation owned by the
+    /// item (its identity feature), and screening adds these features' part from the
+    /// live parameters, computed once per example and feature. Shared features move
+    /// with every update of any item that has them, so a snapshot of them would be
+    /// stale within the epoch.
+    pub item_attributes: &'a Csr,
+    /// Some item has attribute features.
+    pub has_item_attributes: bool,
+    /// The CPU has AVX2 and FMA: `run` takes the AVX2 code path (see `avx2_fma`).
+    pub avx2: bool,
+}
+
+/// Per-thread scratch space, allocated once per epoch and thread.
+struct Scratch {
+    user: Vec<f32>,
+    /// The user's vector, 1, zeros: screens against the table (see `Table`).
+    screen: Vec<f32>,
+    /// Per item feature: the user's score for it, valid where its stamp is `stamp`
+    /// (the current example's); see `Kernel::item_attributes`.
+    attribute_value: Vec<f32>,
+    attribute_stamp: Vec<u32>,
+    stamp: u32,
+    pos: Vec<f32>,
+    neg: Vec<f32>,
+    grad: Vec<f32>,
+    kos: Vec<(f32, u32)>,
+    tmp: Vec<f32>,
+    buf: Buffers,
+}
+
+/// Rows being updated, copied out of the shared cells.
+struct Buffers {
+    params: Vec<f32>,
+    acc: Vec<f32>,
+    step: Vec<f32>,
+    rate: Vec<f32>,
+    /// Users' and items' pending updates (see `Pending`).
+    pending: [Pending; 2],
+}
+
+impl<'a> Kernel<'a> {
+    /// Representation of one row: weighted sum of feature embeddings; the last slot
+    /// holds the summed bias. `tmp` is scratch of length d.
+    #[inline(always)]
+    fn repr(
+        &self,
+        side: &Side<'a>,
+        row: usize,
+        out: &mut [f32],
+        tmp: &mut [f32],
+        pending: &[Pending; 2],
+    ) {
+        let d = self.d;
+        let pending = &pending[side.index];
+        if side.identity {
+            side.emb.load(row * d, &mut out[..d]);
+            out[d] = side.bias.get(row);
+            return;
+        }
+        let (cols, weights) = side.features.row(row);
+        if let ([f], [w]) = (cols, weights) {
+            // One feature (identity features): a copy, scaled unless the weight is 1.
+            let f = *f as usize;
+            side.emb.load(f * d, &mut out[..d]);
+            out[d] = side.bias.get(f);
+            if let Some(h) = pending_slot(side, f) {
+                pending.add(h, 1.0, &mut out[..=d]);
+            }
+            if *w != 1.0 {
+                out[..=d].iter_mut().for_each(|v| *v *= w);
+            }
+            return;
+        }
+        out.fill(0.0);
+        for (&f, &w) in cols.iter().zip(weights) {
+            let f = f as usize;
+            side.emb.load(f * d, &mut tmp[..d]);
+            for (o, v) in out[..d].iter_mut().zip(&tmp[..d]) {
+                *o += w * v;
+            }
+            out[d] += w * side.bias.get(f);
+            if let Some(h) = pending_slot(side, f) {
+                pending.add(h, w, &mut out[..=d]);
+            }
+        }
+    }
+
+    /// Prefetches what the step on `e` will read first: the parameters and
+    /// accumulators of its user's and item's features. Issued one example ahead,
+    /// it hides the misses on rows another thread has just written.
+    #[inline(always)]
+    fn prefetch(&self, e: &Example) {
+        let d = self.d;
+        for (side, row) in [(&self.users, e.user), (&self.items, e.item)] {
+            let (cols, _) = if side.identity {
+                (std::slice::from_ref(&row), &[][..])
+            } else {
+                side.features.row(row as usize)
+            };
+            for &f in cols.iter().take(4) {
+                let f = f as usize;
+                side.emb.prefetch(f * d, d);
+                side.emb_acc.prefetch(f * d, d);
+                side.bias.prefetch(f);
+                side.bias_acc.prefetch(f);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn score(&self, u: &[f32], i: &[f32]) -> f32 {
+        let d = self.d;
+        dot(&u[..d], &i[..d]) + u[d] + i[d]
+    }
+
+    /// Runs one thread's share of an epoch over `examples`. Returns the summed loss
+    /// and the number of examples visited.
+    /// On x86-64 CPUs with AVX2 the same code runs compiled for AVX2 (8-wide
+    /// vectors); elsewhere it runs as compiled for the baseline target.
+    pub fn run(&self, examples: &[Example], seed: u64) -> (f64, usize) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `run_avx2` requires AVX2 and FMA, which `avx2` says the CPU has.
+            return unsafe { self.run_avx2(examples, seed) };
+        }
+        self.run_any(examples, seed)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(&self, examples: &[Example], seed: u64) -> (f64, usize) {
+        self.run_any(examples, seed)
+    }
+
+    #[inline(always)]
+    fn run_any(&self, examples: &[Example], seed: u64) -> (f64, usize) {
+        let d = self.d;
+        let mut rng = Rng::new(seed);
+        let n_attributes = if self.has_item_attributes {
+            self.items.features.n_cols()
+        } else {
+            0
+        };
+        let mut s = Scratch {
+            user: vec![0.0; d + 1],
+            screen: vec![0.0; self.table.stride().max(d + 1)],
+            attribute_value: vec![0.0; n_attributes],
+            attribute_stamp: vec![0; n_attributes],
+            stamp: 0,
+            pos: vec![0.0; d + 1],
+            neg: vec![0.0; d + 1],
+            grad: vec![0.0; d],
+            kos: Vec::new(),
+            tmp: vec![0.0; d + 1],
+            buf: Buffers {
+                params: vec![0.0; d],
+                acc: vec![0.0; d],
+                step: vec![0.0; d],
+                rate: vec![0.0; d],
+                pending: [
+                    Pending::new(self.users.pending_features.len(), d),
+                    Pending::new(self.items.pending_features.len(), d),
+                ],
+            },
+        };
+        let flushing =
+            !self.users.pending_features.is_empty() || !self.items.pending_features.is_empty();
+        let mut total = 0.0f64;
+        let mut visited = 0usize;
+        for (k, e) in examples.iter().enumerate() {
+            if flushing && k % FLUSH_EVERY == FLUSH_EVERY - 1 {
+                self.flush(&self.users, &mut s.buf.pending[0], &mut s.tmp);
+                self.flush(&self.items, &mut s.buf.pending[1], &mut s.tmp);
+            }
+            if let Some(next) = examples.get(k + 1) {
+                self.prefetch(next);
+            }
+            let loss = match self.params.loss {
+                Loss::Logistic => Some(self.logistic(e, &mut s)),
+                Loss::Warp => self.warp(e, &mut rng, &mut s),
+                Loss::WarpKos { k, n } => self.warp_kos(e, k, n, &mut rng, &mut s),
+                Loss::Bpr => self.bpr(e, &mut rng, &mut s),
+            };
+            if let Some(loss) = loss {
+                total += loss;
+                visited += 1;
+            }
+        }
+        if flushing {
+            self.flush(&self.users, &mut s.buf.pending[0], &mut s.tmp);
+            self.flush(&self.items, &mut s.buf.pending[1], &mut s.tmp);
+        }
+        (total, visited)
+    }
+}
+
+#[cfg(test)]
+mod tests;

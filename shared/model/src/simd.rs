@@ -1,0 +1,118 @@
+//! Vector arithmetic and the CPU choice, for training and top-k alike: AVX2 and FMA
+//! code paths on x86-64 CPUs that have them, portable code (what AArch64 runs) elsewhere.
+
+/// The CPU has AVX2 and FMA and the AVX2 code path is not turned off: setting
+/// `RECO_MODEL_PORTABLE=1` runs the portable path (the one AArch64 runs), to test or
+/// measure it on x86-64.
+pub(crate) fn avx2_fma() -> bool {
+    if std::env::var_os("RECO_MODEL_PORTABLE").is_some_and(|v| !v.is_empty() && v != "0") {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+#[inline(always)]
+pub(crate) fn sigmoid(v: f32) -> f32 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+/// Dot product with eight independent accumulators, so the compiler can vectorise it.
+#[inline(always)]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = a.len() / 8;
+    for k in 0..chunks {
+        let (x, y) = (&a[k * 8..k * 8 + 8], &b[k * 8..k * 8 + 8]);
+        for j in 0..8 {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    let mut sum: f32 = acc.iter().sum();
+    for k in chunks * 8..a.len() {
+        sum += a[k] * b[k];
+    }
+    sum
+}
+
+/// Four dot products of `screen` with rows of the same length (a multiple of 8):
+/// four independent accumulator chains, reduced together by horizontal adds.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(crate) fn dots4_avx2(screen: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
+    use std::arch::x86_64::*;
+    let n = rows.iter().fold(screen.len(), |n, r| n.min(r.len())) / 8 * 8;
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut k = 0;
+    while k < n {
+        // SAFETY: k + 8 <= n, which is at most the length of `screen` and each row;
+        // unaligned loads.
+        unsafe {
+            let u = _mm256_loadu_ps(screen.as_ptr().add(k));
+            for (a, r) in acc.iter_mut().zip(&rows) {
+                *a = _mm256_fmadd_ps(u, _mm256_loadu_ps(r.as_ptr().add(k)), *a);
+            }
+        }
+        k += 8;
+    }
+    let h = _mm256_hadd_ps(
+        _mm256_hadd_ps(acc[0], acc[1]),
+        _mm256_hadd_ps(acc[2], acc[3]),
+    );
+    let sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    let mut out = [0.0f32; 4];
+    // SAFETY: `out` holds four f32s; unaligned store.
+    unsafe { _mm_storeu_ps(out.as_mut_ptr(), sums) };
+    out
+}
+
+/// `out[i] = 1 / sqrt(values[i])`. With AVX2 and FMA: the hardware estimate refined
+/// by one Newton-Raphson step (relative error about 1e-7, like a correctly rounded
+/// division to within f32 precision), several times faster than a square root and a
+/// division per element.
+#[inline(always)]
+pub(crate) fn inverse_sqrt(values: &[f32], out: &mut [f32], avx2: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: `avx2` is only true when the CPU was found to support AVX2 and FMA.
+        unsafe { inverse_sqrt_avx2(values, out) };
+        return;
+    }
+    let _ = avx2;
+    for (o, v) in out.iter_mut().zip(values) {
+        *o = 1.0 / v.sqrt();
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn inverse_sqrt_avx2(values: &[f32], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let n = values.len().min(out.len());
+    let whole = n / 8 * 8;
+    let half = _mm256_set1_ps(0.5);
+    let three_halves = _mm256_set1_ps(1.5);
+    for (v, o) in values[..whole]
+        .chunks_exact(8)
+        .zip(out[..whole].chunks_exact_mut(8))
+    {
+        // SAFETY: both chunks hold exactly 8 f32s; unaligned loads and stores.
+        unsafe {
+            let x = _mm256_loadu_ps(v.as_ptr());
+            let y = _mm256_rsqrt_ps(x);
+            // y * (1.5 - 0.5 * x * y * y)
+            let xyy = _mm256_mul_ps(_mm256_mul_ps(x, y), y);
+            let y = _mm256_mul_ps(y, _mm256_fnmadd_ps(half, xyy, three_halves));
+            _mm256_storeu_ps(o.as_mut_ptr(), y);
+        }
+    }
+    for (o, v) in out[whole..n].iter_mut().zip(&values[whole..n]) {
+        *o = 1.0 / v.sqrt();
+    }
+}
