@@ -47,6 +47,118 @@ pub struct AppendRequest<'a> {
     pub max_impression_bytes: u32,
 }
 
+impl AppendRequest<'_> {
+    /// What this append adds and the budgets it must fit in.
+    pub fn size(&self) -> AppendSize {
+        AppendSize {
+            views: u32::try_from(self.views.len()).unwrap_or(u32::MAX),
+            max_views: self.max_views,
+            added_bytes: self.added_bytes,
+            max_bytes: self.max_bytes,
+            added_impression_bytes: self.added_impression_bytes,
+            max_impression_bytes: self.max_impression_bytes,
+        }
+    }
+
+    /// Why this append must be refused given the session as stored (`None`: no such
+    /// session yet), or `None` if it lands. See [`refusal`].
+    pub fn refusal(&self, existing: Option<&SessionState>) -> Option<AppendOutcome> {
+        refusal(existing, self.customer_id, &self.size())
+    }
+
+    /// `session_start` of the session this append creates, if it creates one.
+    pub fn session_start(&self) -> Timestamp {
+        session_start(self.views, self.impressions, self.now)
+    }
+}
+
+/// What an append adds to a session and the budgets it must fit in: the part of an
+/// [`AppendRequest`] the rules read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendSize {
+    pub views: u32,
+    pub max_views: u32,
+    pub added_bytes: u32,
+    pub max_bytes: u32,
+    pub added_impression_bytes: u32,
+    pub max_impression_bytes: u32,
+}
+
+/// A stored session as the append rules read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionState {
+    pub is_active: bool,
+    pub customer_id: Option<String>,
+    pub view_count: u32,
+    pub byte_count: u32,
+    pub impression_bytes: u32,
+}
+
+/// The append rules every session store applies, decided here once: why an append of
+/// `size` for `customer_id` must be refused, given the session as stored (`None`: no
+/// such session yet), or `None` if it lands. Refusals come in this order:
+/// 1. an archived session takes nothing (`Archived`);
+/// 2. a session bound to a customer takes appends for that customer only
+///    (`CustomerConflict`); one with no customer is bound by the first that names one;
+/// 3. the view cap (`CapReached`), 4. the views' byte budget (`TooLarge`),
+///    5. the impressions' byte budget (`ImpressionsFull`), each counting what is
+///    stored plus what the append adds; the append is refused whole.
+pub fn refusal(
+    existing: Option<&SessionState>,
+    customer_id: Option<&str>,
+    size: &AppendSize,
+) -> Option<AppendOutcome> {
+    let stored = match existing {
+        Some(state) => {
+            if !state.is_active {
+                return Some(AppendOutcome::Archived);
+            }
+            if let Some(bound) = &state.customer_id {
+                if Some(bound.as_str()) != customer_id {
+                    return Some(AppendOutcome::CustomerConflict {
+                        existing: Some(bound.clone()),
+                    });
+                }
+            }
+            state.clone()
+        }
+        None => SessionState::default(),
+    };
+    if stored.view_count.saturating_add(size.views) > size.max_views {
+        return Some(AppendOutcome::CapReached {
+            view_count: stored.view_count,
+        });
+    }
+    if stored.byte_count.saturating_add(size.added_bytes) > size.max_bytes {
+        return Some(AppendOutcome::TooLarge {
+            byte_count: stored.byte_count,
+        });
+    }
+    if stored
+        .impression_bytes
+        .saturating_add(size.added_impression_bytes)
+        > size.max_impression_bytes
+    {
+        return Some(AppendOutcome::ImpressionsFull {
+            impression_bytes: stored.impression_bytes,
+        });
+    }
+    None
+}
+
+/// `session_start` of a session an append creates: the earliest of its views' and
+/// impressions' times and the receive time (a client clock ahead of ours never
+/// starts a session in the future).
+pub fn session_start(views: &[View], impressions: &[Impression], now: Timestamp) -> Timestamp {
+    views
+        .iter()
+        .map(|v| v.viewed_at)
+        .chain(impressions.iter().map(|i| i.shown_at))
+        .min()
+        .unwrap_or(now)
+        .min(now)
+}
+
 /// What an append did. Refusals are outcomes, not errors: nothing was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppendOutcome {
@@ -237,4 +349,133 @@ pub trait EmbeddingCache: Send + Sync {
         ttl_secs: Option<u64>,
     ) -> Result<(), CacheError>;
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size(views: u32, bytes: u32, impression_bytes: u32) -> AppendSize {
+        AppendSize {
+            views,
+            max_views: 10,
+            added_bytes: bytes,
+            max_bytes: 100,
+            added_impression_bytes: impression_bytes,
+            max_impression_bytes: 50,
+        }
+    }
+
+    fn active(customer: Option<&str>, views: u32, bytes: u32, impressions: u32) -> SessionState {
+        SessionState {
+            is_active: true,
+            customer_id: customer.map(str::to_string),
+            view_count: views,
+            byte_count: bytes,
+            impression_bytes: impressions,
+        }
+    }
+
+    #[test]
+    fn refusals_come_in_their_order() {
+        // Everything wrong at once: archived wins, then the customer, then the cap,
+        // then the views' bytes, then the impressions' bytes.
+        let full = size(5, 60, 30);
+        let mut state = active(Some("c1"), 8, 90, 40);
+        state.is_active = false;
+        assert_eq!(
+            refusal(Some(&state), Some("c2"), &full),
+            Some(AppendOutcome::Archived)
+        );
+        state.is_active = true;
+        assert_eq!(
+            refusal(Some(&state), Some("c2"), &full),
+            Some(AppendOutcome::CustomerConflict {
+                existing: Some("c1".into())
+            })
+        );
+        assert_eq!(
+            refusal(Some(&state), Some("c1"), &full),
+            Some(AppendOutcome::CapReached { view_count: 8 })
+        );
+        assert_eq!(
+            refusal(Some(&state), Some("c1"), &size(2, 60, 30)),
+            Some(AppendOutcome::TooLarge { byte_count: 90 })
+        );
+        assert_eq!(
+            refusal(Some(&state), Some("c1"), &size(2, 10, 30)),
+            Some(AppendOutcome::ImpressionsFull {
+                impression_bytes: 40
+            })
+        );
+        assert_eq!(refusal(Some(&state), Some("c1"), &size(2, 10, 10)), None);
+    }
+
+    #[test]
+    fn budgets_are_inclusive_and_new_sessions_start_empty() {
+        assert_eq!(refusal(None, None, &size(10, 100, 50)), None);
+        assert_eq!(
+            refusal(None, None, &size(11, 0, 0)),
+            Some(AppendOutcome::CapReached { view_count: 0 })
+        );
+        assert_eq!(
+            refusal(None, None, &size(1, 101, 0)),
+            Some(AppendOutcome::TooLarge { byte_count: 0 })
+        );
+        assert_eq!(
+            refusal(None, None, &size(1, 1, 51)),
+            Some(AppendOutcome::ImpressionsFull {
+                impression_bytes: 0
+            })
+        );
+        // Counts near u32::MAX saturate rather than wrap.
+        let huge = active(None, u32::MAX, 0, 0);
+        assert_eq!(
+            refusal(Some(&huge), None, &size(1, 0, 0)),
+            Some(AppendOutcome::CapReached {
+                view_count: u32::MAX
+            })
+        );
+    }
+
+    #[test]
+    fn customers_bind_unbound_sessions_only() {
+        let unbound = active(None, 0, 0, 0);
+        assert_eq!(refusal(Some(&unbound), Some("c1"), &size(1, 1, 0)), None);
+        assert_eq!(refusal(Some(&unbound), None, &size(1, 1, 0)), None);
+        let bound = active(Some("c1"), 0, 0, 0);
+        assert_eq!(
+            refusal(Some(&bound), None, &size(1, 1, 0)),
+            Some(AppendOutcome::CustomerConflict {
+                existing: Some("c1".into())
+            })
+        );
+    }
+
+    #[test]
+    fn sessions_start_at_their_earliest_event_never_after_now() {
+        let now = Timestamp(10_000);
+        let view = |t| View {
+            item_id: "i".into(),
+            viewed_at: Timestamp(t),
+            recommendation_id: None,
+        };
+        let shown = |t| Impression {
+            recommendation_id: "r".into(),
+            model_version: "v".into(),
+            strategy: "popular".into(),
+            item_ids: vec!["i".into()],
+            shown_at: Timestamp(t),
+        };
+        assert_eq!(session_start(&[], &[], now), now);
+        assert_eq!(
+            session_start(&[view(9_000), view(8_000)], &[], now),
+            Timestamp(8_000)
+        );
+        assert_eq!(
+            session_start(&[view(9_000)], &[shown(7_000)], now),
+            Timestamp(7_000)
+        );
+        assert_eq!(session_start(&[view(20_000)], &[], now), now);
+    }
 }

@@ -24,7 +24,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
-use reco_core::ports::AppendRequest;
+use reco_core::ports::{AppendRequest, SessionState};
 use reco_core::{AppendOutcome, Impression, SessionDoc, SessionStore, StoreError, Timestamp, View};
 
 /// The IAM actions this adapter calls, by use: what a function's policy must allow on
@@ -76,37 +76,34 @@ impl DynamoSessionStore {
         Ok(out.item)
     }
 
-    /// Works out why a conditional append was refused, from the item as it stood.
-    fn refusal(item: &Item, request: &AppendRequest<'_>) -> Result<AppendOutcome, StoreError> {
+    /// The session as the append rules read it.
+    fn state(item: &Item) -> Result<SessionState, StoreError> {
         let doc = decode(item)?;
-        if !doc.is_active {
-            return Ok(AppendOutcome::Archived);
-        }
-        if let Some(existing) = &doc.customer_id {
-            if Some(existing.as_str()) != request.customer_id {
-                return Ok(AppendOutcome::CustomerConflict {
-                    existing: Some(existing.clone()),
-                });
-            }
-        }
-        let byte_count = match item.get("byte_count") {
-            Some(_) => u32::try_from(number(item, "byte_count")?).unwrap_or(u32::MAX),
-            None => 0,
+        let counter = |name: &str| -> Result<u32, StoreError> {
+            Ok(match item.get(name) {
+                Some(_) => u32::try_from(number(item, name)?).unwrap_or(u32::MAX),
+                // Sessions written before byte counting count as empty.
+                None => 0,
+            })
         };
-        if byte_count.saturating_add(request.added_bytes) > request.max_bytes {
-            return Ok(AppendOutcome::TooLarge { byte_count });
-        }
-        let impression_bytes = match item.get("impression_bytes") {
-            Some(_) => u32::try_from(number(item, "impression_bytes")?).unwrap_or(u32::MAX),
-            None => 0,
-        };
-        if impression_bytes.saturating_add(request.added_impression_bytes)
-            > request.max_impression_bytes
-        {
-            return Ok(AppendOutcome::ImpressionsFull { impression_bytes });
-        }
-        Ok(AppendOutcome::CapReached {
+        Ok(SessionState {
+            is_active: doc.is_active,
+            customer_id: doc.customer_id,
             view_count: doc.view_count,
+            byte_count: counter("byte_count")?,
+            impression_bytes: counter("impression_bytes")?,
+        })
+    }
+
+    /// Why an append the store refused was refused, by the core's rules, from the
+    /// session as it stood (`None`: no such session).
+    fn refusal(
+        item: Option<&Item>,
+        request: &AppendRequest<'_>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let state = item.map(Self::state).transpose()?;
+        request.refusal(state.as_ref()).ok_or_else(|| {
+            StoreError::Other("the conditional append was refused but the session admits it".into())
         })
     }
 }
@@ -115,16 +112,11 @@ impl DynamoSessionStore {
 impl SessionStore for DynamoSessionStore {
     async fn append(&self, request: AppendRequest<'_>) -> Result<AppendOutcome, StoreError> {
         let n = request.views.len() as u32;
-        if n > request.max_views {
-            return Ok(AppendOutcome::CapReached { view_count: 0 });
-        }
-        if request.added_bytes > request.max_bytes {
-            return Ok(AppendOutcome::TooLarge { byte_count: 0 });
-        }
-        if request.added_impression_bytes > request.max_impression_bytes {
-            return Ok(AppendOutcome::ImpressionsFull {
-                impression_bytes: 0,
-            });
+        // An append too large for an empty session is refused whatever the session
+        // holds; the stored session only says which refusal comes first.
+        if request.refusal(None).is_some() {
+            let item = self.read(request.session_id).await?;
+            return Self::refusal(item.as_ref(), &request);
         }
         let views: Vec<AttributeValue> = request
             .views
@@ -146,14 +138,7 @@ impl SessionStore for DynamoSessionStore {
                 AttributeValue::M(view)
             })
             .collect();
-        let start = request
-            .views
-            .iter()
-            .map(|v| v.viewed_at)
-            .chain(request.impressions.iter().map(|i| i.shown_at))
-            .min()
-            .unwrap_or(request.now)
-            .min(request.now);
+        let start = request.session_start();
         let mut update = String::from(
             "SET items_viewed = list_append(if_not_exists(items_viewed, :empty), :views), \
              view_count = if_not_exists(view_count, :zero) + :n, \
@@ -258,12 +243,10 @@ impl SessionStore for DynamoSessionStore {
                 };
                 // Older endpoints may not return the item: read it.
                 let item = match old {
-                    Some(item) => item,
-                    None => self.read(request.session_id).await?.ok_or_else(|| {
-                        StoreError::Other("condition failed on a missing session".into())
-                    })?,
+                    Some(item) => Some(item),
+                    None => self.read(request.session_id).await?,
                 };
-                Self::refusal(&item, &request)
+                Self::refusal(item.as_ref(), &request)
             }
             Err(e) => Err(sdk_error(e)),
         }

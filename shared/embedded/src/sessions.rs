@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use reco_core::ports::AppendRequest;
+use reco_core::ports::{refusal, session_start, AppendRequest, AppendSize, SessionState};
 use reco_core::{
     AppendOutcome, Impression, SessionDoc, SessionStatistics, SessionStats, SessionStore,
     StoreError, Timestamp, View,
@@ -87,24 +87,23 @@ struct Row {
 }
 
 fn read_row(conn: &Connection, session_id: &str) -> Result<Option<Row>, rusqlite::Error> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT customer_id, is_active, session_start, last_update, view_count, expires_at,
                 byte_count, impression_bytes
          FROM session_docs WHERE session_id = ?1",
-        params![session_id],
-        |r| {
-            Ok(Row {
-                customer_id: r.get(0)?,
-                is_active: r.get(1)?,
-                session_start: r.get(2)?,
-                last_update: r.get(3)?,
-                view_count: r.get(4)?,
-                expires_at: r.get(5)?,
-                byte_count: r.get(6)?,
-                impression_bytes: r.get(7)?,
-            })
-        },
-    )
+    )?
+    .query_row(params![session_id], |r| {
+        Ok(Row {
+            customer_id: r.get(0)?,
+            is_active: r.get(1)?,
+            session_start: r.get(2)?,
+            last_update: r.get(3)?,
+            view_count: r.get(4)?,
+            expires_at: r.get(5)?,
+            byte_count: r.get(6)?,
+            impression_bytes: r.get(7)?,
+        })
+    })
     .optional()
 }
 
@@ -165,13 +164,9 @@ struct AppendJob {
     customer_id: Option<String>,
     views: Vec<View>,
     now: Timestamp,
-    max_views: u32,
-    added_bytes: u32,
-    max_bytes: u32,
+    size: AppendSize,
     shard: u32,
     impressions: Vec<Impression>,
-    added_impression_bytes: u32,
-    max_impression_bytes: u32,
 }
 
 type Answer = tokio::sync::oneshot::Sender<Result<AppendOutcome, StoreError>>;
@@ -233,13 +228,21 @@ fn commit_appends(conn: &mut Connection, batch: Vec<(AppendJob, Answer)>) {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_error)?;
             let mut outcomes = Vec::with_capacity(batch.len());
+            // Every statement of the hot path is prepared once per connection
+            // (`prepare_cached`), the savepoints included.
+            let savepoint = |sql: &str| -> Result<(), StoreError> {
+                tx.prepare_cached(sql)
+                    .and_then(|mut s| s.execute([]))
+                    .map(drop)
+                    .map_err(db_error)
+            };
             for (job, _) in &batch {
-                tx.execute_batch("SAVEPOINT append").map_err(db_error)?;
+                savepoint("SAVEPOINT append")?;
                 let outcome = apply_append(&tx, job);
                 if outcome.is_err() {
-                    tx.execute_batch("ROLLBACK TO append").map_err(db_error)?;
+                    savepoint("ROLLBACK TO append")?;
                 }
-                tx.execute_batch("RELEASE append").map_err(db_error)?;
+                savepoint("RELEASE append")?;
                 outcomes.push(outcome);
             }
             tx.commit().map_err(db_error)?;
@@ -263,86 +266,51 @@ fn commit_appends(conn: &mut Connection, batch: Vec<(AppendJob, Answer)>) {
     }
 }
 
-/// One append inside the caller's transaction: the rules, then the writes.
+/// One append inside the caller's transaction: the rules (decided in the core), then
+/// the writes.
 fn apply_append(conn: &Connection, job: &AppendJob) -> Result<AppendOutcome, StoreError> {
     let AppendJob {
         session_id,
         customer_id,
         views,
         now,
-        max_views,
-        added_bytes,
-        max_bytes,
+        size,
         shard,
         impressions,
-        added_impression_bytes,
-        max_impression_bytes,
     } = job;
-    let (now, max_views, added_bytes, max_bytes, shard) =
-        (*now, *max_views, *added_bytes, *max_bytes, *shard);
-    let (added_impression_bytes, max_impression_bytes) =
-        (*added_impression_bytes, *max_impression_bytes);
-    let n = views.len() as u32;
+    let (now, shard) = (*now, *shard);
     let existing = read_row(conn, session_id).map_err(db_error)?;
-    match &existing {
-        Some(row) if !row.is_active => return Ok(AppendOutcome::Archived),
-        Some(row) => {
-            if row.customer_id.is_some() && row.customer_id != *customer_id {
-                return Ok(AppendOutcome::CustomerConflict {
-                    existing: row.customer_id.clone(),
-                });
-            }
-            if row.view_count + n > max_views {
-                return Ok(AppendOutcome::CapReached {
-                    view_count: row.view_count,
-                });
-            }
-            if row.byte_count.saturating_add(added_bytes) > max_bytes {
-                return Ok(AppendOutcome::TooLarge {
-                    byte_count: row.byte_count,
-                });
-            }
-            if row.impression_bytes.saturating_add(added_impression_bytes) > max_impression_bytes {
-                return Ok(AppendOutcome::ImpressionsFull {
-                    impression_bytes: row.impression_bytes,
-                });
-            }
-        }
-        None if n > max_views => return Ok(AppendOutcome::CapReached { view_count: 0 }),
-        None if added_bytes > max_bytes => return Ok(AppendOutcome::TooLarge { byte_count: 0 }),
-        None if added_impression_bytes > max_impression_bytes => {
-            return Ok(AppendOutcome::ImpressionsFull {
-                impression_bytes: 0,
-            })
-        }
-        None => {}
+    let state = existing.as_ref().map(|row| SessionState {
+        is_active: row.is_active,
+        customer_id: row.customer_id.clone(),
+        view_count: row.view_count,
+        byte_count: row.byte_count,
+        impression_bytes: row.impression_bytes,
+    });
+    if let Some(refused) = refusal(state.as_ref(), customer_id.as_deref(), size) {
+        return Ok(refused);
     }
+    let (n, added_bytes, added_impression_bytes) =
+        (size.views, size.added_bytes, size.added_impression_bytes);
     let first_seq = existing.as_ref().map_or(0, |r| r.view_count);
     let first_impression: u32 = match &existing {
         None => 0,
         Some(_) if impressions.is_empty() => 0,
         Some(_) => conn
-            .query_row(
-                "SELECT COUNT(*) FROM session_doc_impressions WHERE session_id = ?1",
-                params![session_id],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT COUNT(*) FROM session_doc_impressions WHERE session_id = ?1")
+            .and_then(|mut s| s.query_row(params![session_id], |r| r.get(0)))
             .map_err(db_error)?,
     };
     match existing {
         None => {
-            let start = views
-                .iter()
-                .map(|v| v.viewed_at)
-                .chain(impressions.iter().map(|i| i.shown_at))
-                .min()
-                .unwrap_or(now)
-                .min(now);
-            conn.execute(
+            let start = session_start(views, impressions, now);
+            conn.prepare_cached(
                 "INSERT INTO session_docs (session_id, customer_id, is_active, session_start,
                          last_update, view_count, active_shard, byte_count, impression_bytes)
                      VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
+            )
+            .and_then(|mut s| {
+                s.execute(params![
                     session_id,
                     customer_id,
                     start.millis(),
@@ -351,12 +319,12 @@ fn apply_append(conn: &Connection, job: &AppendJob) -> Result<AppendOutcome, Sto
                     shard,
                     added_bytes,
                     added_impression_bytes
-                ],
-            )
+                ])
+            })
             .map_err(db_error)?;
         }
         Some(_) => {
-            conn.execute(
+            conn.prepare_cached(
                 "UPDATE session_docs SET last_update = ?2, view_count = view_count + ?3,
                          customer_id = COALESCE(?4, customer_id),
                          byte_count = byte_count + ?5,
@@ -364,7 +332,9 @@ fn apply_append(conn: &Connection, job: &AppendJob) -> Result<AppendOutcome, Sto
                          quarantine_reason = NULL,
                          impression_bytes = impression_bytes + ?7
                      WHERE session_id = ?1",
-                params![
+            )
+            .and_then(|mut s| {
+                s.execute(params![
                     session_id,
                     now.millis(),
                     n,
@@ -372,8 +342,8 @@ fn apply_append(conn: &Connection, job: &AppendJob) -> Result<AppendOutcome, Sto
                     added_bytes,
                     shard,
                     added_impression_bytes
-                ],
-            )
+                ])
+            })
             .map_err(db_error)?;
         }
     }
@@ -435,6 +405,8 @@ impl SqliteSessionStore {
     }
 
     fn init(conn: Connection) -> Result<Self, StoreError> {
+        // Room for every statement of the store (the default holds 16).
+        conn.set_prepared_statement_cache_capacity(64);
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db_error)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -505,13 +477,9 @@ impl SessionStore for SqliteSessionStore {
             customer_id: request.customer_id.map(str::to_string),
             views: request.views.to_vec(),
             now: request.now,
-            max_views: request.max_views,
-            added_bytes: request.added_bytes,
-            max_bytes: request.max_bytes,
+            size: request.size(),
             shard: request.active_shard,
             impressions: request.impressions.to_vec(),
-            added_impression_bytes: request.added_impression_bytes,
-            max_impression_bytes: request.max_impression_bytes,
         };
         let (done, result) = tokio::sync::oneshot::channel();
         self.pending
