@@ -3,56 +3,10 @@
 
 use reco_embedded::SqliteWarehouse;
 use reco_testkit::fixture;
-use rusqlite::params;
 
 async fn loaded() -> SqliteWarehouse {
     let w = SqliteWarehouse::in_memory().expect("opens");
-    w.with_conn(|c| {
-        let e = |e: rusqlite::Error| reco_core::WarehouseError::Other(e.to_string());
-        for (id, year, gender, region) in fixture::CUSTOMERS {
-            c.execute(
-                "INSERT INTO customers (customer_id, birth_year, gender, region) VALUES (?1, ?2, ?3, ?4)",
-                params![id, year, gender, region],
-            )
-            .map_err(e)?;
-        }
-        for (id, category, brand, price, tags) in fixture::ITEMS {
-            c.execute(
-                "INSERT INTO items (item_id, category, brand, price, tags) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, category, brand, price, tags],
-            )
-            .map_err(e)?;
-        }
-        for (id, customer, item, qty) in fixture::PURCHASES {
-            c.execute(
-                "INSERT INTO purchases VALUES (?1, ?2, ?3, ?4, 1000)",
-                params![id, customer, item, qty],
-            )
-            .map_err(e)?;
-        }
-        for (customer, item, rating) in fixture::RATINGS {
-            c.execute("INSERT INTO ratings VALUES (?1, ?2, ?3, 2000)", params![customer, item, rating])
-                .map_err(e)?;
-        }
-        for (sid, customer, items) in fixture::SESSIONS {
-            c.execute(
-                "INSERT INTO sessions (session_id, customer_id, session_start, last_update, view_count)
-                 VALUES (?1, ?2, 0, 3000, ?3)",
-                params![sid, customer, items.len()],
-            )
-            .map_err(e)?;
-            for (seq, item) in items.iter().enumerate() {
-                c.execute(
-                    "INSERT INTO session_views (session_id, seq, item_id, viewed_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![sid, seq, item, 3000 + seq as i64],
-                )
-                .map_err(e)?;
-            }
-        }
-        Ok(())
-    })
-    .await
-    .expect("fixture loads");
+    fixture::load(&w).await.expect("fixture loads");
     w
 }
 
@@ -142,41 +96,54 @@ async fn training_views_return_the_hand_checked_rows() {
     );
 }
 
+/// Rows the schema refuses come back from the adapter's own load as `Rejected`,
+/// naming the constraint, and the batch leaves nothing behind.
 #[tokio::test]
 async fn constraint_violations_say_why() {
+    use reco_core::warehouse::ImportBatch;
+    use reco_core::{Warehouse, WarehouseError};
     let w = loaded().await;
-    let cases = [
+    let good = fixture::batch();
+    let with = |edit: &dyn Fn(&mut ImportBatch)| {
+        let mut b = ImportBatch {
+            customers: vec![good.customers[0].clone()],
+            items: vec![good.items[0].clone()],
+            purchases: vec![good.purchases[0].clone()],
+            ratings: vec![good.ratings[0].clone()],
+        };
+        b.customers[0].customer_id = "c9".into();
+        b.purchases[0].purchase_id = "p9".into();
+        edit(&mut b);
+        b
+    };
+    let cases: [(ImportBatch, &str); 5] = [
+        (with(&|b| b.ratings[0].rating = 6), "rating_between_1_and_5"),
+        (with(&|b| b.purchases[0].quantity = -1), "quantity_positive"),
         (
-            "INSERT INTO ratings VALUES ('c9', 'i1', 6, 0)",
-            "rating_between_1_and_5",
-        ),
-        (
-            "INSERT INTO purchases VALUES ('p9', 'c1', 'i1', -1, 0)",
-            "quantity_positive",
-        ),
-        (
-            "INSERT INTO items (item_id) VALUES ('')",
+            with(&|b| b.items[0].item_id = String::new()),
             "item_id_not_empty",
         ),
         (
-            "INSERT INTO customers (customer_id, gender) VALUES ('c9', 'Q')",
+            with(&|b| b.customers[0].gender = Some("Q".into())),
             "gender_is_f_m_or_x",
         ),
         (
-            "INSERT INTO items (item_id, price) VALUES ('i9', -3)",
+            with(&|b| b.items[0].price = Some(-3.0)),
             "price_not_negative",
         ),
     ];
-    for (sql, constraint) in cases {
-        let e = w
-            .with_conn(move |c| {
-                c.execute(sql, [])
-                    .map_err(|e| reco_core::WarehouseError::Rejected(e.to_string()))
-            })
-            .await
-            .expect_err("refused");
-        assert!(e.to_string().contains(constraint), "{sql}: {e}");
+    for (batch, constraint) in cases {
+        match w.load(&batch).await {
+            Err(WarehouseError::Rejected(m)) => assert!(m.contains(constraint), "{m}"),
+            other => panic!("{constraint}: expected a rejection, got {other:?}"),
+        }
     }
+    let customers = pairs(
+        &w,
+        "SELECT customer_id, customer_id FROM customers ORDER BY 1",
+    )
+    .await;
+    assert_eq!(customers.len(), fixture::CUSTOMERS.len(), "c9 never landed");
 }
 
 /// A view's recommendation id is archived with it; the schema refuses a malformed one.

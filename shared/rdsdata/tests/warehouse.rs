@@ -116,78 +116,7 @@ async fn deadpool_reaches_every_shard_on_dynamodb_and_aurora() {
 }
 
 async fn load_fixture(rds: &RdsData) {
-    let tx = rds.begin().await.expect("begin");
-    for (id, year, gender, region) in fixture::CUSTOMERS {
-        rds.execute(
-            "INSERT INTO customers (customer_id, birth_year, gender, region) VALUES (:id, :year, :gender, :region)",
-            vec![text("id", id), long("year", i64::from(*year)), text("gender", gender), text_or_null("region", *region)],
-            Some(&tx),
-        )
-        .await
-        .expect("customer");
-    }
-    for (id, category, brand, price, tags) in fixture::ITEMS {
-        rds.execute(
-            "INSERT INTO items (item_id, category, brand, price, tags) VALUES (:id, :category, :brand, :price, :tags)",
-            vec![text("id", id), text_or_null("category", *category), text_or_null("brand", *brand), double("price", *price), text("tags", tags)],
-            Some(&tx),
-        )
-        .await
-        .expect("item");
-    }
-    let at = reco_core::Timestamp(1_800_000_000_000);
-    for (id, customer, item, qty) in fixture::PURCHASES {
-        rds.execute(
-            "INSERT INTO purchases VALUES (:id, :customer, :item, :qty, :at)",
-            vec![
-                text("id", id),
-                text("customer", customer),
-                text("item", item),
-                long("qty", i64::from(*qty)),
-                timestamp("at", at),
-            ],
-            Some(&tx),
-        )
-        .await
-        .expect("purchase");
-    }
-    for (customer, item, rating) in fixture::RATINGS {
-        rds.execute(
-            "INSERT INTO ratings VALUES (:customer, :item, :rating, :at)",
-            vec![
-                text("customer", customer),
-                text("item", item),
-                long("rating", i64::from(*rating)),
-                timestamp("at", at),
-            ],
-            Some(&tx),
-        )
-        .await
-        .expect("rating");
-    }
-    rds.commit(&tx).await.expect("commit");
-    let docs: Vec<reco_core::SessionDoc> = fixture::SESSIONS
-        .iter()
-        .map(|(sid, customer, items)| reco_core::SessionDoc {
-            session_id: sid.to_string(),
-            customer_id: customer.map(str::to_string),
-            is_active: false,
-            session_start: at,
-            last_update: at,
-            items_viewed: items
-                .iter()
-                .map(|i| reco_core::View {
-                    item_id: i.to_string(),
-                    viewed_at: at,
-                    recommendation_id: None,
-                })
-                .collect(),
-            view_count: items.len() as u32,
-            impressions: Vec::new(),
-            expires_at: None,
-        })
-        .collect();
-    rds.archive_sessions(&docs).await.expect("sessions");
+    fixture::load(rds).await.expect("fixture loads");
 }
 
 async fn pairs(rds: &RdsData, sql: &str) -> Vec<(String, String)> {

@@ -1,5 +1,9 @@
 //! A hand-checked warehouse fixture and the rows the training views must return for it,
-//! in PostgreSQL and SQLite alike.
+//! in PostgreSQL and SQLite alike. Each adapter loads it through its own
+//! `Warehouse::load` and `Warehouse::archive_sessions` (see [`load`]).
+
+use reco_core::warehouse::{Customer, ImportBatch, Item as ItemRow, Purchase, Rating};
+use reco_core::{SessionDoc, Timestamp, View, Warehouse, WarehouseError};
 
 /// (customer_id, birth_year, gender, region)
 pub const CUSTOMERS: &[(&str, i32, &str, Option<&str>)] =
@@ -99,4 +103,83 @@ pub fn item_features() -> Vec<(String, String)> {
 /// The current UTC year.
 pub fn current_year() -> i32 {
     time::OffsetDateTime::now_utc().year()
+}
+
+/// When every fixture event happened.
+pub const AT: Timestamp = Timestamp(1_800_000_000_000);
+
+/// The customers, items, purchases and ratings as one import batch.
+pub fn batch() -> ImportBatch {
+    ImportBatch {
+        customers: CUSTOMERS
+            .iter()
+            .map(|(id, year, gender, region)| Customer {
+                customer_id: id.to_string(),
+                birth_year: Some(*year),
+                gender: Some(gender.to_string()),
+                region: region.map(str::to_string),
+            })
+            .collect(),
+        items: ITEMS
+            .iter()
+            .map(|(id, category, brand, price, tags)| ItemRow {
+                item_id: id.to_string(),
+                category: category.map(str::to_string),
+                brand: brand.map(str::to_string),
+                price: Some(*price),
+                tags: tags.to_string(),
+                active: true,
+            })
+            .collect(),
+        purchases: PURCHASES
+            .iter()
+            .map(|(id, customer, item, quantity)| Purchase {
+                purchase_id: id.to_string(),
+                customer_id: customer.to_string(),
+                item_id: item.to_string(),
+                quantity: *quantity,
+                purchased_at: AT,
+            })
+            .collect(),
+        ratings: RATINGS
+            .iter()
+            .map(|(customer, item, rating)| Rating {
+                customer_id: customer.to_string(),
+                item_id: item.to_string(),
+                rating: *rating,
+                rated_at: AT,
+            })
+            .collect(),
+    }
+}
+
+/// The archived sessions.
+pub fn sessions() -> Vec<SessionDoc> {
+    SESSIONS
+        .iter()
+        .map(|(sid, customer, items)| SessionDoc {
+            session_id: sid.to_string(),
+            customer_id: customer.map(str::to_string),
+            is_active: false,
+            session_start: AT,
+            last_update: AT,
+            items_viewed: items
+                .iter()
+                .map(|i| View {
+                    item_id: i.to_string(),
+                    viewed_at: AT,
+                    recommendation_id: None,
+                })
+                .collect(),
+            view_count: items.len() as u32,
+            impressions: Vec::new(),
+            expires_at: None,
+        })
+        .collect()
+}
+
+/// Loads the fixture through the warehouse's own import and archive paths.
+pub async fn load(warehouse: &dyn Warehouse) -> Result<(), WarehouseError> {
+    warehouse.load(&batch()).await?;
+    warehouse.archive_sessions(&sessions()).await
 }
