@@ -64,7 +64,7 @@ pub async fn run(config: &Config, options: &DemoOptions) -> Result<DemoReport, S
             root.display()
         ));
     }
-    let dir = DataDir::open(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let dir = crate::open_dir(root)?;
     let now = SystemClock.now();
     let (batch, sessions, products) = match &options.movielens {
         Some(ml) => movielens_shop(ml, options.seed)?,
@@ -97,7 +97,7 @@ pub async fn run(config: &Config, options: &DemoOptions) -> Result<DemoReport, S
     reco_core::Warehouse::load(&local.warehouse, &batch)
         .await
         .map_err(|e| format!("loading the shop: {e}"))?;
-    let views_sent = replay(&local, &dir.token_key()?, &sessions).await?;
+    let views_sent = replay(&local, &dir.token_key(config)?, &sessions).await?;
     println!(
         "replayed {views_sent} views of {} sessions through the HTTP API",
         sessions.len()
@@ -313,7 +313,7 @@ fn movielens_shop(
 }
 
 /// The storefront's side of a demo data dir: its catalogue and the token key.
-pub fn site(dir: &DataDir) -> Result<crate::site::DemoSite, String> {
+pub fn site(config: &reco_core::Config, dir: &DataDir) -> Result<crate::site::DemoSite, String> {
     let path = dir.root().join(CATALOGUE_FILE);
     let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     #[derive(serde::Deserialize)]
@@ -325,6 +325,6 @@ pub fn site(dir: &DataDir) -> Result<crate::site::DemoSite, String> {
     Ok(crate::site::DemoSite {
         catalogue: bytes.into(),
         customers: parsed.customers.into_iter().collect(),
-        keys: dir.token_key()?,
+        keys: dir.token_key(config)?,
     })
 }

@@ -58,11 +58,11 @@ impl DataDir {
         self.root.join("token-secret")
     }
 
-    /// `RECO_TOKEN_SECRET` when set; otherwise the data dir's secret, created with 32
-    /// random bytes on first use (mode 0600).
-    pub fn token_key(&self) -> Result<TokenKeys, String> {
-        if let Ok(secret) = std::env::var("RECO_TOKEN_SECRET") {
-            return TokenKeys::parse(&secret).map_err(|e| format!("RECO_TOKEN_SECRET: {e}"));
+    /// The configured secret (`RECO_TOKEN_SECRET`) when set; otherwise the data dir's
+    /// secret, created with 32 random bytes on first use (mode 0600).
+    pub fn token_key(&self, config: &Config) -> Result<TokenKeys, String> {
+        if let Some(secret) = &config.token_secret {
+            return TokenKeys::parse(&secret.0).map_err(|e| format!("RECO_TOKEN_SECRET: {e}"));
         }
         let path = self.token_secret_file();
         match std::fs::read_to_string(&path) {
@@ -81,7 +81,7 @@ impl DataDir {
                         .map_err(|e| format!("{}: {e}", path.display()))?,
                     // Another process created it first: use theirs.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        return self.token_key();
+                        return self.token_key(config);
                     }
                     Err(e) => return Err(format!("{}: {e}", path.display())),
                 }
@@ -100,6 +100,29 @@ pub struct Local {
     pub artifacts: FolderArtifactStore,
     /// The model the recommendation routes serve, read from `artifacts`.
     pub models: Arc<ModelSource>,
+}
+
+impl Local {
+    /// The training pipeline on this storage.
+    pub fn pipeline(&self) -> reco_pipeline::train::Pipeline<'_> {
+        reco_pipeline::train::Pipeline {
+            warehouse: &self.warehouse,
+            artifacts: &self.artifacts,
+            clock: &SystemClock,
+        }
+    }
+}
+
+/// Opens the data dir at `path` (creating it if needed), naming the path in errors.
+pub fn open_dir(path: &Path) -> Result<DataDir, String> {
+    DataDir::open(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Opens the data dir at `path` and its storage.
+pub fn open_at(config: &Config, path: &Path) -> Result<(DataDir, Local), String> {
+    let dir = open_dir(path)?;
+    let local = open(config, &dir)?;
+    Ok((dir, local))
 }
 
 /// Opens the data dir's storage (creating and migrating it as needed).
@@ -123,7 +146,7 @@ pub fn open(config: &Config, dir: &DataDir) -> Result<Local, String> {
     let api = Api {
         sessions: SessionService::new(Arc::clone(&store), clock.clone(), config),
         tokens: dir
-            .token_key()?
+            .token_key(config)?
             .with_max_ttl(config.token_max_ttl_secs as i64),
         max_body_bytes: config.max_body_bytes,
         recommender: Some(Arc::new(Recommender::new(Arc::clone(&models)))),
@@ -192,12 +215,8 @@ pub async fn train(
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    let pipeline = reco_pipeline::train::Pipeline {
-        warehouse: &local.warehouse,
-        artifacts: &local.artifacts,
-        clock: &SystemClock,
-    };
-    let outcome = pipeline
+    let outcome = local
+        .pipeline()
         .run(options, None, |p| {
             bar.set_position(p.epoch as u64);
             bar.set_message(format!("loss {:.3}, P@10 {:.4}", p.loss, p.precision_at_10));
@@ -208,7 +227,6 @@ pub async fn train(
     outcome
 }
 
-/// The end-of-run summary table.
 /// `reco report`'s text: the current model, the sessions and click-through, from the
 /// admin routes' JSON (`models`, `activity`).
 pub fn print_report(models: &serde_json::Value, activity: &serde_json::Value) {
@@ -271,6 +289,7 @@ pub fn print_report(models: &serde_json::Value, activity: &serde_json::Value) {
     }
 }
 
+/// The end-of-run summary table.
 pub fn print_summary(o: &reco_pipeline::train::Outcome, dir: &DataDir) {
     let row = |name: &str, s: Option<&reco_pipeline::train::Scores>| match s {
         Some(s) => println!(

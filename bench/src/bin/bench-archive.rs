@@ -9,7 +9,7 @@ use std::time::Instant;
 use reco_core::ports::AppendRequest;
 use reco_core::{Clock, Config, Deadpool, SessionStore, SystemClock, Timestamp, View, Warehouse};
 use reco_embedded::{SqliteSessionStore, SqliteWarehouse};
-use reco_rdsdata::{RdsData, Target};
+use reco_rdsdata::{AuroraWarehouse, Target};
 
 async fn seeded(dir: &std::path::Path, n: usize, views: usize) -> Arc<SqliteSessionStore> {
     let store = Arc::new(SqliteSessionStore::open(&dir.join("sessions.sqlite")).expect("store"));
@@ -69,8 +69,9 @@ async fn main() {
             .unwrap_or(d)
     };
     let (n, views) = (arg(1, 5000), arg(2, 5));
-    let target = Target::from_env().expect("RECO_RDS_* (run through scripts/bench-archive)");
-    let rds = RdsData::new(
+    let target = Target::from_config(&reco_core::Config::from_env().expect("configuration"))
+        .expect("RECO_RDS_* (run through scripts/bench-archive)");
+    let rds = AuroraWarehouse::new(
         aws_sdk_rdsdata::Client::new(&aws_config::load_from_env().await),
         target,
     );

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{Error, LambdaEvent};
 use reco_core::{Config, Deadpool, SystemClock};
 use reco_dynamodb::DynamoSessionStore;
-use reco_rdsdata::{RdsData, Target};
+use reco_rdsdata::{AuroraWarehouse, Target};
 use serde_json::{json, Value};
 
 /// Every AWS action this function calls, from the adapters it wires: template.yaml's
@@ -33,7 +33,7 @@ pub fn build(
     target: Target,
 ) -> Deadpool {
     let store = DynamoSessionStore::new(dynamodb, config.sessions_table.clone());
-    let warehouse = RdsData::new(rdsdata, target);
+    let warehouse = AuroraWarehouse::new(rdsdata, target);
     Deadpool::new(
         Arc::new(store),
         Arc::new(warehouse),

@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
         .without_time()
         .init();
     let config = Config::from_env()?;
-    let target = reco_rdsdata::Target::from_env()?;
+    let target = reco_rdsdata::Target::from_config(&config)?;
     let aws = aws_config::load_from_env().await;
     let deadpool = deadpool::build(
         &config,

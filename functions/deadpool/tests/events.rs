@@ -7,7 +7,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use reco_core::ports::AppendRequest;
 use reco_core::{Config, SessionStore, Timestamp, View};
 use reco_dynamodb::{create_sessions_table, DynamoSessionStore};
-use reco_rdsdata::{text, RdsData, Record, Target};
+use reco_rdsdata::{text, AuroraWarehouse, Record, Target};
 use reco_testkit::{run_prefix, service_env};
 
 const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/deadpool");
@@ -27,7 +27,8 @@ async fn scheduled_events_archive_idle_sessions() {
         ..Config::default()
     };
     // The `reco` database scripts/test migrated with `reco migrate --rds-data`.
-    let target = Target::from_env().expect("RECO_RDS_* set by scripts/test");
+    let target = Target::from_config(&reco_core::Config::from_env().expect("configuration"))
+        .expect("RECO_RDS_* set by scripts/test");
     let rdsdata = aws_sdk_rdsdata::Client::new(&aws);
     let deadpool = deadpool::build(&config, dynamodb.clone(), rdsdata.clone(), target.clone());
 
@@ -86,7 +87,7 @@ async fn scheduled_events_archive_idle_sessions() {
         for sid in &sids {
             assert!(!store.get(sid).await.expect("read").expect("kept").is_active);
         }
-        let rds = RdsData::new(rdsdata.clone(), target.clone());
+        let rds = AuroraWarehouse::new(rdsdata.clone(), target.clone());
         let found = rds
             .execute(
                 "SELECT count(*) FROM sessions WHERE session_id LIKE :p",

@@ -15,19 +15,16 @@ async fn main() -> Result<(), Error> {
         .init();
     let config = Config::from_env()?;
     let aws = aws_config::load_from_env().await;
-    let tokens = reco_secrets::token_key(&aws).await?;
-    let bucket =
-        std::env::var("RECO_ARTIFACT_BUCKET").map_err(|_| "RECO_ARTIFACT_BUCKET is not set")?;
-    let prefix = std::env::var("RECO_ARTIFACT_PREFIX").unwrap_or_default();
+    let tokens = reco_secrets::token_key(&aws, &config).await?;
     let artifacts: Arc<dyn ArtifactStore> = Arc::new(reco_s3::S3ArtifactStore::new(
-        reco_s3::client(&aws),
-        bucket,
-        prefix,
+        reco_s3::client(&aws, config.s3_force_path_style),
+        config.require_artifact_bucket()?,
+        config.artifact_prefix.clone(),
     ));
-    let cache: Option<Arc<dyn EmbeddingCache>> = match std::env::var("RECO_REDIS_URL") {
+    let cache: Option<Arc<dyn EmbeddingCache>> = match &config.redis_url {
         // Connected on first use; every call has a timeout, and S3 answers when it fails.
-        Ok(url) if !url.is_empty() => Some(Arc::new(reco_redis::RedisCache::new(&url)?)),
-        _ => None,
+        Some(url) => Some(Arc::new(reco_redis::RedisCache::new(url)?)),
+        None => None,
     };
     let api = predict::build_api(
         &config,

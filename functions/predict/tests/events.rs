@@ -64,7 +64,7 @@ async fn every_event_gets_its_expected_answer() {
     };
 
     // A model of the generated shop, and a bucket with nothing in it.
-    let s3 = reco_s3::client(&aws);
+    let s3 = reco_s3::client(&aws, true);
     let mut stores = Vec::new();
     for name in ["models", "empty"] {
         let bucket = format!("predict-{name}-{prefix}");

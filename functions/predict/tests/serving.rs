@@ -171,7 +171,7 @@ async fn every_strategy_and_failure_on_real_services() {
     reco_dynamodb::create_sessions_table(&dynamodb, &table)
         .await
         .expect("table");
-    let s3 = reco_s3::client(&aws);
+    let s3 = reco_s3::client(&aws, true);
     let bucket = format!("predict-{prefix}");
     s3.create_bucket()
         .bucket(&bucket)

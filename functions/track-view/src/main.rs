@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
         .init();
     let config = Config::from_env()?;
     let aws = aws_config::load_from_env().await;
-    let tokens = reco_secrets::token_key(&aws).await?;
+    let tokens = reco_secrets::token_key(&aws, &config).await?;
     let api = track_view::build_api(&config, aws_sdk_dynamodb::Client::new(&aws), tokens);
     let api = &api;
     run(service_fn(move |event| async move {

@@ -10,25 +10,23 @@ async fn main() -> Result<(), Error> {
         .with_target(false)
         .without_time()
         .init();
+    let config = reco_core::Config::from_env()?;
     let aws = aws_config::load_from_env().await;
-    let target = reco_rdsdata::Target::from_env()?;
-    let bucket =
-        std::env::var("RECO_ARTIFACT_BUCKET").map_err(|_| "RECO_ARTIFACT_BUCKET is not set")?;
-    let prefix = std::env::var("RECO_ARTIFACT_PREFIX").unwrap_or_default();
-    let cache: Option<Box<dyn reco_core::EmbeddingCache>> = match std::env::var("RECO_REDIS_URL") {
+    let target = reco_rdsdata::Target::from_config(&config)?;
+    let cache: Option<Box<dyn reco_core::EmbeddingCache>> = match &config.redis_url {
         // Connected on first use: a cache that is down fails the warm step only.
-        Ok(url) if !url.is_empty() => Some(Box::new(reco_redis::RedisCache::new(&url)?)),
-        _ => None,
+        Some(url) => Some(Box::new(reco_redis::RedisCache::new(url)?)),
+        None => None,
     };
     let steps = train::Steps {
-        warehouse: Box::new(reco_rdsdata::RdsData::new(
+        warehouse: Box::new(reco_rdsdata::AuroraWarehouse::new(
             aws_sdk_rdsdata::Client::new(&aws),
             target,
         )),
         artifacts: Box::new(reco_s3::S3ArtifactStore::new(
-            reco_s3::client(&aws),
-            bucket,
-            prefix,
+            reco_s3::client(&aws, config.s3_force_path_style),
+            config.require_artifact_bucket()?,
+            config.artifact_prefix.clone(),
         )),
         cache,
     };

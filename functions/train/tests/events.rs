@@ -6,7 +6,7 @@ mod shop;
 
 use lambda_runtime::{Context, LambdaEvent};
 use reco_core::EmbeddingCache;
-use reco_rdsdata::{RdsData, Target};
+use reco_rdsdata::{AuroraWarehouse, Target};
 use reco_testkit::{run_prefix, service_env};
 use serde_json::Value;
 
@@ -33,9 +33,10 @@ async fn each_step_event_runs_against_the_services() {
     service_env("AWS_ENDPOINT_URL_S3", "moto server (S3)");
     let redis_url = service_env("RECO_TEST_REDIS_URL", "Redis");
     let aws = aws_config::load_from_env().await;
-    let base = RdsData::new(
+    let base = AuroraWarehouse::new(
         aws_sdk_rdsdata::Client::new(&aws),
-        Target::from_env().expect("RECO_RDS_* set by scripts/test"),
+        Target::from_config(&reco_core::Config::from_env().expect("configuration"))
+            .expect("RECO_RDS_* set by scripts/test"),
     );
     let warehouse = base
         .create_database(&format!("train_{}", run_prefix().replace('-', "_")))
@@ -49,7 +50,7 @@ async fn each_step_event_runs_against_the_services() {
     reco_core::Warehouse::load(&warehouse, &batch)
         .await
         .expect("imported");
-    let s3 = reco_s3::client(&aws);
+    let s3 = reco_s3::client(&aws, true);
     let bucket = format!("train-{}", run_prefix());
     s3.create_bucket()
         .bucket(&bucket)

@@ -1,5 +1,7 @@
 //! Configuration from the environment, shared by the Lambdas and the local server:
-//! one typed struct, validated once at start.
+//! one typed struct, read and validated once at start by each process, which hands
+//! adapters values (never variable names). [`VARIABLES`] lists every variable read;
+//! a test holds the README's table to it.
 
 /// A variable that is set but unusable.
 #[derive(Debug, thiserror::Error)]
@@ -8,6 +10,41 @@ pub struct ConfigError {
     pub var: &'static str,
     pub message: String,
 }
+
+/// A secret value: kept out of `Debug` output and logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Every variable `Config` reads, in the README's table order.
+pub const VARIABLES: &[&str] = &[
+    "RECO_SESSION_TIMEOUT_SECS",
+    "RECO_MAX_VIEWS_PER_SESSION",
+    "RECO_MAX_BODY_BYTES",
+    "RECO_SESSIONS_TABLE",
+    "RECO_ACTIVE_SHARDS",
+    "RECO_ARCHIVED_TTL_DAYS",
+    "RECO_DEADPOOL_INTERVAL_SECS",
+    "RECO_DEADPOOL_BATCH",
+    "RECO_TRAIN_INTERVAL_SECS",
+    "RECO_ARTIFACT_BUCKET",
+    "RECO_ARTIFACT_PREFIX",
+    "RECO_REDIS_URL",
+    "RECO_MODEL_REFRESH_SECS",
+    "RECO_TOKEN_SECRET",
+    "RECO_TOKEN_MAX_TTL_SECS",
+    "RECO_RDS_RESOURCE_ARN",
+    "RECO_RDS_SECRET_ARN",
+    "RECO_RDS_DATABASE",
+    "RECO_RDS_ROLE_SECRET_ARNS",
+    "RECO_TOKEN_SECRET_ARN",
+    "AWS_S3_FORCE_PATH_STYLE",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -35,6 +72,27 @@ pub struct Config {
     /// `RECO_MODEL_REFRESH_SECS`: how often a serving process checks for a newer
     /// published model.
     pub model_refresh_secs: u64,
+    /// `RECO_ARTIFACT_BUCKET`: the S3 bucket of models (train and predict functions).
+    pub artifact_bucket: Option<String>,
+    /// `RECO_ARTIFACT_PREFIX`: key prefix inside the artifact bucket.
+    pub artifact_prefix: String,
+    /// `RECO_REDIS_URL`: the serving cache (`redis://` or `rediss://`).
+    pub redis_url: Option<String>,
+    /// `RECO_TOKEN_SECRET`: the token secret or key set itself.
+    pub token_secret: Option<Secret>,
+    /// `RECO_TOKEN_SECRET_ARN`: the Secrets Manager secret holding it.
+    pub token_secret_arn: Option<String>,
+    /// `RECO_RDS_RESOURCE_ARN`: the Aurora cluster.
+    pub rds_resource_arn: Option<String>,
+    /// `RECO_RDS_SECRET_ARN`: the secret with the cluster's credentials.
+    pub rds_secret_arn: Option<String>,
+    /// `RECO_RDS_DATABASE`: the warehouse database.
+    pub rds_database: String,
+    /// `RECO_RDS_ROLE_SECRET_ARNS`: secrets whose passwords `reco migrate --rds-data`
+    /// gives the database roles (comma-separated).
+    pub rds_role_secret_arns: Vec<String>,
+    /// `AWS_S3_FORCE_PATH_STYLE`: path-style S3 addressing (S3 emulators).
+    pub s3_force_path_style: bool,
 }
 
 impl Default for Config {
@@ -51,6 +109,16 @@ impl Default for Config {
             train_interval_secs: 86_400,
             token_max_ttl_secs: 86_400,
             model_refresh_secs: 60,
+            artifact_bucket: None,
+            artifact_prefix: String::new(),
+            redis_url: None,
+            token_secret: None,
+            token_secret_arn: None,
+            rds_resource_arn: None,
+            rds_secret_arn: None,
+            rds_database: "reco".to_string(),
+            rds_role_secret_arns: Vec::new(),
+            s3_force_path_style: false,
         }
     }
 }
@@ -61,9 +129,20 @@ impl Config {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
+    /// `RECO_ARTIFACT_BUCKET`, which the process cannot run without.
+    pub fn require_artifact_bucket(&self) -> Result<&str, ConfigError> {
+        self.artifact_bucket.as_deref().ok_or(ConfigError {
+            var: "RECO_ARTIFACT_BUCKET",
+            message: "is not set".into(),
+        })
+    }
+
     /// Reads variables through `lookup`, applying defaults and bounds.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let d = Config::default();
+        // Empty counts as unset: the template declares some variables empty so that
+        // `sam local invoke --env-vars` may fill them.
+        let text = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
         let config = Config {
             session_timeout_secs: number(
                 &lookup,
@@ -139,6 +218,33 @@ impl Config {
                 0,
                 86_400,
             )?,
+            artifact_bucket: text("RECO_ARTIFACT_BUCKET"),
+            artifact_prefix: text("RECO_ARTIFACT_PREFIX").unwrap_or_default(),
+            redis_url: text("RECO_REDIS_URL"),
+            token_secret: text("RECO_TOKEN_SECRET").map(Secret),
+            token_secret_arn: text("RECO_TOKEN_SECRET_ARN"),
+            rds_resource_arn: text("RECO_RDS_RESOURCE_ARN"),
+            rds_secret_arn: text("RECO_RDS_SECRET_ARN"),
+            rds_database: text("RECO_RDS_DATABASE").unwrap_or(d.rds_database),
+            rds_role_secret_arns: text("RECO_RDS_ROLE_SECRET_ARNS")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            s3_force_path_style: match text("AWS_S3_FORCE_PATH_STYLE").as_deref() {
+                None | Some("false") | Some("0") => false,
+                Some("true") | Some("1") => true,
+                Some(other) => {
+                    return Err(ConfigError {
+                        var: "AWS_S3_FORCE_PATH_STYLE",
+                        message: format!("`{other}` is not true, false, 1 or 0"),
+                    })
+                }
+            },
         };
         if config.token_max_ttl_secs >= u64::from(config.archived_ttl_days) * 86_400 {
             return Err(ConfigError {
@@ -212,6 +318,64 @@ mod tests {
             Config::from_lookup(|k| (k == "RECO_MAX_VIEWS_PER_SESSION").then(|| fits.clone()))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn names_and_secrets_are_read_once_and_empty_counts_as_unset() {
+        let c = Config::from_lookup(|k| match k {
+            "RECO_ARTIFACT_BUCKET" => Some("models".into()),
+            "RECO_REDIS_URL" => Some(String::new()),
+            "RECO_TOKEN_SECRET" => Some("s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t".into()),
+            "RECO_RDS_ROLE_SECRET_ARNS" => Some("arn:a, ,arn:b".into()),
+            "AWS_S3_FORCE_PATH_STYLE" => Some("true".into()),
+            _ => None,
+        })
+        .expect("valid");
+        assert_eq!(c.require_artifact_bucket().expect("set"), "models");
+        assert_eq!(c.redis_url, None);
+        assert_eq!(c.rds_database, "reco");
+        assert_eq!(c.rds_role_secret_arns, vec!["arn:a", "arn:b"]);
+        assert!(c.s3_force_path_style);
+        assert!(
+            !format!("{c:?}").contains("s3cr3t"),
+            "the secret stays out of Debug"
+        );
+        let e = Config::default()
+            .require_artifact_bucket()
+            .expect_err("unset");
+        assert_eq!(e.var, "RECO_ARTIFACT_BUCKET");
+        let e = Config::from_lookup(|k| (k == "AWS_S3_FORCE_PATH_STYLE").then(|| "yes".into()))
+            .expect_err("refused");
+        assert_eq!(e.var, "AWS_S3_FORCE_PATH_STYLE");
+    }
+
+    /// The README's table of variables lists exactly what `Config` reads, plus the
+    /// model's kernel switch (a developer's switch the model crate reads itself).
+    #[test]
+    fn the_readme_table_lists_every_variable() {
+        let readme = include_str!("../../../README.md");
+        let mut listed: Vec<String> = readme
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .filter_map(|l| l.split('|').nth(1))
+            .flat_map(|cell| {
+                cell.split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|v| v.starts_with("RECO_") || v.starts_with("AWS_S3_"))
+            .collect();
+        listed.sort();
+        listed.dedup();
+        let mut read: Vec<String> = VARIABLES
+            .iter()
+            .chain(&["RECO_MODEL_PORTABLE"])
+            .map(|v| v.to_string())
+            .collect();
+        read.sort();
+        assert_eq!(listed, read);
     }
 
     #[test]

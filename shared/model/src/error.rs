@@ -15,4 +15,7 @@ pub enum ModelError {
     Diverged { epoch: usize, what: &'static str },
     #[error("artifact: {0}")]
     Artifact(String),
+    /// The caller's per-epoch callback asked training to stop (a deadline, say).
+    #[error("stopped: {0}")]
+    Stopped(String),
 }

@@ -59,6 +59,11 @@ pub enum ImportError {
     BadRows(Vec<RowError>),
     #[error("{0}")]
     Io(String),
+    /// No file held a row.
+    #[error("nothing to import")]
+    Empty,
+    #[error(transparent)]
+    Warehouse(#[from] reco_core::WarehouseError),
 }
 
 type Fields = HashMap<String, String>;
@@ -266,6 +271,30 @@ pub fn read_files(files: &[(PathBuf, Kind)]) -> Result<ImportBatch, ImportError>
     } else {
         Err(ImportError::BadRows(errors))
     }
+}
+
+/// Imports all or nothing: a MovieLens folder and/or files are read and every row is
+/// checked first; only if every row passed is the whole batch loaded, in one
+/// transaction of the warehouse. Returns what was loaded.
+pub async fn import(
+    warehouse: &dyn reco_core::Warehouse,
+    movielens: Option<&Path>,
+    files: &[(PathBuf, Kind)],
+) -> Result<ImportBatch, ImportError> {
+    let mut batch = match movielens {
+        Some(dir) => read_movielens(dir)?,
+        None => ImportBatch::default(),
+    };
+    let more = read_files(files)?;
+    batch.customers.extend(more.customers);
+    batch.items.extend(more.items);
+    batch.purchases.extend(more.purchases);
+    batch.ratings.extend(more.ratings);
+    if batch.is_empty() {
+        return Err(ImportError::Empty);
+    }
+    warehouse.load(&batch).await?;
+    Ok(batch)
 }
 
 /// The 19 genre flags of MovieLens 100k's u.item, in file order.

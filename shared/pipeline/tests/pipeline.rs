@@ -6,7 +6,7 @@ use std::path::Path;
 
 use reco_core::{ArtifactStore, Clock, SystemClock, Warehouse};
 use reco_embedded::{FolderArtifactStore, SqliteWarehouse};
-use reco_pipeline::import::{read_files, ImportError, Kind};
+use reco_pipeline::import::{import, read_files, ImportError, Kind};
 use reco_pipeline::train::{
     current_pointer, rollback, Pipeline, TrainError, TrainOptions, CURRENT_KEY, MODEL_FILE,
     SERVING_FILE,
@@ -24,24 +24,49 @@ fn options() -> TrainOptions {
     }
 }
 
-#[tokio::test]
-async fn train_publish_gate_corruption_and_rollback() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let warehouse = SqliteWarehouse::open(&dir.path().join("w.sqlite")).expect("warehouse");
-    let store = FolderArtifactStore::new(&dir.path().join("artifacts"));
-    let files = write_shop(dir.path());
-    warehouse
-        .load(&read_files(&files).expect("valid shop"))
+/// A warehouse holding the generated shop, an empty artifact store, in `dir`.
+async fn shop(dir: &Path) -> (SqliteWarehouse, FolderArtifactStore) {
+    let warehouse = SqliteWarehouse::open(&dir.join("w.sqlite")).expect("warehouse");
+    let store = FolderArtifactStore::new(&dir.join("artifacts"));
+    import(&warehouse, None, &write_shop(dir))
         .await
-        .expect("loaded");
-    let pipeline = Pipeline {
-        warehouse: &warehouse,
-        artifacts: &store,
-        clock: &SystemClock,
-    };
+        .expect("the shop loads");
+    (warehouse, store)
+}
 
+fn pipeline<'a>(warehouse: &'a SqliteWarehouse, store: &'a FolderArtifactStore) -> Pipeline<'a> {
+    Pipeline {
+        warehouse,
+        artifacts: store,
+        clock: &SystemClock,
+    }
+}
+
+/// A candidate clearly worse than a trained model (one component, one epoch).
+fn worse() -> TrainOptions {
+    TrainOptions {
+        components: 1,
+        epochs: 1,
+        learning_rate: 0.001,
+        tolerance: 0.0,
+        ..options()
+    }
+}
+
+async fn current_version(store: &FolderArtifactStore) -> String {
+    current_pointer(store)
+        .await
+        .expect("pointer")
+        .expect("published")
+        .version
+}
+
+#[tokio::test]
+async fn a_model_that_beats_popularity_is_published() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (warehouse, store) = shop(dir.path()).await;
     let mut epochs_seen = 0;
-    let first = pipeline
+    let first = pipeline(&warehouse, &store)
         .run(&options(), None, |_| epochs_seen += 1)
         .await
         .expect("trains");
@@ -53,15 +78,17 @@ async fn train_publish_gate_corruption_and_rollback() {
         first.metrics,
         first.baseline_popular
     );
-    assert_eq!(
-        current_pointer(&store)
-            .await
-            .expect("pointer")
-            .expect("published")
-            .version,
-        first.version
-    );
-    // The manifest lists every file with its sha256, and the files match.
+    assert_eq!(current_version(&store).await, first.version);
+}
+
+#[tokio::test]
+async fn the_manifest_lists_every_file_with_its_checksum() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (warehouse, store) = shop(dir.path()).await;
+    let first = pipeline(&warehouse, &store)
+        .run(&options(), None, |_| {})
+        .await
+        .expect("trains");
     let manifest: serde_json::Value = serde_json::from_slice(
         &store
             .get(&format!("models/{}/manifest.json", first.version))
@@ -99,50 +126,68 @@ async fn train_publish_gate_corruption_and_rollback() {
         .expect("read")
         .expect("svg");
     assert!(String::from_utf8_lossy(&svg).contains("<svg"));
+}
 
-    // A deliberately worse candidate is not published.
-    let worse = TrainOptions {
-        components: 1,
-        epochs: 1,
-        learning_rate: 0.001,
-        tolerance: 0.0,
-        ..options()
-    };
-    let second = pipeline.run(&worse, None, |_| {}).await.expect("trains");
+#[tokio::test]
+async fn a_worse_candidate_is_not_published() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (warehouse, store) = shop(dir.path()).await;
+    let pipeline = pipeline(&warehouse, &store);
+    let first = pipeline
+        .run(&options(), None, |_| {})
+        .await
+        .expect("trains");
+    let second = pipeline.run(&worse(), None, |_| {}).await.expect("trains");
     assert!(!second.published, "{}", second.reason);
     assert_eq!(
         second.current_version.as_deref(),
         Some(first.version.as_str())
     );
-    assert_eq!(
-        current_pointer(&store)
-            .await
-            .expect("pointer")
-            .expect("kept")
-            .version,
-        first.version
-    );
+    assert_eq!(current_version(&store).await, first.version);
+}
 
-    // Forced, it is published; rollback brings the first back.
-    let third = pipeline
-        .run(
-            &TrainOptions {
-                force: true,
-                ..worse.clone()
-            },
-            None,
-            |_| {},
-        )
+#[tokio::test]
+async fn a_forced_candidate_is_published_and_rollback_restores_the_previous() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (warehouse, store) = shop(dir.path()).await;
+    let pipeline = pipeline(&warehouse, &store);
+    let first = pipeline
+        .run(&options(), None, |_| {})
         .await
         .expect("trains");
+    let forced = TrainOptions {
+        force: true,
+        ..worse()
+    };
+    let third = pipeline.run(&forced, None, |_| {}).await.expect("trains");
     assert!(third.published);
-    let now = SystemClock.now();
-    let pointer = rollback(&store, None, now).await.expect("rolls back");
+    assert_eq!(current_version(&store).await, third.version);
+    let pointer = rollback(&store, None, SystemClock.now())
+        .await
+        .expect("rolls back");
     assert_eq!(pointer.version, first.version);
     assert_eq!(pointer.previous.last(), Some(&third.version));
+    assert_eq!(current_version(&store).await, first.version);
+}
 
-    // A corrupt artifact is refused on load, and the current version stays.
-    let key = format!("models/{}/{MODEL_FILE}", third.version);
+#[tokio::test]
+async fn a_corrupt_artifact_is_refused_and_the_current_version_stays() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (warehouse, store) = shop(dir.path()).await;
+    let pipeline = pipeline(&warehouse, &store);
+    let first = pipeline
+        .run(&options(), None, |_| {})
+        .await
+        .expect("trains");
+    let forced = TrainOptions {
+        force: true,
+        ..worse()
+    };
+    let second = pipeline.run(&forced, None, |_| {}).await.expect("trains");
+    rollback(&store, None, SystemClock.now())
+        .await
+        .expect("rolls back");
+    let key = format!("models/{}/{MODEL_FILE}", second.version);
     let mut bytes = store.get(&key).await.expect("read").expect("model");
     let at = bytes.len() / 2;
     bytes[at] ^= 0xff;
@@ -150,27 +195,25 @@ async fn train_publish_gate_corruption_and_rollback() {
         .put(&key, bytes, "application/octet-stream")
         .await
         .expect("corrupted");
-    let refused = rollback(&store, Some(&third.version), now)
+    let refused = rollback(&store, Some(&second.version), SystemClock.now())
         .await
         .expect_err("corrupt refused");
     assert!(matches!(refused, TrainError::Unusable { .. }), "{refused}");
-    assert_eq!(
-        current_pointer(&store)
-            .await
-            .expect("pointer")
-            .expect("kept")
-            .version,
-        first.version
-    );
+    assert_eq!(current_version(&store).await, first.version);
     assert!(store.get(CURRENT_KEY).await.expect("read").is_some());
+}
 
-    // A deadline that has passed stops the run with an error naming it.
-    let late = pipeline
+#[tokio::test]
+async fn a_passed_deadline_stops_the_run_and_publishes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (warehouse, store) = shop(dir.path()).await;
+    let late = pipeline(&warehouse, &store)
         .run(&options(), Some(std::time::Instant::now()), |_| {})
         .await
         .expect_err("deadline");
     assert!(matches!(late, TrainError::Deadline(_)), "{late}");
     assert!(late.to_string().contains("deadline"));
+    assert!(current_pointer(&store).await.expect("pointer").is_none());
 }
 
 #[tokio::test]
@@ -223,12 +266,25 @@ async fn an_import_with_bad_rows_reports_them_and_loads_nothing() {
     );
     assert!(rows[2].message.contains("rated_at"), "{}", rows[2].message);
     assert!(rows[3].message.contains("quantity"), "{}", rows[3].message);
-    // Nothing reached the warehouse: the command loads only after every row passed.
+    // Through the import itself, into a warehouse already holding the shop: refused
+    // whole, and the warehouse holds exactly what it held.
+    let (warehouse, _) = shop(dir.path()).await;
+    let before = warehouse.training_set(false).await.expect("read");
+    assert!(!before.interactions.is_empty());
+    let refused = import(&warehouse, None, &all).await;
+    assert!(
+        matches!(refused, Err(ImportError::BadRows(ref r)) if r.len() == 5),
+        "{refused:?}"
+    );
+    assert_eq!(warehouse.training_set(false).await.expect("read"), before);
+}
+
+#[tokio::test]
+async fn an_import_of_nothing_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
     let warehouse = SqliteWarehouse::open(&dir.path().join("w.sqlite")).expect("warehouse");
-    assert!(warehouse
-        .training_set(false)
-        .await
-        .expect("read")
-        .interactions
-        .is_empty());
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "customer_id,item_id,rating,rated_at\n").expect("write");
+    let refused = import(&warehouse, None, &[(empty, Kind::Ratings)]).await;
+    assert!(matches!(refused, Err(ImportError::Empty)), "{refused:?}");
 }

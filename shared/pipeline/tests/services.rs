@@ -8,7 +8,7 @@ use reco_core::{ArtifactStore, EmbeddingCache, SystemClock};
 use reco_pipeline::import::read_files;
 use reco_pipeline::train::{current_pointer, Pipeline, TrainOptions};
 use reco_pipeline::warm::{self, CURRENT};
-use reco_rdsdata::{RdsData, Target};
+use reco_rdsdata::{AuroraWarehouse, Target};
 use reco_testkit::{run_prefix, service_env};
 
 #[tokio::test]
@@ -18,9 +18,10 @@ async fn import_train_publish_and_warm_on_real_services() {
     let redis_url = service_env("RECO_TEST_REDIS_URL", "Redis");
     let aws = aws_config::load_from_env().await;
 
-    let base = RdsData::new(
+    let base = AuroraWarehouse::new(
         aws_sdk_rdsdata::Client::new(&aws),
-        Target::from_env().expect("RECO_RDS_* set by scripts/test"),
+        Target::from_config(&reco_core::Config::from_env().expect("configuration"))
+            .expect("RECO_RDS_* set by scripts/test"),
     );
     let warehouse = base
         .create_database(&format!("shop_{}", run_prefix().replace('-', "_")))
@@ -35,7 +36,7 @@ async fn import_train_publish_and_warm_on_real_services() {
         .await
         .expect("imported through the Data API");
 
-    let s3 = reco_s3::client(&aws);
+    let s3 = reco_s3::client(&aws, true);
     let bucket = format!("models-{}", run_prefix());
     s3.create_bucket()
         .bucket(&bucket)

@@ -4,7 +4,7 @@
 
 use reco_core::WarehouseError;
 
-use crate::{text, RdsData};
+use crate::{text, AuroraWarehouse};
 
 /// Migrations in order: (name, SQL).
 pub const MIGRATIONS: &[(&str, &str)] = &[
@@ -37,7 +37,7 @@ pub const ROLES: &[&str] = &["reco_deadpool", "reco_train"];
 /// each role's secret. The password travels as a literal (ALTER ROLE takes no
 /// parameters): quotes are doubled, and control characters refused.
 pub async fn set_role_password(
-    rds: &RdsData,
+    rds: &AuroraWarehouse,
     role: &str,
     password: &str,
 ) -> Result<(), WarehouseError> {
@@ -136,7 +136,7 @@ pub fn split_statements(script: &str) -> Vec<String> {
 }
 
 /// Applies the migrations not yet applied; returns their names.
-pub async fn apply(rds: &RdsData) -> Result<Vec<String>, WarehouseError> {
+pub async fn apply(rds: &AuroraWarehouse) -> Result<Vec<String>, WarehouseError> {
     rds.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
         Vec::new(),

@@ -8,19 +8,20 @@ use std::sync::Arc;
 use aws_sdk_rdsdata::types::Field;
 use reco_core::{Config, Deadpool, SessionStore, SystemClock, Warehouse, WarehouseError};
 use reco_dynamodb::{create_sessions_table, DynamoSessionStore};
-use reco_rdsdata::{double, long, text, text_or_null, timestamp, RdsData, Record, Target};
+use reco_rdsdata::{long, text, AuroraWarehouse, Record, Target};
 use reco_testkit::{fixture, run_prefix, service_env, WarehouseProbe};
 
 /// A fresh, migrated database.
-async fn warehouse() -> RdsData {
+async fn warehouse() -> AuroraWarehouse {
     service_env(
         "AWS_ENDPOINT_URL_RDS_DATA",
         "the RDS Data API emulator (tools/rdsdata-emulator)",
     );
     let aws = aws_config::load_from_env().await;
-    let base = RdsData::new(
+    let base = AuroraWarehouse::new(
         aws_sdk_rdsdata::Client::new(&aws),
-        Target::from_env().expect("RECO_RDS_* set by scripts/test"),
+        Target::from_config(&reco_core::Config::from_env().expect("configuration"))
+            .expect("RECO_RDS_* set by scripts/test"),
     );
     let rds = base
         .create_database(&format!("wh_{}", run_prefix().replace('-', "_")))
@@ -48,14 +49,14 @@ async fn warehouse() -> RdsData {
     rds
 }
 
-async fn count(rds: &RdsData, sql: &str) -> usize {
+async fn count(rds: &AuroraWarehouse, sql: &str) -> usize {
     let out = rds.execute(sql, vec![], None).await.expect("count");
     Record(&out.records.expect("rows")[0])
         .long(0)
         .expect("a number") as usize
 }
 
-struct Probe(RdsData);
+struct Probe(AuroraWarehouse);
 
 #[async_trait::async_trait]
 impl WarehouseProbe for Probe {
@@ -115,11 +116,11 @@ async fn deadpool_reaches_every_shard_on_dynamodb_and_aurora() {
     reco_testkit::deadpool_reaches_every_shard(store, Arc::new(rds)).await;
 }
 
-async fn load_fixture(rds: &RdsData) {
+async fn load_fixture(rds: &AuroraWarehouse) {
     fixture::load(rds).await.expect("fixture loads");
 }
 
-async fn pairs(rds: &RdsData, sql: &str) -> Vec<(String, String)> {
+async fn pairs(rds: &AuroraWarehouse, sql: &str) -> Vec<(String, String)> {
     let out = rds.execute(sql, vec![], None).await.expect("query");
     out.records
         .unwrap_or_default()
@@ -368,7 +369,7 @@ async fn a_reused_session_id_does_not_overwrite_the_archived_session() {
 
 /// Runs `sql` as `role` (SET LOCAL ROLE in a transaction, rolled back): Ok, or the
 /// database's refusal.
-async fn as_role(rds: &RdsData, role: &str, sql: &str) -> Result<(), String> {
+async fn as_role(rds: &AuroraWarehouse, role: &str, sql: &str) -> Result<(), String> {
     let tx = rds.begin().await.expect("begin");
     rds.execute(&format!("SET LOCAL ROLE {role}"), Vec::new(), Some(&tx))
         .await

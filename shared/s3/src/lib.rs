@@ -31,10 +31,9 @@ pub struct S3ArtifactStore {
     prefix: String,
 }
 
-/// An S3 client from the shared SDK config, honouring `AWS_S3_FORCE_PATH_STYLE`.
-pub fn client(config: &aws_config::SdkConfig) -> Client {
-    let path_style =
-        std::env::var("AWS_S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true" || v == "1");
+/// An S3 client from the shared SDK config; `path_style` for S3 emulators
+/// (`AWS_S3_FORCE_PATH_STYLE`).
+pub fn client(config: &aws_config::SdkConfig, path_style: bool) -> Client {
     let conf = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(path_style)
         .build();

@@ -8,7 +8,7 @@ use reco_testkit::{run_prefix, service_env};
 async fn objects_round_trip_and_missing_keys_are_none() {
     service_env("AWS_ENDPOINT_URL_S3", "moto server (S3)");
     let config = aws_config::load_from_env().await;
-    let client = reco_s3::client(&config);
+    let client = reco_s3::client(&config, true);
     let bucket = format!("artifacts-{}", run_prefix());
     client
         .create_bucket()

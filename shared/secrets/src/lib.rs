@@ -20,14 +20,14 @@ pub enum SecretError {
     Unusable(String),
 }
 
-/// Builds the token key from `RECO_TOKEN_SECRET` or `RECO_TOKEN_SECRET_ARN`.
-pub async fn token_key(config: &SdkConfig) -> Result<TokenKeys, SecretError> {
-    // Empty counts as unset: the template declares RECO_TOKEN_SECRET empty so that
-    // `sam local invoke --env-vars` may fill it.
-    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-    let secret = var("RECO_TOKEN_SECRET");
-    let arn = var("RECO_TOKEN_SECRET_ARN");
-    token_key_from(config, secret.as_deref(), arn.as_deref()).await
+/// Builds the token key from the configured secret (`RECO_TOKEN_SECRET`) or, failing
+/// that, the Secrets Manager secret it names (`RECO_TOKEN_SECRET_ARN`).
+pub async fn token_key(
+    aws: &SdkConfig,
+    config: &reco_core::Config,
+) -> Result<TokenKeys, SecretError> {
+    let secret = config.token_secret.as_ref().map(|s| s.0.as_str());
+    token_key_from(aws, secret, config.token_secret_arn.as_deref()).await
 }
 
 /// Builds the token key from a literal secret if given, else from the named secret.

@@ -1,0 +1,27 @@
+//! `reco rollback`.
+
+use std::path::PathBuf;
+
+use reco_core::{Clock, Config, SystemClock};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    #[arg(long)]
+    pub to: Option<String>,
+}
+
+pub async fn run(config: &Config, args: Args) -> Result<(), String> {
+    let Args { data_dir, to } = args;
+    let (_, local) = reco::open_at(config, &data_dir)?;
+    let pointer =
+        reco_pipeline::train::rollback(&local.artifacts, to.as_deref(), SystemClock.now())
+            .await
+            .map_err(|e| e.to_string())?;
+    println!(
+        "published {} (previous: {:?})",
+        pointer.version, pointer.previous
+    );
+    Ok(())
+}

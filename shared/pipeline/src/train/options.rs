@@ -1,0 +1,90 @@
+//! What a training run is asked to do.
+
+use reco_model::{Loss, ModelError, Params};
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::Features;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainOptions {
+    pub loss: String,
+    pub components: usize,
+    pub epochs: usize,
+    pub learning_rate: f32,
+    pub item_alpha: f32,
+    pub user_alpha: f32,
+    pub threads: usize,
+    pub seed: u64,
+    pub features: Features,
+    /// Fraction of each user's most recent positives held out for evaluation.
+    pub holdout: f64,
+    /// Read the materialized training set instead of the view.
+    pub materialized: bool,
+    /// With `materialized`, refresh it first (the state machine refreshes it in a
+    /// state of its own and sets this false).
+    pub refresh: bool,
+    /// After evaluating, refit on all data (holdout included) before writing.
+    pub refit_all: bool,
+    /// Publish even if the candidate's P@10 is below the current model's by more
+    /// than `tolerance`.
+    pub force: bool,
+    pub tolerance: f64,
+    /// Publish when the gate passes (the state machine sets false and publishes in
+    /// a step of its own).
+    pub publish: bool,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            loss: "warp".into(),
+            components: 32,
+            epochs: 20,
+            learning_rate: 0.05,
+            item_alpha: 0.0,
+            user_alpha: 0.0,
+            threads: 2,
+            seed: 42,
+            features: Features::Identity,
+            holdout: 0.2,
+            materialized: false,
+            refresh: true,
+            refit_all: false,
+            force: false,
+            tolerance: 0.01,
+            publish: true,
+        }
+    }
+}
+
+impl TrainOptions {
+    pub fn params(&self) -> Result<Params, ModelError> {
+        let params = Params {
+            no_components: self.components,
+            loss: self.loss.parse::<Loss>()?,
+            schedule: reco_model::Schedule::Adagrad {
+                learning_rate: self.learning_rate,
+            },
+            item_alpha: self.item_alpha,
+            user_alpha: self.user_alpha,
+            threads: self.threads,
+            seed: self.seed,
+            ..Params::default()
+        };
+        params.validate()?;
+        if self.epochs == 0 || self.epochs > 10_000 {
+            return Err(ModelError::Params(format!(
+                "epochs: {} is outside 1..=10000",
+                self.epochs
+            )));
+        }
+        if !(0.0..1.0).contains(&self.holdout) {
+            return Err(ModelError::Params(format!(
+                "holdout: {} is outside [0, 1)",
+                self.holdout
+            )));
+        }
+        Ok(params)
+    }
+}

@@ -1,0 +1,113 @@
+//! Published versions in the artifact store, in the layout `reco_serving::registry`
+//! defines: load and verify a version, publish it, roll back.
+
+use reco_core::{ArtifactStore, Timestamp};
+use reco_model::artifact::{self, Catalog};
+use reco_model::Model;
+use reco_serving::registry::{self, Manifest, Pointer, CURRENT_KEY, MODEL_FILE};
+
+use super::TrainError;
+
+pub(crate) fn rfc3339(t: Timestamp) -> String {
+    t.to_rfc3339()
+}
+
+/// A loaded, verified version.
+pub struct Loaded {
+    pub version: String,
+    pub model: Model,
+    pub catalog: Catalog,
+    pub manifest: Manifest,
+}
+
+/// Reads `models/<version>/`, checking every file against the manifest's SHA-256 and
+/// the model file's own checksum.
+pub async fn load_version(store: &dyn ArtifactStore, version: &str) -> Result<Loaded, TrainError> {
+    let unusable = |reason: String| TrainError::Unusable {
+        version: version.to_string(),
+        reason,
+    };
+    if !registry::valid_version(version) {
+        return Err(unusable("not a version name".into()));
+    }
+    let manifest = store
+        .get(&registry::file_key(version, registry::MANIFEST_FILE))
+        .await?
+        .ok_or_else(|| unusable("no manifest".into()))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&manifest).map_err(|e| unusable(format!("manifest: {e}")))?;
+    let bytes = store
+        .get(&registry::file_key(version, MODEL_FILE))
+        .await?
+        .ok_or_else(|| unusable("no model file".into()))?;
+    manifest.verify(MODEL_FILE, &bytes).map_err(unusable)?;
+    let (model, catalog) = artifact::from_bytes(&bytes).map_err(|e| unusable(e.to_string()))?;
+    Ok(Loaded {
+        version: version.to_string(),
+        model,
+        catalog,
+        manifest,
+    })
+}
+
+pub async fn current_pointer(store: &dyn ArtifactStore) -> Result<Option<Pointer>, TrainError> {
+    match store.get(CURRENT_KEY).await? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| TrainError::Data(format!("{CURRENT_KEY}: {e}"))),
+    }
+}
+
+/// Publishes `version` (already written): verifies it loads, then writes the pointer
+/// in one put. The pointer keeps the versions before it for rollback.
+pub async fn publish(
+    store: &dyn ArtifactStore,
+    version: &str,
+    now: Timestamp,
+) -> Result<Pointer, TrainError> {
+    load_version(store, version).await?;
+    let mut previous = Vec::new();
+    if let Some(current) = current_pointer(store).await? {
+        if current.version != version {
+            previous = current.previous;
+            previous.push(current.version);
+        }
+    }
+    previous.retain(|v| v != version);
+    if previous.len() > 20 {
+        previous.drain(..previous.len() - 20);
+    }
+    let pointer = Pointer {
+        version: version.to_string(),
+        published_at: rfc3339(now),
+        previous,
+    };
+    let bytes = serde_json::to_vec_pretty(&pointer).map_err(|e| TrainError::Data(e.to_string()))?;
+    store.put(CURRENT_KEY, bytes, "application/json").await?;
+    Ok(pointer)
+}
+
+/// Republishes `to`, or the version before the current one.
+pub async fn rollback(
+    store: &dyn ArtifactStore,
+    to: Option<&str>,
+    now: Timestamp,
+) -> Result<Pointer, TrainError> {
+    let current = current_pointer(store)
+        .await?
+        .ok_or_else(|| TrainError::Data("nothing is published yet".into()))?;
+    let target = match to {
+        Some(v) => v.to_string(),
+        None => current
+            .previous
+            .last()
+            .cloned()
+            .ok_or_else(|| TrainError::Data("no earlier version to roll back to".into()))?,
+    };
+    load_version(store, &target).await?;
+    let pointer = reco_serving::registry::rolled_back(current, &target, rfc3339(now));
+    let bytes = serde_json::to_vec_pretty(&pointer).map_err(|e| TrainError::Data(e.to_string()))?;
+    store.put(CURRENT_KEY, bytes, "application/json").await?;
+    Ok(pointer)
+}
