@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Error, LambdaEvent};
+use reco_core::deadpool::DeadpoolReport;
 use reco_core::{Config, Deadpool, SystemClock};
 use reco_dynamodb::DynamoSessionStore;
 use reco_rdsdata::{AuroraWarehouse, Target};
@@ -54,6 +55,32 @@ fn deadline(epoch_ms: u64) -> Option<Instant> {
     Some(Instant::now() + Duration::from_millis(epoch_ms.saturating_sub(now_ms)))
 }
 
+/// One CloudWatch Embedded Metric Format line with the run's counts.
+fn emf_line(report: &DeadpoolReport, namespace: &str, now_ms: i64) -> String {
+    json!({
+        "_aws": {
+            "Timestamp": now_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [["Function"]],
+                "Metrics": [
+                    {"Name": "SessionsArchived", "Unit": "Count"},
+                    {"Name": "SessionsRaced", "Unit": "Count"},
+                    {"Name": "SessionsFailed", "Unit": "Count"},
+                    {"Name": "SessionsQuarantined", "Unit": "Count"},
+                ],
+            }],
+        },
+        "Function": "deadpool",
+        "SessionsArchived": report.archived,
+        "SessionsRaced": report.raced,
+        "SessionsFailed": report.failed,
+        "SessionsQuarantined": report.quarantined,
+        "OutOfTime": report.out_of_time,
+    })
+    .to_string()
+}
+
 /// One scheduled run.
 pub async fn handle(deadpool: &Deadpool, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let report = deadpool.run(deadline(event.context.deadline)).await;
@@ -71,7 +98,7 @@ pub async fn handle(deadpool: &Deadpool, event: LambdaEvent<Value>) -> Result<Va
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     // EMF: CloudWatch turns this stdout line into metrics.
-    println!("{}", report.emf_line("reco", now_ms));
+    println!("{}", emf_line(&report, "reco", now_ms));
     Ok(json!({
         "archived": report.archived,
         "raced": report.raced,
@@ -80,4 +107,37 @@ pub async fn handle(deadpool: &Deadpool, event: LambdaEvent<Value>) -> Result<Va
         "batches": report.batches,
         "out_of_time": report.out_of_time,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_metrics_line_is_embedded_metric_format() {
+        let report = DeadpoolReport {
+            archived: 7,
+            raced: 1,
+            failed: 2,
+            quarantined: 3,
+            ..DeadpoolReport::default()
+        };
+        let line: Value = serde_json::from_str(&emf_line(&report, "reco", 1_000)).expect("JSON");
+        assert_eq!(line["_aws"]["Timestamp"], 1_000);
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "reco");
+        let names: Vec<&str> = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .expect("metrics")
+            .iter()
+            .filter_map(|m| m["Name"].as_str())
+            .collect();
+        assert_eq!(names.len(), 4);
+        for name in &names {
+            assert!(line[name].is_number(), "{name} has a value");
+        }
+        assert_eq!(
+            (line["SessionsArchived"].as_u64(), line["SessionsQuarantined"].as_u64()),
+            (Some(7), Some(3))
+        );
+    }
 }

@@ -1,4 +1,4 @@
-//! The HTTP API of DESIGN.md section 3 as one function from request to response, so the
+//! The HTTP API (docs/openapi.yaml) as one function from request to response, so the
 //! Lambda and the local server answer every route identically. Handlers are thin:
 //! authenticate, validate, call a use case, map its error to a status.
 

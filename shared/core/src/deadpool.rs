@@ -193,31 +193,3 @@ impl Deadpool {
         }
     }
 }
-
-impl DeadpoolReport {
-    /// One CloudWatch Embedded Metric Format line with the counts.
-    pub fn emf_line(&self, namespace: &str, now_ms: i64) -> String {
-        serde_json::json!({
-            "_aws": {
-                "Timestamp": now_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": namespace,
-                    "Dimensions": [["Function"]],
-                    "Metrics": [
-                        {"Name": "SessionsArchived", "Unit": "Count"},
-                        {"Name": "SessionsRaced", "Unit": "Count"},
-                        {"Name": "SessionsFailed", "Unit": "Count"},
-                        {"Name": "SessionsQuarantined", "Unit": "Count"},
-                    ],
-                }],
-            },
-            "Function": "deadpool",
-            "SessionsArchived": self.archived,
-            "SessionsRaced": self.raced,
-            "SessionsFailed": self.failed,
-            "SessionsQuarantined": self.quarantined,
-            "OutOfTime": self.out_of_time,
-        })
-        .to_string()
-    }
-}

@@ -342,8 +342,8 @@ impl Model {
         // near-zero vectors every draw would look like a violation). The snapshot
         // holds only the features each item owns; attribute features, which many
         // items share and which therefore move fast all along, are read live
-        // (measured: a snapshot of them costs a third of P@10 in the hybrid
-        // benchmark). The snapshot costs one pass over the items per epoch.
+        // (a snapshot of them costs P@10 in the hybrid benchmark: docs/benchmarks.md).
+        // The snapshot costs one pass over the items per epoch.
         let mut table = Table::default();
         if matches!(self.params.loss, Loss::Warp | Loss::WarpKos { .. })
             && self.epochs >= LIVE_EPOCHS

@@ -10,9 +10,8 @@
 //! moves; the cost is that the compiler will not vectorise loops over them, so rows
 //! are copied into thread-local buffers (two f32s per 64-bit cell where aligned),
 //! computed on with vector instructions, and stored back: the atomics cost only the
-//! scalar loads and stores of each touched row. Measured against a throwaway build
-//! copying rows with plain (racy) vector moves: no difference at 10 components, and
-//! about 12 % of the fit time at 64 components with two threads, where the extra
+//! scalar loads and stores of each touched row. What that costs against plain (racy)
+//! vector moves is measured in docs/benchmarks.md.
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
