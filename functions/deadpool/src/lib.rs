@@ -136,7 +136,10 @@ mod tests {
             assert!(line[name].is_number(), "{name} has a value");
         }
         assert_eq!(
-            (line["SessionsArchived"].as_u64(), line["SessionsQuarantined"].as_u64()),
+            (
+                line["SessionsArchived"].as_u64(),
+                line["SessionsQuarantined"].as_u64()
+            ),
             (Some(7), Some(3))
         );
     }

@@ -230,46 +230,74 @@ impl Api {
     }
 }
 
+/// Every route the API serves, as (method, path pattern), `{name}` matching one path
+/// segment. Routing goes through this table, so it is the list of what is served; a
+/// test holds docs/openapi.yaml to it in both directions.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/sessions/{session_id}/views"),
+    ("POST", "/v1/sessions/{session_id}/impressions"),
+    ("GET", "/v1/sessions/{session_id}"),
+    ("GET", "/v1/recommendations"),
+    ("GET", "/v1/items/{item_id}/similar"),
+    ("GET", "/v1/popular"),
+    ("GET", "/v1/admin/models"),
+    ("GET", "/v1/admin/activity"),
+    ("GET", "/v1/admin/models/{version}/report.svg"),
+    ("POST", "/v1/admin/rollback"),
+];
+
+/// The route of `ROUTES` that `pattern` names, with its one path parameter if any.
+fn route_for<'a>(pattern: &str, param: Option<&'a str>) -> Option<Route<'a>> {
+    Some(match pattern {
+        "/v1/sessions/{session_id}/views" => Route::PostViews(param?),
+        "/v1/sessions/{session_id}/impressions" => Route::PostImpressions(param?),
+        "/v1/sessions/{session_id}" => Route::GetSession(param?),
+        "/v1/recommendations" => Route::Recommendations,
+        "/v1/items/{item_id}/similar" => Route::Similar(param?),
+        "/v1/popular" => Route::Popular,
+        "/v1/admin/models" => Route::AdminModels,
+        "/v1/admin/activity" => Route::AdminActivity,
+        "/v1/admin/models/{version}/report.svg" => Route::AdminReport(param?),
+        "/v1/admin/rollback" => Route::AdminRollback,
+        _ => return None,
+    })
+}
+
+/// `segments` against `pattern`: the segments `{...}` matched, or `None`.
+fn match_pattern<'a>(pattern: &str, segments: &[&'a str]) -> Option<Vec<&'a str>> {
+    let parts: Vec<&str> = pattern.split('/').skip(1).collect();
+    if parts.len() != segments.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (part, segment) in parts.iter().zip(segments) {
+        if part.starts_with('{') {
+            params.push(*segment);
+        } else if part != segment {
+            return None;
+        }
+    }
+    Some(params)
+}
+
 fn match_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiError> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    match segments.as_slice() {
-        ["v1", "sessions", id, "views"] => {
-            if method == Method::POST {
-                Ok(Route::PostViews(id))
-            } else {
-                Err(ApiError::method_not_allowed("POST"))
-            }
+    let mut allowed = None;
+    for (route_method, pattern) in ROUTES {
+        let Some(params) = match_pattern(pattern, &segments) else {
+            continue;
+        };
+        if method.as_str() != *route_method {
+            allowed = Some(*route_method);
+            continue;
         }
-        ["v1", "sessions", id, "impressions"] => {
-            if method == Method::POST {
-                Ok(Route::PostImpressions(id))
-            } else {
-                Err(ApiError::method_not_allowed("POST"))
-            }
+        if let Some(route) = route_for(pattern, params.first().copied()) {
+            return Ok(route);
         }
-        ["v1", "sessions", id] => {
-            if method == Method::GET {
-                Ok(Route::GetSession(id))
-            } else {
-                Err(ApiError::method_not_allowed("GET"))
-            }
-        }
-        ["v1", "recommendations"] => get_only(method, Route::Recommendations),
-        ["v1", "items", id, "similar"] => get_only(method, Route::Similar(id)),
-        ["v1", "popular"] => get_only(method, Route::Popular),
-        ["v1", "admin", "models"] => get_only(method, Route::AdminModels),
-        ["v1", "admin", "activity"] => get_only(method, Route::AdminActivity),
-        ["v1", "admin", "models", version, "report.svg"] => {
-            get_only(method, Route::AdminReport(version))
-        }
-        ["v1", "admin", "rollback"] => {
-            if method == Method::POST {
-                Ok(Route::AdminRollback)
-            } else {
-                Err(ApiError::method_not_allowed("POST"))
-            }
-        }
-        _ => Err(ApiError::not_found(&format!("no route for {path}"))),
+    }
+    match allowed {
+        Some(method) => Err(ApiError::method_not_allowed(method)),
+        None => Err(ApiError::not_found(&format!("no route for {path}"))),
     }
 }
 
@@ -280,14 +308,6 @@ fn no_parameters(query: Option<&str>) -> Result<(), ApiError> {
             q.split(['=', '&']).next().unwrap_or(q),
         )),
         None => Ok(()),
-    }
-}
-
-fn get_only<'a>(method: &Method, route: Route<'a>) -> Result<Route<'a>, ApiError> {
-    if method == Method::GET {
-        Ok(route)
-    } else {
-        Err(ApiError::method_not_allowed("GET"))
     }
 }
 
@@ -373,4 +393,33 @@ fn preflight() -> Response<Bytes> {
         header::HeaderValue::from_static("600"),
     );
     response
+}
+
+#[cfg(test)]
+mod routing_tests {
+    use super::*;
+
+    /// Every entry of `ROUTES` routes, with its method only; other paths are 404.
+    #[test]
+    fn every_route_of_the_table_is_served_with_its_method_only() {
+        for (method, pattern) in ROUTES {
+            let path = pattern
+                .replace("{session_id}", "s1")
+                .replace("{item_id}", "i1")
+                .replace("{version}", "v1");
+            let method: Method = method.parse().expect("method");
+            assert!(match_route(&method, &path).is_ok(), "{method} {path}");
+            let other = if method == Method::GET {
+                Method::POST
+            } else {
+                Method::GET
+            };
+            let e = match_route(&other, &path).err().expect("refused");
+            assert_eq!(e.code, "method_not_allowed", "{other} {path}");
+        }
+        for path in ["/", "/v1", "/v1/sessions", "/v1/items/i1", "/v2/popular"] {
+            let e = match_route(&Method::GET, path).err().expect("refused");
+            assert_eq!(e.code, "not_found", "{path}");
+        }
+    }
 }

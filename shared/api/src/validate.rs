@@ -428,9 +428,15 @@ mod tests {
     #[test]
     fn session_ids_are_checked() {
         assert!(session_id("abc-123_x:y.z").is_ok());
-        assert!(session_id("").is_err());
-        assert!(session_id("a b").is_err());
-        assert!(session_id(&"x".repeat(129)).is_err());
+        for bad in [String::new(), "a b".into(), "x".repeat(129)] {
+            let e = session_id(&bad).expect_err("refused");
+            assert_eq!(
+                (e.status.as_u16(), e.code),
+                (400, "invalid_field"),
+                "{bad:?}"
+            );
+            assert!(e.message.contains("session_id"), "{}", e.message);
+        }
     }
 
     #[test]

@@ -294,7 +294,10 @@ mod tests {
         assert_eq!(m.row(0), (&[1u32][..], &[2.0f32][..]));
         assert_eq!(m.row(1), (&[0u32, 2][..], &[1.0f32, 1.5][..]));
         assert!(m.contains(1, 2) && !m.contains(0, 2));
-        assert!(Csr::from_triplets(2, 3, &[(2, 0, 1.0)]).is_err());
+        assert!(matches!(
+            Csr::from_triplets(2, 3, &[(2, 0, 1.0)]),
+            Err(crate::ModelError::Shape(_))
+        ));
     }
 
     #[test]

@@ -215,6 +215,9 @@ mod tests {
         let m = evaluate_with(&test, None, 2, 1, |_| vec![1.0, 0.0, 0.0, 0.0]).expect("ok");
         assert_eq!(m.users, 1);
         assert!(close(m.precision_at_k, 0.5));
-        assert!(evaluate_with(&test, None, 0, 1, |_| vec![0.0; 4]).is_err());
+        assert!(matches!(
+            evaluate_with(&test, None, 0, 1, |_| vec![0.0; 4]),
+            Err(crate::ModelError::Params(_))
+        ));
     }
 }

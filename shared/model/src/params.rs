@@ -200,6 +200,9 @@ mod tests {
             let e = p.validate().expect_err("refused").to_string();
             assert!(e.contains(name), "{e}");
         }
-        assert!("hinge".parse::<Loss>().is_err());
+        assert!(matches!(
+            "hinge".parse::<Loss>(),
+            Err(crate::ModelError::Params(_))
+        ));
     }
 }

@@ -257,7 +257,10 @@ fn anonymous_session_is_scored_from_its_views() {
         same >= 7,
         "{same} of the top 10 are from the viewed group: {top:?}"
     );
-    assert!(foldin::session_vector(&items, &[ITEMS], 5.0).is_err());
+    assert!(matches!(
+        foldin::session_vector(&items, &[ITEMS], 5.0),
+        Err(ModelError::Input(_))
+    ));
 }
 
 #[test]
@@ -286,7 +289,10 @@ fn new_user_is_scored_from_features() {
         same >= 7,
         "{same} of the top 10 are from the user's group: {top:?}"
     );
-    assert!(foldin::user_from_features(&model, &[(10_000, 1.0)]).is_err());
+    assert!(matches!(
+        foldin::user_from_features(&model, &[(10_000, 1.0)]),
+        Err(ModelError::Input(_))
+    ));
 }
 
 #[test]
@@ -329,12 +335,18 @@ fn artifact_round_trip_keeps_predictions_and_refuses_damage() {
         .expect_err("corrupt file refused")
         .to_string();
     assert!(e.contains("checksum"), "{e}");
-    assert!(artifact::from_bytes(b"not a model").is_err());
+    assert!(matches!(
+        artifact::from_bytes(b"not a model"),
+        Err(ModelError::Artifact(_))
+    ));
     let bad_catalog = Catalog {
         item_ids: vec!["a\nb".into(); ITEMS],
         ..catalog
     };
-    assert!(artifact::to_bytes(&model, &bad_catalog).is_err());
+    assert!(matches!(
+        artifact::to_bytes(&model, &bad_catalog),
+        Err(ModelError::Artifact(_))
+    ));
 }
 
 #[test]
@@ -352,13 +364,22 @@ fn bad_input_is_refused_clearly() {
     assert!(e.to_string().contains("items"), "{e}");
     let mut model = fit(Loss::Warp, &train, 1);
     let grown = Csr::identity(ITEMS + 5);
-    assert!(model.set_features(Csr::identity(USERS), grown).is_err());
+    assert!(matches!(
+        model.set_features(Csr::identity(USERS), grown),
+        Err(ModelError::Shape(_))
+    ));
     let mut bad = train.clone();
     bad.items[0] = ITEMS as u32;
-    assert!(model.fit_partial(&bad, 1).is_err());
+    assert!(matches!(
+        model.fit_partial(&bad, 1),
+        Err(ModelError::Shape(_))
+    ));
     let mut weights = train.clone();
     weights.weights = Some(vec![1.0; 3]);
-    assert!(model.fit_partial(&weights, 1).is_err());
+    assert!(matches!(
+        model.fit_partial(&weights, 1),
+        Err(ModelError::Shape(_))
+    ));
     let mut p = params(Loss::Warp);
     p.no_components = 0;
     let e = Model::new(p, Csr::identity(USERS), Csr::identity(ITEMS)).expect_err("refused");

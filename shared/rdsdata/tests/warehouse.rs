@@ -451,16 +451,20 @@ async fn function_roles_hold_only_what_they_need() {
     reco_rdsdata::migrate::set_role_password(&rds, "reco_train", "a-long-password-with-a-' quote")
         .await
         .expect("password set");
-    assert!(
+    let refused =
         reco_rdsdata::migrate::set_role_password(&rds, "postgres", "a-long-password-12345")
             .await
-            .is_err()
-    );
+            .expect_err("not a function's role");
     assert!(
-        reco_rdsdata::migrate::set_role_password(&rds, "reco_train", "short")
-            .await
-            .is_err()
+        refused
+            .to_string()
+            .contains("not one of the functions' roles"),
+        "{refused}"
     );
+    let refused = reco_rdsdata::migrate::set_role_password(&rds, "reco_train", "short")
+        .await
+        .expect_err("too short");
+    assert!(refused.to_string().contains("16 or more"), "{refused}");
 }
 
 /// A view's recommendation id is archived with it; the schema refuses a malformed one.

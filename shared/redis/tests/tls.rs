@@ -133,5 +133,8 @@ async fn the_cache_works_over_tls() {
 
     // Plain text to the TLS port is not a cache.
     let plain = RedisCache::new(&format!("redis://localhost:{port}")).expect("url");
-    assert!(plain.get("k").await.is_err());
+    assert!(matches!(
+        plain.get("k").await,
+        Err(reco_core::CacheError::Unavailable(_))
+    ));
 }

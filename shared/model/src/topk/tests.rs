@@ -1,6 +1,7 @@
 use super::i8::I8Kernel;
 use super::quantized::QueryCodes;
 use super::*;
+use crate::error::ModelError;
 use ndarray::{Array1, Array2};
 
 /// A small deterministic generator (xorshift) for test data.
@@ -67,8 +68,11 @@ fn scores_are_dot_plus_biases() {
     let q = items.query(&[1.0, 1.0, 2.0]).expect("query");
     assert_eq!(items.scores(&q, 1.0), vec![10.5, 0.5]);
     assert_eq!(items.top_k(&q, 1.0, 1, None), vec![(0, 10.5)]);
-    assert!(items.query(&[1.0]).is_err());
-    assert!(ItemMatrix::new(m.view(), Array1::from(vec![0.0]).view()).is_err());
+    assert!(matches!(items.query(&[1.0]), Err(ModelError::Input(_))));
+    assert!(matches!(
+        ItemMatrix::new(m.view(), Array1::from(vec![0.0]).view()),
+        Err(ModelError::Shape(_))
+    ));
     assert_eq!(items.top_k(&q, 0.0, 0, None), vec![]);
 }
 
