@@ -39,6 +39,15 @@ pub struct Dataset {
 
 pub use reco_serving::registry::Counts;
 
+/// Why a training set cannot become a dataset.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("the training set is empty: import data or archive sessions first")]
+    Empty,
+    #[error(transparent)]
+    Model(#[from] reco_model::ModelError),
+}
+
 fn index(ids: &[String]) -> HashMap<&str, u32> {
     ids.iter()
         .enumerate()
@@ -50,7 +59,7 @@ fn matrix(
     ids: &[String],
     rows: &[FeatureRow],
     features: Features,
-) -> Result<(Csr, Vec<String>), String> {
+) -> Result<(Csr, Vec<String>), DatasetError> {
     if features == Features::Identity {
         return Ok((Csr::identity(ids.len()), Vec::new()));
     }
@@ -72,15 +81,18 @@ fn matrix(
             ))
         })
         .collect();
-    let m =
-        Csr::identity_plus(ids.len(), names.len(), &triplets, true).map_err(|e| e.to_string())?;
+    let m = Csr::identity_plus(ids.len(), names.len(), &triplets, true)?;
     Ok((m, names))
 }
 
 impl Dataset {
     /// `holdout`: fraction of each user's positives (most recent first) held out, for
     /// users with at least 5 positives; 0 holds out nothing.
-    pub fn build(set: &TrainingSet, features: Features, holdout: f64) -> Result<Self, String> {
+    pub fn build(
+        set: &TrainingSet,
+        features: Features,
+        holdout: f64,
+    ) -> Result<Self, DatasetError> {
         let user_ids: Vec<String> = set
             .interactions
             .iter()
@@ -98,7 +110,7 @@ impl Dataset {
             .into_iter()
             .collect();
         if user_ids.is_empty() || item_ids.is_empty() {
-            return Err("the training set is empty: import data or archive sessions first".into());
+            return Err(DatasetError::Empty);
         }
         let (users, items) = (index(&user_ids), index(&item_ids));
         // Positives per user, most recent first.
@@ -152,8 +164,7 @@ impl Dataset {
                 ),
             }
         };
-        let test_csr =
-            Csr::from_triplets(user_ids.len(), item_ids.len(), &test).map_err(|e| e.to_string())?;
+        let test_csr = Csr::from_triplets(user_ids.len(), item_ids.len(), &test)?;
         let (user_features, user_feature_names) = matrix(&user_ids, &set.user_features, features)?;
         let (item_features, item_feature_names) = matrix(&item_ids, &set.item_features, features)?;
         let counts = Counts {
@@ -176,5 +187,99 @@ impl Dataset {
             item_feature_names,
             counts,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reco_core::warehouse::InteractionRow;
+    use reco_core::Timestamp;
+
+    use super::*;
+
+    fn row(user: &str, item: &str, weight: f64, positive: bool, at: i64) -> InteractionRow {
+        InteractionRow {
+            user_key: user.into(),
+            item_id: item.into(),
+            weight,
+            positive,
+            last_at: Timestamp(at),
+        }
+    }
+
+    fn feature(key: &str, feature: &str) -> FeatureRow {
+        FeatureRow {
+            key: key.into(),
+            feature: feature.into(),
+            weight: 1.0,
+        }
+    }
+
+    /// Six positives for u1 (the two most recent held out at 0.3), four for u2 (too
+    /// few to hold any out), one known negative; u3 has features only.
+    fn set() -> TrainingSet {
+        let mut interactions: Vec<InteractionRow> = (0..6)
+            .map(|i| row("u1", &format!("i{i}"), 2.0, true, 100 + i))
+            .collect();
+        interactions.extend((0..4).map(|i| row("u2", &format!("i{i}"), 1.0, true, 100 + i)));
+        interactions.push(row("u2", "i5", 3.0, false, 200));
+        TrainingSet {
+            interactions,
+            user_features: vec![feature("u1", "age:25-34"), feature("u3", "age:18-24")],
+            item_features: vec![feature("i0", "category:shoes")],
+        }
+    }
+
+    #[test]
+    fn the_most_recent_positives_of_users_with_five_or_more_are_held_out() {
+        let d = Dataset::build(&set(), Features::Identity, 0.3).expect("builds");
+        assert_eq!(
+            d.user_ids,
+            vec!["u1", "u2", "u3"],
+            "users with features only count"
+        );
+        assert_eq!(d.item_ids.len(), 6);
+        let held = |user: &str| -> Vec<String> {
+            let u = d.user_ids.iter().position(|x| x == user).expect("user");
+            d.test
+                .row(u)
+                .0
+                .iter()
+                .map(|&i| d.item_ids[i as usize].clone())
+                .collect()
+        };
+        assert_eq!(
+            held("u1"),
+            vec!["i4", "i5"],
+            "six positives x 0.3 = 2, the latest"
+        );
+        assert!(held("u2").is_empty(), "four positives: none held out");
+        assert_eq!(
+            (d.counts.positives, d.counts.train, d.counts.holdout),
+            (10, 8, 2),
+            "the negative is no positive"
+        );
+        // Training weights are normalised to mean 1.
+        let weights = d.train.weights.as_ref().expect("weights");
+        let mean = weights.iter().map(|&w| f64::from(w)).sum::<f64>() / weights.len() as f64;
+        assert!((mean - 1.0).abs() < 1e-6, "{mean}");
+        assert!(d.user_features.is_identity() && d.user_feature_names.is_empty());
+    }
+
+    #[test]
+    fn hybrid_features_add_named_columns_after_the_identity() {
+        let d = Dataset::build(&set(), Features::Hybrid, 0.0).expect("builds");
+        assert_eq!(d.user_feature_names, vec!["age:18-24", "age:25-34"]);
+        assert_eq!(d.user_features.n_cols(), d.user_ids.len() + 2);
+        assert_eq!(d.item_feature_names, vec!["category:shoes"]);
+        assert_eq!(d.counts.holdout, 0, "holdout 0 holds out nothing");
+    }
+
+    #[test]
+    fn an_empty_training_set_says_what_to_do() {
+        let e =
+            Dataset::build(&TrainingSet::default(), Features::Identity, 0.2).expect_err("empty");
+        assert!(matches!(e, DatasetError::Empty));
+        assert!(e.to_string().contains("import data"), "{e}");
     }
 }

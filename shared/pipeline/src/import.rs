@@ -410,3 +410,95 @@ pub fn read_movielens(dir: &Path) -> Result<ImportBatch, ImportError> {
         Err(ImportError::BadRows(errors))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(name: &str, kind: Kind, text: &str) -> (ImportBatch, Vec<RowError>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        let (mut batch, mut errors) = (ImportBatch::default(), Vec::new());
+        read_file(&path, kind, &mut batch, &mut errors).expect("readable");
+        (batch, errors)
+    }
+
+    #[test]
+    fn csv_rows_are_typed_trimmed_and_defaulted() {
+        let (batch, errors) = read(
+            "items.csv",
+            Kind::Items,
+            "item_id,category,brand,price,tags,active\n i1 ,Shoes,,30.5,\"red, sale\",\ni2,,,,,false\n",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(batch.items.len(), 2);
+        let i1 = &batch.items[0];
+        assert_eq!(
+            (
+                i1.item_id.as_str(),
+                i1.category.as_deref(),
+                i1.brand.as_deref()
+            ),
+            ("i1", Some("Shoes"), None)
+        );
+        assert_eq!(
+            (i1.price, i1.tags.as_str(), i1.active),
+            (Some(30.5), "red, sale", true)
+        );
+        assert_eq!((batch.items[1].price, batch.items[1].active), (None, false));
+    }
+
+    #[test]
+    fn every_bad_row_is_reported_with_its_line_and_field() {
+        let (batch, errors) = read(
+            "customers.csv",
+            Kind::Customers,
+            "customer_id,birth_year,gender,region\nc1,1990,f,North\n,1980,M,\nc3,soon,M,\nc4,1970,Q,\n",
+        );
+        assert_eq!(batch.customers.len(), 1, "the good row is read");
+        assert_eq!(
+            batch.customers[0].gender.as_deref(),
+            Some("F"),
+            "upper-cased"
+        );
+        let found: Vec<(usize, &str)> = errors
+            .iter()
+            .map(|e| (e.line, e.message.split(':').next().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            found,
+            vec![(3, "customer_id"), (4, "birth_year"), (5, "gender")]
+        );
+    }
+
+    #[test]
+    fn json_lines_skip_blank_lines_and_report_non_objects() {
+        let (batch, errors) = read(
+            "ratings.jsonl",
+            Kind::Ratings,
+            "{\"customer_id\":\"c1\",\"item_id\":\"i1\",\"rating\":5,\"rated_at\":\"2026-10-01T00:00:00Z\"}\n\n[1,2]\n{\"customer_id\":\"c2\",\"item_id\":\"i1\",\"rating\":0,\"rated_at\":\"2026-10-01T00:00:00Z\"}\n",
+        );
+        assert_eq!(batch.ratings.len(), 1);
+        assert_eq!(batch.ratings[0].rating, 5);
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![3, 4]);
+        assert!(
+            errors[0].message.contains("JSON object"),
+            "{}",
+            errors[0].message
+        );
+        assert!(
+            errors[1].message.contains("rating"),
+            "{}",
+            errors[1].message
+        );
+    }
+
+    #[test]
+    fn kinds_parse_from_their_names_only() {
+        assert_eq!("ratings".parse::<Kind>(), Ok(Kind::Ratings));
+        let e = "orders".parse::<Kind>().expect_err("unknown kind");
+        assert!(e.contains("orders"), "{e}");
+    }
+}

@@ -35,6 +35,6 @@ pub async fn warm(
     };
     loader::write_to_cache(cache, version, &bundle)
         .await
-        .map_err(TrainError::Data)?;
+        .map_err(TrainError::Cache)?;
     Ok(report)
 }

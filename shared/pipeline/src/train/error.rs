@@ -10,8 +10,30 @@ pub enum TrainError {
     Artifacts(#[from] reco_core::ArtifactError),
     #[error("model: {0}")]
     Model(#[from] ModelError),
-    #[error("{0}")]
-    Data(String),
+    #[error(transparent)]
+    Dataset(#[from] crate::dataset::DatasetError),
+    #[error("no positive interactions to train on")]
+    NoPositives,
+    #[error("encoding {what}: {source}")]
+    Encode {
+        what: &'static str,
+        source: serde_json::Error,
+    },
+    #[error("{key} is not a model pointer: {source}")]
+    Pointer {
+        key: &'static str,
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Bundle(#[from] reco_serving::bundle::BundleError),
+    #[error("the learning-curve report: {0}")]
+    Report(String),
+    #[error("the serving cache: {0}")]
+    Cache(String),
+    #[error("nothing is published yet")]
+    NothingPublished,
+    #[error("no earlier version to roll back to")]
+    NoEarlierVersion,
     /// The run's deadline passed; nothing was written.
     #[error("stopped before the deadline: {0}")]
     Deadline(String),

@@ -53,9 +53,14 @@ pub async fn load_version(store: &dyn ArtifactStore, version: &str) -> Result<Lo
 pub async fn current_pointer(store: &dyn ArtifactStore) -> Result<Option<Pointer>, TrainError> {
     match store.get(CURRENT_KEY).await? {
         None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| TrainError::Data(format!("{CURRENT_KEY}: {e}"))),
+        Some(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| TrainError::Pointer {
+                    key: CURRENT_KEY,
+                    source,
+                })
+        }
     }
 }
 
@@ -83,9 +88,18 @@ pub async fn publish(
         published_at: rfc3339(now),
         previous,
     };
-    let bytes = serde_json::to_vec_pretty(&pointer).map_err(|e| TrainError::Data(e.to_string()))?;
-    store.put(CURRENT_KEY, bytes, "application/json").await?;
+    put_pointer(store, &pointer).await?;
     Ok(pointer)
+}
+
+/// Writes the pointer in one put.
+async fn put_pointer(store: &dyn ArtifactStore, pointer: &Pointer) -> Result<(), TrainError> {
+    let bytes = serde_json::to_vec_pretty(pointer).map_err(|source| TrainError::Encode {
+        what: "the pointer",
+        source,
+    })?;
+    store.put(CURRENT_KEY, bytes, "application/json").await?;
+    Ok(())
 }
 
 /// Republishes `to`, or the version before the current one.
@@ -96,18 +110,17 @@ pub async fn rollback(
 ) -> Result<Pointer, TrainError> {
     let current = current_pointer(store)
         .await?
-        .ok_or_else(|| TrainError::Data("nothing is published yet".into()))?;
+        .ok_or(TrainError::NothingPublished)?;
     let target = match to {
         Some(v) => v.to_string(),
         None => current
             .previous
             .last()
             .cloned()
-            .ok_or_else(|| TrainError::Data("no earlier version to roll back to".into()))?,
+            .ok_or(TrainError::NoEarlierVersion)?,
     };
     load_version(store, &target).await?;
     let pointer = reco_serving::registry::rolled_back(current, &target, rfc3339(now));
-    let bytes = serde_json::to_vec_pretty(&pointer).map_err(|e| TrainError::Data(e.to_string()))?;
-    store.put(CURRENT_KEY, bytes, "application/json").await?;
+    put_pointer(store, &pointer).await?;
     Ok(pointer)
 }

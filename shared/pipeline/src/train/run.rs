@@ -56,12 +56,9 @@ impl Pipeline<'_> {
             self.warehouse.refresh_training_set().await?;
         }
         let set = self.warehouse.training_set(options.materialized).await?;
-        let data =
-            Dataset::build(&set, options.features, options.holdout).map_err(TrainError::Data)?;
+        let data = Dataset::build(&set, options.features, options.holdout)?;
         if data.train.is_empty() {
-            return Err(TrainError::Data(
-                "no positive interactions to train on".into(),
-            ));
+            return Err(TrainError::NoPositives);
         }
         let train_csr = data.train.to_csr();
         // P@10 per epoch on a sample of holdout users keeps the curve cheap.
@@ -168,13 +165,13 @@ impl Pipeline<'_> {
             .trim_end_matches('Z')
             .to_string();
         let version = format!("{stamp}Z-{}", &sha256_hex(&bytes)[..8]);
-        let report = report_svg(&curve, &version).map_err(TrainError::Data)?;
+        let report = report_svg(&curve, &version).map_err(TrainError::Report)?;
         let popular: Vec<String> = top_popular(&popularity, &data.item_ids, 100);
-        let popular_json =
-            serde_json::to_vec(&popular).map_err(|e| TrainError::Data(e.to_string()))?;
-        let serving = serving_bundle(&model, &data, &set)?
-            .to_bytes()
-            .map_err(|e| TrainError::Data(e.to_string()))?;
+        let popular_json = serde_json::to_vec(&popular).map_err(|source| TrainError::Encode {
+            what: "the popular list",
+            source,
+        })?;
+        let serving = serving_bundle(&model, &data, &set)?.to_bytes()?;
         let files = [
             (MODEL_FILE, bytes, "application/octet-stream"),
             (SERVING_FILE, serving, "application/octet-stream"),
@@ -185,8 +182,12 @@ impl Pipeline<'_> {
             version: version.clone(),
             created_at: rfc3339(now),
             data: data.counts,
-            hyperparameters: serde_json::to_value(options)
-                .map_err(|e| TrainError::Data(e.to_string()))?,
+            hyperparameters: serde_json::to_value(options).map_err(|source| {
+                TrainError::Encode {
+                    what: "the options",
+                    source,
+                }
+            })?,
             metrics,
             current: Compared {
                 version: current_version.clone(),
@@ -206,7 +207,10 @@ impl Pipeline<'_> {
                 .await?;
         }
         let manifest_bytes =
-            serde_json::to_vec_pretty(&manifest).map_err(|e| TrainError::Data(e.to_string()))?;
+            serde_json::to_vec_pretty(&manifest).map_err(|source| TrainError::Encode {
+                what: "the manifest",
+                source,
+            })?;
         self.artifacts
             .put(
                 &registry::file_key(&version, registry::MANIFEST_FILE),
