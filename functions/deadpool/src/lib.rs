@@ -4,7 +4,7 @@
 //! Metric Format line.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Error, LambdaEvent};
 use reco_core::deadpool::DeadpoolReport;
@@ -43,18 +43,6 @@ pub fn build(
     )
 }
 
-/// The invocation's deadline (epoch ms in the context) as an `Instant`.
-fn deadline(epoch_ms: u64) -> Option<Instant> {
-    if epoch_ms == 0 {
-        return None;
-    }
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()?
-        .as_millis() as u64;
-    Some(Instant::now() + Duration::from_millis(epoch_ms.saturating_sub(now_ms)))
-}
-
 /// One CloudWatch Embedded Metric Format line with the run's counts.
 fn emf_line(report: &DeadpoolReport, namespace: &str, now_ms: i64) -> String {
     json!({
@@ -83,7 +71,12 @@ fn emf_line(report: &DeadpoolReport, namespace: &str, now_ms: i64) -> String {
 
 /// One scheduled run.
 pub async fn handle(deadpool: &Deadpool, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let report = deadpool.run(deadline(event.context.deadline)).await;
+    let report = deadpool
+        .run(reco_core::domain::deadline_from_epoch_ms(
+            event.context.deadline,
+            Duration::ZERO,
+        ))
+        .await;
     tracing::info!(
         archived = report.archived,
         raced = report.raced,

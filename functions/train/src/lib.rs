@@ -14,7 +14,7 @@
 //! Training stops with an error naming the Lambda deadline (with a minute's margin)
 //! rather than being killed.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent};
 use reco_core::{ArtifactStore, Clock, EmbeddingCache, SystemClock, Warehouse};
@@ -61,18 +61,6 @@ pub struct Steps {
     pub cache: Option<Box<dyn EmbeddingCache>>,
 }
 
-fn deadline(epoch_ms: u64) -> Option<Instant> {
-    if epoch_ms == 0 {
-        return None;
-    }
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()?
-        .as_millis() as u64;
-    let left = Duration::from_millis(epoch_ms.saturating_sub(now_ms));
-    Some(Instant::now() + left.saturating_sub(Duration::from_secs(60)))
-}
-
 pub async fn handle(steps: &Steps, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let step: Step =
         serde_json::from_value(event.payload).map_err(|e| format!("invalid input: {e}"))?;
@@ -89,14 +77,21 @@ pub async fn handle(steps: &Steps, event: LambdaEvent<Value>) -> Result<Value, E
                 clock: &clock,
             };
             let outcome = pipeline
-                .run(&options, deadline(event.context.deadline), |p| {
-                    tracing::info!(
-                        epoch = p.epoch,
-                        loss = p.loss,
-                        precision_at_10 = p.precision_at_10,
-                        "epoch"
-                    );
-                })
+                .run(
+                    &options,
+                    reco_core::domain::deadline_from_epoch_ms(
+                        event.context.deadline,
+                        Duration::from_secs(60),
+                    ),
+                    |p| {
+                        tracing::info!(
+                            epoch = p.epoch,
+                            loss = p.loss,
+                            precision_at_10 = p.precision_at_10,
+                            "epoch"
+                        );
+                    },
+                )
                 .await?;
             tracing::info!(version = %outcome.version, gate_passed = outcome.gate_passed, reason = %outcome.reason, "trained");
             Ok(json!({

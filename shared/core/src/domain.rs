@@ -81,6 +81,23 @@ pub struct SessionDoc {
     pub expires_at: Option<i64>,
 }
 
+/// An invocation's deadline given as epoch milliseconds (0: none), as an `Instant`
+/// `margin` before it: the time left to stop cleanly.
+pub fn deadline_from_epoch_ms(
+    epoch_ms: u64,
+    margin: std::time::Duration,
+) -> Option<std::time::Instant> {
+    if epoch_ms == 0 {
+        return None;
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis() as u64;
+    let left = std::time::Duration::from_millis(epoch_ms.saturating_sub(now_ms));
+    Some(std::time::Instant::now() + left.saturating_sub(margin))
+}
+
 impl SessionDoc {
     /// Orders views by time; stores keep arrival order, readers see time order.
     pub fn sort_views(&mut self) {
@@ -91,6 +108,24 @@ impl SessionDoc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deadlines_keep_their_margin_and_zero_means_none() {
+        use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+        assert_eq!(deadline_from_epoch_ms(0, Duration::ZERO), None);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis() as u64;
+        let d = deadline_from_epoch_ms(now_ms + 120_000, Duration::from_secs(60)).expect("set");
+        let left = d.saturating_duration_since(Instant::now());
+        assert!(
+            left > Duration::from_secs(55) && left <= Duration::from_secs(60),
+            "{left:?}"
+        );
+        let past = deadline_from_epoch_ms(now_ms - 5_000, Duration::ZERO).expect("set");
+        assert!(past <= Instant::now(), "a passed deadline is now");
+    }
 
     #[test]
     fn rfc3339_round_trip_keeps_milliseconds() {

@@ -18,13 +18,7 @@ pub struct ItemMatrix {
 impl ItemMatrix {
     /// Lays out `vectors` (items x dim) and `biases` (items).
     pub fn new(vectors: ArrayView2<f32>, biases: ArrayView1<f32>) -> Result<Self, ModelError> {
-        let (rows, dim) = vectors.dim();
-        if biases.len() != rows {
-            return Err(ModelError::Shape(format!(
-                "{} biases for {rows} item vectors",
-                biases.len()
-            )));
-        }
+        let (rows, dim) = super::catalogue_shape(&vectors, &biases)?;
         let stride = stride_for(dim);
         let mut data = vec![0.0f32; rows * stride];
         for (r, (row, out)) in vectors

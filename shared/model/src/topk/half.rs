@@ -22,13 +22,7 @@ pub struct HalfMatrix {
 impl HalfMatrix {
     /// Rounds `vectors` (items x dim) to the nearest half-precision values.
     pub fn new(vectors: ArrayView2<f32>, biases: ArrayView1<f32>) -> Result<Self, ModelError> {
-        let (rows, dim) = vectors.dim();
-        if biases.len() != rows {
-            return Err(ModelError::Shape(format!(
-                "{} biases for {rows} item vectors",
-                biases.len()
-            )));
-        }
+        let (rows, dim) = super::catalogue_shape(&vectors, &biases)?;
         let mut data = vec![half::f16::ZERO; rows * dim];
         match vectors.as_slice() {
             Some(all) => {

@@ -142,6 +142,21 @@ pub fn scan_query(v: &[f32]) -> Vec<f32> {
     q
 }
 
+/// (items, dim) of a catalogue given as item vectors and one bias per item.
+fn catalogue_shape(
+    vectors: &ndarray::ArrayView2<f32>,
+    biases: &ndarray::ArrayView1<f32>,
+) -> Result<(usize, usize), crate::error::ModelError> {
+    let (rows, dim) = vectors.dim();
+    if biases.len() != rows {
+        return Err(crate::error::ModelError::Shape(format!(
+            "{} biases for {rows} item vectors",
+            biases.len()
+        )));
+    }
+    Ok((rows, dim))
+}
+
 /// The layout's row length for `dim` components: vector, bias, zero padding to a
 /// multiple of 8.
 fn stride_for(dim: usize) -> usize {
