@@ -18,14 +18,16 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    ScalarAttributeType, TimeToLiveSpecification,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
+mod codec;
+mod table;
+
+pub use codec::decode;
+use codec::{encode_impression, number};
 use reco_core::ports::{AppendRequest, SessionState};
-use reco_core::{AppendOutcome, Impression, SessionDoc, SessionStore, StoreError, Timestamp, View};
+use reco_core::{AppendOutcome, SessionDoc, SessionStore, StoreError, Timestamp};
+pub use table::create_sessions_table;
 
 /// The IAM actions this adapter calls, by use: what a function's policy must allow on
 /// the table (a test holds template.yaml to it).
@@ -382,7 +384,7 @@ impl DynamoSessionStore {
     }
 }
 
-fn sdk_error<E, R>(e: SdkError<E, R>) -> StoreError
+pub(crate) fn sdk_error<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -400,194 +402,4 @@ where
     } else {
         StoreError::Other(text)
     }
-}
-
-fn number(item: &Item, name: &str) -> Result<i64, StoreError> {
-    match item.get(name) {
-        Some(AttributeValue::N(n)) => n
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("{name} is not a number: {n}"))),
-        _ => Err(StoreError::Corrupt(format!("{name} is missing"))),
-    }
-}
-
-fn encode_impression(i: &Impression) -> AttributeValue {
-    AttributeValue::M(HashMap::from([
-        (
-            "recommendation_id".to_string(),
-            AttributeValue::S(i.recommendation_id.clone()),
-        ),
-        (
-            "model_version".to_string(),
-            AttributeValue::S(i.model_version.clone()),
-        ),
-        (
-            "strategy".to_string(),
-            AttributeValue::S(i.strategy.clone()),
-        ),
-        (
-            "item_ids".to_string(),
-            AttributeValue::L(i.item_ids.iter().cloned().map(AttributeValue::S).collect()),
-        ),
-        (
-            "shown_at".to_string(),
-            AttributeValue::N(i.shown_at.millis().to_string()),
-        ),
-    ]))
-}
-
-fn decode_impression(entry: &AttributeValue) -> Result<Impression, StoreError> {
-    let AttributeValue::M(m) = entry else {
-        return Err(StoreError::Corrupt("impressions holds a non-map".into()));
-    };
-    let text = |name: &str| match m.get(name) {
-        Some(AttributeValue::S(s)) => Ok(s.clone()),
-        _ => Err(StoreError::Corrupt(format!(
-            "an impression's {name} is missing or not a string"
-        ))),
-    };
-    let item_ids = match m.get("item_ids") {
-        Some(AttributeValue::L(list)) => list
-            .iter()
-            .map(|v| match v {
-                AttributeValue::S(s) => Ok(s.clone()),
-                _ => Err(StoreError::Corrupt(
-                    "an impression's item_ids holds a non-string".into(),
-                )),
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        _ => {
-            return Err(StoreError::Corrupt(
-                "an impression's item_ids is missing".into(),
-            ))
-        }
-    };
-    Ok(Impression {
-        recommendation_id: text("recommendation_id")?,
-        model_version: text("model_version")?,
-        strategy: text("strategy")?,
-        item_ids,
-        shown_at: Timestamp(number(m, "shown_at")?),
-    })
-}
-
-/// Reads a session item into the domain type.
-pub fn decode(item: &Item) -> Result<SessionDoc, StoreError> {
-    let session_id = match item.get("session_id") {
-        Some(AttributeValue::S(s)) => s.clone(),
-        _ => return Err(StoreError::Corrupt("session_id is missing".into())),
-    };
-    let customer_id = match item.get("customer_id") {
-        Some(AttributeValue::S(s)) => Some(s.clone()),
-        _ => None,
-    };
-    let is_active = matches!(item.get("is_active"), Some(AttributeValue::Bool(true)));
-    let mut items_viewed = Vec::new();
-    if let Some(AttributeValue::L(list)) = item.get("items_viewed") {
-        for entry in list {
-            let AttributeValue::M(m) = entry else {
-                return Err(StoreError::Corrupt("items_viewed holds a non-map".into()));
-            };
-            let item_id = match m.get("item_id") {
-                Some(AttributeValue::S(s)) => s.clone(),
-                _ => return Err(StoreError::Corrupt("a view has no item_id".into())),
-            };
-            let recommendation_id = match m.get("recommendation_id") {
-                None => None,
-                Some(AttributeValue::S(s)) => Some(s.clone()),
-                Some(_) => {
-                    return Err(StoreError::Corrupt(
-                        "a view's recommendation_id is not a string".into(),
-                    ))
-                }
-            };
-            items_viewed.push(View {
-                item_id,
-                viewed_at: Timestamp(number(m, "viewed_at")?),
-                recommendation_id,
-            });
-        }
-    }
-    let impressions = match item.get("impressions") {
-        None => Vec::new(),
-        Some(AttributeValue::L(list)) => list
-            .iter()
-            .map(decode_impression)
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => return Err(StoreError::Corrupt("impressions is not a list".into())),
-    };
-    let view_count = u32::try_from(number(item, "view_count")?)
-        .map_err(|_| StoreError::Corrupt("view_count out of range".into()))?;
-    let expires_at = match item.get(TTL_ATTRIBUTE) {
-        Some(_) => Some(number(item, TTL_ATTRIBUTE)?),
-        None => None,
-    };
-    Ok(SessionDoc {
-        session_id,
-        customer_id,
-        is_active,
-        session_start: Timestamp(number(item, "session_start")?),
-        last_update: Timestamp(number(item, "last_update")?),
-        items_viewed,
-        view_count,
-        impressions,
-        expires_at,
-    })
-}
-
-/// Creates the sessions table exactly as template.yaml declares it (a test checks
-/// that the two agree): on-demand, keyed by `session_id`, with the sparse
-/// active-session index and TTL on `expires_at`. For local stacks and tests.
-pub async fn create_sessions_table(client: &Client, table: &str) -> Result<(), StoreError> {
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .map_err(|e| StoreError::Other(e.to_string()))
-    };
-    let attr = |name: &str, kind: ScalarAttributeType| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(kind)
-            .build()
-            .map_err(|e| StoreError::Other(e.to_string()))
-    };
-    let index = GlobalSecondaryIndex::builder()
-        .index_name(ACTIVE_INDEX)
-        .key_schema(key("active_shard", KeyType::Hash)?)
-        .key_schema(key("last_update", KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::KeysOnly)
-                .build(),
-        )
-        .build()
-        .map_err(|e| StoreError::Other(e.to_string()))?;
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("session_id", ScalarAttributeType::S)?)
-        .attribute_definitions(attr("active_shard", ScalarAttributeType::N)?)
-        .attribute_definitions(attr("last_update", ScalarAttributeType::N)?)
-        .key_schema(key("session_id", KeyType::Hash)?)
-        .global_secondary_indexes(index)
-        .send()
-        .await
-        .map_err(sdk_error)?;
-    client
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name(TTL_ATTRIBUTE)
-                .build()
-                .map_err(|e| StoreError::Other(e.to_string()))?,
-        )
-        .send()
-        .await
-        .map_err(sdk_error)?;
-    Ok(())
 }

@@ -11,6 +11,7 @@ pub mod artifact;
 pub mod csr;
 mod error;
 pub mod eval;
+mod feature_split;
 pub mod foldin;
 mod kernel;
 pub mod model;
