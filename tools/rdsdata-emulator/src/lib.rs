@@ -5,8 +5,13 @@
 //! `AWS_ENDPOINT_URL_RDS_DATA`. Signatures and ARNs are accepted, not checked; the
 //! `database` member picks the PostgreSQL database.
 
+mod bind;
+mod error;
 pub mod sql;
 pub mod values;
+
+use bind::bind;
+pub use error::ApiError;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,72 +34,6 @@ use tokio_postgres::{Client, NoTls};
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// Idle transactions are rolled back after this long, as the service does.
 pub const TRANSACTION_IDLE: Duration = Duration::from_secs(180);
-
-/// An error as the service reports it.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl ApiError {
-    fn bad_request(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code: "BadRequestException",
-            message: message.into(),
-        }
-    }
-    fn database(e: &tokio_postgres::Error) -> Self {
-        let message = match e.as_db_error() {
-            Some(db) => {
-                let mut m = format!("ERROR: {}", db.message());
-                if let Some(detail) = db.detail() {
-                    m.push_str(&format!("\n  Detail: {detail}"));
-                }
-                if let Some(hint) = db.hint() {
-                    m.push_str(&format!("\n  Hint: {hint}"));
-                }
-                format!("{m}; SQLState: {}", db.code().code())
-            }
-            None => e.to_string(),
-        };
-        if e.as_db_error().is_none() && e.is_closed() {
-            return ApiError {
-                status: StatusCode::GATEWAY_TIMEOUT,
-                code: "DatabaseUnavailableException",
-                message,
-            };
-        }
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code: "DatabaseErrorException",
-            message,
-        }
-    }
-    fn transaction_not_found(id: &str) -> Self {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "TransactionNotFoundException",
-            message: format!("Transaction {id} is not found"),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut headers = HeaderMap::new();
-        headers.insert("content-type", HeaderValue::from_static("application/json"));
-        headers.insert("x-amzn-ErrorType", HeaderValue::from_static(self.code));
-        (
-            self.status,
-            headers,
-            json!({ "message": self.message }).to_string(),
-        )
-            .into_response()
-    }
-}
 
 struct Transaction {
     client: Arc<Mutex<Client>>,
@@ -240,94 +179,6 @@ fn database(emulator: &Emulator, req: &Map<String, Value>) -> String {
         .filter(|s| !s.is_empty())
         .unwrap_or(&emulator.default_db)
         .to_string()
-}
-
-type Params = Vec<Box<dyn ToSql + Sync + Send>>;
-
-/// Turns `:name` placeholders into typed positional ones, binding each parameter as
-/// the service does: strings as varchar (or through the type hint), longs as int8,
-/// doubles as float8, blobs as bytea, nulls as untyped NULL.
-fn bind(sql: &str, parameters: Option<&Value>) -> Result<(String, Params), ApiError> {
-    let mut by_name: HashMap<String, &Map<String, Value>> = HashMap::new();
-    if let Some(list) = parameters {
-        let list = list
-            .as_array()
-            .ok_or_else(|| ApiError::bad_request("parameters must be a list"))?;
-        for p in list {
-            let p = p
-                .as_object()
-                .ok_or_else(|| ApiError::bad_request("a parameter must be an object"))?;
-            let name = p
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            by_name.insert(name, p);
-        }
-    }
-    let mut params: Params = Vec::new();
-    let rewritten = sql::rewrite(sql, |name| {
-        let p = by_name
-            .get(name)
-            .ok_or_else(|| format!("No value specified for parameter: {name}"))?;
-        let value = p
-            .get("value")
-            .and_then(Value::as_object)
-            .ok_or_else(|| format!("parameter {name} has no value"))?;
-        let hint = p.get("typeHint").and_then(Value::as_str);
-        let (kind, v) = value
-            .iter()
-            .next()
-            .ok_or_else(|| format!("parameter {name} has an empty value"))?;
-        let n = params.len() + 1;
-        let cast = match (kind.as_str(), v) {
-            ("isNull", _) => return Ok("NULL".to_string()),
-            ("stringValue", Value::String(s)) => {
-                params.push(Box::new(s.clone()));
-                match hint {
-                    Some("TIMESTAMP") => "::text::timestamp",
-                    Some("DATE") => "::text::date",
-                    Some("TIME") => "::text::time",
-                    Some("DECIMAL") => "::text::numeric",
-                    Some("UUID") => "::text::uuid",
-                    Some("JSON") => "::text::json",
-                    _ => "::varchar",
-                }
-            }
-            ("longValue", Value::Number(x)) => {
-                params.push(Box::new(
-                    x.as_i64()
-                        .ok_or_else(|| format!("parameter {name} is not a long"))?,
-                ));
-                "::int8"
-            }
-            ("doubleValue", x) => {
-                let v = match x {
-                    Value::Number(x) => x.as_f64().unwrap_or(f64::NAN),
-                    Value::String(s) => s.parse().unwrap_or(f64::NAN),
-                    _ => return Err(format!("parameter {name} is not a double")),
-                };
-                params.push(Box::new(v));
-                "::float8"
-            }
-            ("booleanValue", Value::Bool(b)) => {
-                params.push(Box::new(*b));
-                "::bool"
-            }
-            ("blobValue", Value::String(s)) => {
-                let bytes = STANDARD
-                    .decode(s)
-                    .map_err(|_| format!("parameter {name} is not base64"))?;
-                params.push(Box::new(bytes));
-                "::bytea"
-            }
-            ("arrayValue", _) => return Err("Array parameters are not supported".to_string()),
-            (other, _) => return Err(format!("parameter {name}: unsupported value {other}")),
-        };
-        Ok(format!("${n}{cast}"))
-    })
-    .map_err(ApiError::bad_request)?;
-    Ok((rewritten, params))
 }
 
 struct Outcome {
