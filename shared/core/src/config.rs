@@ -11,6 +11,16 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// The largest accepted `RECO_MAX_VIEWS_PER_SESSION`: that many views of the longest
+/// item ids still fit a session's byte budget (checked where the budget is,
+/// `sessions::SESSION_BYTES_BUDGET`).
+pub const MAX_VIEWS_LIMIT: u32 = 1000;
+
+/// The largest accepted `RECO_ACTIVE_SHARDS`. Every deadpool run also looks at the
+/// shards between the configured count and this one, so sessions indexed under a
+/// larger count before it was reduced are still archived.
+pub const MAX_ACTIVE_SHARDS: u32 = 64;
+
 /// A secret value: kept out of `Debug` output and logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
@@ -156,7 +166,7 @@ impl Config {
                 "RECO_MAX_VIEWS_PER_SESSION",
                 d.max_views_per_session,
                 1,
-                crate::sessions::MAX_VIEWS_LIMIT,
+                MAX_VIEWS_LIMIT,
             )?,
             sessions_table: match lookup("RECO_SESSIONS_TABLE") {
                 Some(v) if v.trim().is_empty() => {
@@ -173,7 +183,7 @@ impl Config {
                 "RECO_ACTIVE_SHARDS",
                 d.active_shards,
                 1,
-                crate::deadpool::MAX_ACTIVE_SHARDS,
+                MAX_ACTIVE_SHARDS,
             )?,
             archived_ttl_days: number(
                 &lookup,
@@ -309,11 +319,11 @@ mod tests {
 
     #[test]
     fn view_caps_that_do_not_fit_the_byte_budget_are_refused() {
-        let over = (crate::sessions::MAX_VIEWS_LIMIT + 1).to_string();
+        let over = (MAX_VIEWS_LIMIT + 1).to_string();
         let e = Config::from_lookup(|k| (k == "RECO_MAX_VIEWS_PER_SESSION").then(|| over.clone()))
             .expect_err("refused");
         assert_eq!(e.var, "RECO_MAX_VIEWS_PER_SESSION");
-        let fits = crate::sessions::MAX_VIEWS_LIMIT.to_string();
+        let fits = MAX_VIEWS_LIMIT.to_string();
         assert!(
             Config::from_lookup(|k| (k == "RECO_MAX_VIEWS_PER_SESSION").then(|| fits.clone()))
                 .is_ok()

@@ -15,10 +15,7 @@ use crate::config::Config;
 use crate::domain::SessionDoc;
 use crate::ports::{Clock, SessionStore, Warehouse, WarehouseError};
 
-/// The largest accepted `RECO_ACTIVE_SHARDS`. Every run also looks at the shards
-/// between the configured count and this one, so sessions indexed under a larger
-/// count before it was reduced are still archived.
-pub const MAX_ACTIVE_SHARDS: u32 = 64;
+pub use crate::config::MAX_ACTIVE_SHARDS;
 
 /// What one run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -15,9 +15,7 @@ pub const SESSION_BYTES_BUDGET: u32 = 350_000;
 /// What one view costs in the document beyond its item id's bytes (attribute names,
 /// the timestamp, list and map overhead), rounded up.
 pub const VIEW_OVERHEAD_BYTES: u32 = 40;
-/// The largest accepted `RECO_MAX_VIEWS_PER_SESSION`: that many views of the longest
-/// item ids still fit the budget.
-pub const MAX_VIEWS_LIMIT: u32 = 1000;
+pub use crate::config::MAX_VIEWS_LIMIT;
 /// What a view's `recommendation_id` adds beyond its bytes (attribute name, type).
 pub const ATTRIBUTION_OVERHEAD_BYTES: u32 = 20;
 const _: () = assert!(
