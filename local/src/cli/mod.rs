@@ -63,7 +63,7 @@ enum Command {
 async fn aurora(
     config: &Config,
 ) -> Result<(reco_rdsdata::AuroraWarehouse, aws_config::SdkConfig), String> {
-    let target = reco_rdsdata::Target::from_config(config)?;
+    let target = reco_rdsdata::Target::from_config(config).map_err(|e| e.to_string())?;
     let aws = aws_config::load_from_env().await;
     let warehouse = reco_rdsdata::AuroraWarehouse::new(aws_sdk_rdsdata::Client::new(&aws), target);
     Ok((warehouse, aws))

@@ -99,8 +99,9 @@ fn view(
     let recommendation_id = match object.get("recommendation_id") {
         None | Some(Value::Null) => None,
         Some(Value::String(r)) => {
-            reco_core::ids::recommendation_id(r)
-                .map_err(|e| ApiError::invalid(&format!("{prefix}recommendation_id"), &e))?;
+            reco_core::ids::recommendation_id(r).map_err(|e| {
+                ApiError::invalid(&format!("{prefix}recommendation_id"), &e.to_string())
+            })?;
             Some(r.clone())
         }
         Some(_) => {
@@ -239,12 +240,13 @@ pub fn impressions(body: &[u8], now: Timestamp) -> Result<Vec<ImpressionInput>, 
         let field = |name: &str| format!("{prefix}{name}");
         let recommendation_id = string_field(o, "recommendation_id", &field("recommendation_id"))?;
         ids::recommendation_id(recommendation_id)
-            .map_err(|e| ApiError::invalid(&field("recommendation_id"), &e))?;
+            .map_err(|e| ApiError::invalid(&field("recommendation_id"), &e.to_string()))?;
         let model_version = string_field(o, "model_version", &field("model_version"))?;
         ids::model_version(model_version)
-            .map_err(|e| ApiError::invalid(&field("model_version"), &e))?;
+            .map_err(|e| ApiError::invalid(&field("model_version"), &e.to_string()))?;
         let strategy = string_field(o, "strategy", &field("strategy"))?;
-        ids::strategy(strategy).map_err(|e| ApiError::invalid(&field("strategy"), &e))?;
+        ids::strategy(strategy)
+            .map_err(|e| ApiError::invalid(&field("strategy"), &e.to_string()))?;
         let items = match o.get("item_ids") {
             Some(Value::Array(items)) => items,
             None | Some(Value::Null) => {

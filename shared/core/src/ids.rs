@@ -22,6 +22,12 @@ pub enum IdError {
     Control,
     #[error("must not hold invisible formatting characters (U+{0:04X})")]
     Format(u32),
+    #[error("must be {RECOMMENDATION_ID_LEN} lowercase hexadecimal digits (a response's recommendation_id)")]
+    RecommendationId,
+    #[error("must be 1..=128 bytes of letters, digits and - _ . (a response's model_version)")]
+    ModelVersion,
+    #[error("must be one of hybrid, session, features-only, popular, similar")]
+    Strategy,
 }
 
 /// A session id (path segment and token `sid`).
@@ -93,21 +99,19 @@ pub fn is_format(c: char) -> bool {
 
 /// Checks a recommendation id: exactly 32 lowercase hexadecimal digits, as the
 /// recommendation routes issue them.
-pub fn recommendation_id(id: &str) -> Result<(), String> {
+pub fn recommendation_id(id: &str) -> Result<(), IdError> {
     if id.len() == RECOMMENDATION_ID_LEN
         && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     {
         Ok(())
     } else {
-        Err(format!(
-            "must be {RECOMMENDATION_ID_LEN} lowercase hexadecimal digits (a response's recommendation_id)"
-        ))
+        Err(IdError::RecommendationId)
     }
 }
 
 /// A model version as the pipeline names them (timestamp and hash): 1..=128 bytes of
 /// ASCII letters, digits, `-`, `_`, `.`, not starting with `.` (safe inside keys).
-pub fn model_version(version: &str) -> Result<(), String> {
+pub fn model_version(version: &str) -> Result<(), IdError> {
     let ok = !version.is_empty()
         && version.len() <= 128
         && !version.starts_with('.')
@@ -117,10 +121,7 @@ pub fn model_version(version: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(
-            "must be 1..=128 bytes of letters, digits and - _ . (a response's model_version)"
-                .into(),
-        )
+        Err(IdError::ModelVersion)
     }
 }
 
@@ -128,17 +129,27 @@ pub fn model_version(version: &str) -> Result<(), String> {
 pub const STRATEGIES: [&str; 5] = ["hybrid", "session", "features-only", "popular", "similar"];
 
 /// A strategy as a recommendation response names it.
-pub fn strategy(name: &str) -> Result<(), String> {
+pub fn strategy(name: &str) -> Result<(), IdError> {
     if STRATEGIES.contains(&name) {
         Ok(())
     } else {
-        Err(format!("must be one of {}", STRATEGIES.join(", ")))
+        Err(IdError::Strategy)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_strategy_error_names_every_strategy() {
+        assert_eq!(
+            IdError::Strategy.to_string(),
+            format!("must be one of {}", STRATEGIES.join(", "))
+        );
+        assert_eq!(strategy("popular"), Ok(()));
+        assert_eq!(strategy("random"), Err(IdError::Strategy));
+    }
 
     #[test]
     fn limits_are_bytes_not_characters() {

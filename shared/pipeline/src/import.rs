@@ -24,17 +24,20 @@ pub enum Kind {
     Ratings,
 }
 
+/// A kind of import file that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not one of customers, items, purchases, ratings")]
+pub struct UnknownKind(pub String);
+
 impl std::str::FromStr for Kind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownKind;
+    fn from_str(s: &str) -> Result<Self, UnknownKind> {
         match s {
             "customers" => Ok(Kind::Customers),
             "items" => Ok(Kind::Items),
             "purchases" => Ok(Kind::Purchases),
             "ratings" => Ok(Kind::Ratings),
-            other => Err(format!(
-                "`{other}` is not one of customers, items, purchases, ratings"
-            )),
+            other => Err(UnknownKind(other.to_string())),
         }
     }
 }
@@ -499,6 +502,7 @@ mod tests {
     fn kinds_parse_from_their_names_only() {
         assert_eq!("ratings".parse::<Kind>(), Ok(Kind::Ratings));
         let e = "orders".parse::<Kind>().expect_err("unknown kind");
-        assert!(e.contains("orders"), "{e}");
+        assert_eq!(e, UnknownKind("orders".into()));
+        assert!(e.to_string().contains("one of customers"), "{e}");
     }
 }

@@ -118,7 +118,9 @@ pub async fn read_version(store: &dyn ArtifactStore, version: &str) -> Result<Bu
         .await
         .map_err(|e| e.to_string())?
         .ok_or("no serving bundle")?;
-    manifest.verify(registry::SERVING_FILE, &bytes)?;
+    manifest
+        .verify(registry::SERVING_FILE, &bytes)
+        .map_err(|e| e.to_string())?;
     Bundle::from_bytes(&bytes).map_err(|e| e.to_string())
 }
 

@@ -152,13 +152,22 @@ pub struct Manifest {
     pub files: BTreeMap<String, String>,
 }
 
+/// Why a file does not match its manifest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the manifest lists no {0}")]
+    Unlisted(String),
+    #[error("{0} does not match the manifest's sha256")]
+    Mismatch(String),
+}
+
 impl Manifest {
     /// Whether `bytes` are `file` as the manifest recorded it.
-    pub fn verify(&self, file: &str, bytes: &[u8]) -> Result<(), String> {
+    pub fn verify(&self, file: &str, bytes: &[u8]) -> Result<(), VerifyError> {
         match self.files.get(file) {
-            None => Err(format!("the manifest lists no {file}")),
+            None => Err(VerifyError::Unlisted(file.to_string())),
             Some(expected) if *expected == sha256_hex(bytes) => Ok(()),
-            Some(_) => Err(format!("{file} does not match the manifest's sha256")),
+            Some(_) => Err(VerifyError::Mismatch(file.to_string())),
         }
     }
 }
@@ -213,8 +222,17 @@ mod tests {
             files,
         };
         assert!(m.verify("a", b"bytes").is_ok());
-        assert!(m.verify("a", b"bytez").unwrap_err().contains("sha256"));
-        assert!(m.verify("b", b"bytes").unwrap_err().contains("lists no b"));
+        assert_eq!(
+            m.verify("a", b"bytez"),
+            Err(VerifyError::Mismatch("a".into()))
+        );
+        assert_eq!(
+            m.verify("b", b"bytes"),
+            Err(VerifyError::Unlisted("b".into()))
+        );
+        assert!(VerifyError::Mismatch("a".into())
+            .to_string()
+            .contains("sha256"));
         let round: Manifest = serde_json::from_slice(&serde_json::to_vec(&m).unwrap()).unwrap();
         assert_eq!(round, m);
     }

@@ -26,8 +26,8 @@ pub enum TrainError {
     },
     #[error(transparent)]
     Bundle(#[from] reco_serving::bundle::BundleError),
-    #[error("the learning-curve report: {0}")]
-    Report(String),
+    #[error(transparent)]
+    Report(#[from] super::report::ReportError),
     #[error("the serving cache: {0}")]
     Cache(String),
     #[error("nothing is published yet")]

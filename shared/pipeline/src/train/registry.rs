@@ -40,7 +40,9 @@ pub async fn load_version(store: &dyn ArtifactStore, version: &str) -> Result<Lo
         .get(&registry::file_key(version, MODEL_FILE))
         .await?
         .ok_or_else(|| unusable("no model file".into()))?;
-    manifest.verify(MODEL_FILE, &bytes).map_err(unusable)?;
+    manifest
+        .verify(MODEL_FILE, &bytes)
+        .map_err(|e| unusable(e.to_string()))?;
     let (model, catalog) = artifact::from_bytes(&bytes).map_err(|e| unusable(e.to_string()))?;
     Ok(Loaded {
         version: version.to_string(),

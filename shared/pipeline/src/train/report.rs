@@ -3,12 +3,17 @@
 use reco_serving::registry::EpochPoint;
 
 /// The learning-curve picture: loss and P@10 (holdout sample) per epoch, as SVG.
-pub fn report_svg(curve: &[EpochPoint], title: &str) -> Result<String, String> {
+/// Drawing the report failed (the plotting library's message).
+#[derive(Debug, thiserror::Error)]
+#[error("drawing the learning curve: {0}")]
+pub struct ReportError(pub String);
+
+pub fn report_svg(curve: &[EpochPoint], title: &str) -> Result<String, ReportError> {
     use plotters::prelude::*;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (900, 400)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&WHITE).map_err(|e| ReportError(e.to_string()))?;
         let (left, right) = root.split_horizontally(450);
         let n = curve.len().max(1) as f64;
         type Points = Vec<(f64, f64)>;
@@ -35,17 +40,17 @@ pub fn report_svg(curve: &[EpochPoint], title: &str) -> Result<String, String> {
                 .x_label_area_size(30)
                 .y_label_area_size(50)
                 .build_cartesian_2d(0.0..n + 1.0, 0.0..max)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| ReportError(e.to_string()))?;
             chart
                 .configure_mesh()
                 .x_desc("epoch")
                 .draw()
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| ReportError(e.to_string()))?;
             chart
                 .draw_series(LineSeries::new(points, &BLUE))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| ReportError(e.to_string()))?;
         }
-        root.present().map_err(|e| e.to_string())?;
+        root.present().map_err(|e| ReportError(e.to_string()))?;
     }
     Ok(svg)
 }

@@ -165,7 +165,7 @@ impl Pipeline<'_> {
             .trim_end_matches('Z')
             .to_string();
         let version = format!("{stamp}Z-{}", &sha256_hex(&bytes)[..8]);
-        let report = report_svg(&curve, &version).map_err(TrainError::Report)?;
+        let report = report_svg(&curve, &version)?;
         let popular: Vec<String> = top_popular(&popularity, &data.item_ids, 100);
         let popular_json = serde_json::to_vec(&popular).map_err(|source| TrainError::Encode {
             what: "the popular list",
