@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use lambda_runtime::{Error, LambdaEvent};
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use reco_core::{ArtifactStore, Clock, EmbeddingCache, SystemClock, Warehouse};
 use reco_pipeline::train::{self, Pipeline, TrainOptions};
 use serde::Deserialize;
@@ -54,6 +54,62 @@ pub fn iam_actions() -> Vec<&'static str> {
     .concat()
 }
 
+/// Why a step failed. Lambda reports it with `errorType` = the variant's name
+/// (`Train.Deadline`, `Input`, ...) so that the state machine and the logs can tell
+/// the cases apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("invalid input: {0}")]
+    Input(serde_json::Error),
+    #[error(transparent)]
+    Train(#[from] reco_pipeline::train::TrainError),
+    #[error(transparent)]
+    Warehouse(#[from] reco_core::WarehouseError),
+    #[error("encoding the result: {0}")]
+    Output(serde_json::Error),
+}
+
+impl StepError {
+    /// The `errorType` Lambda reports.
+    pub fn error_type(&self) -> String {
+        use reco_pipeline::train::TrainError as T;
+        let train = |kind: &str| format!("Train.{kind}");
+        match self {
+            StepError::Input(_) => "Input".into(),
+            StepError::Output(_) => "Output".into(),
+            StepError::Warehouse(reco_core::WarehouseError::Unavailable(_)) => {
+                "Warehouse.Unavailable".into()
+            }
+            StepError::Warehouse(_) => "Warehouse".into(),
+            StepError::Train(e) => train(match e {
+                T::Warehouse(_) => "Warehouse",
+                T::Artifacts(_) => "Artifacts",
+                T::Model(_) => "Model",
+                T::Dataset(_) => "Dataset",
+                T::NoPositives => "NoPositives",
+                T::Encode { .. } => "Encode",
+                T::Pointer { .. } => "Pointer",
+                T::Bundle(_) => "Bundle",
+                T::Report(_) => "Report",
+                T::Cache(_) => "Cache",
+                T::NothingPublished => "NothingPublished",
+                T::NoEarlierVersion => "NoEarlierVersion",
+                T::Deadline(_) => "Deadline",
+                T::Unusable { .. } => "Unusable",
+            }),
+        }
+    }
+}
+
+impl From<StepError> for Diagnostic {
+    fn from(e: StepError) -> Self {
+        Diagnostic {
+            error_type: e.error_type(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
 /// The clients, built once per cold start.
 pub struct Steps {
     pub warehouse: Box<dyn Warehouse>,
@@ -61,9 +117,8 @@ pub struct Steps {
     pub cache: Option<Box<dyn EmbeddingCache>>,
 }
 
-pub async fn handle(steps: &Steps, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let step: Step =
-        serde_json::from_value(event.payload).map_err(|e| format!("invalid input: {e}"))?;
+pub async fn handle(steps: &Steps, event: LambdaEvent<Value>) -> Result<Value, StepError> {
+    let step: Step = serde_json::from_value(event.payload).map_err(StepError::Input)?;
     let clock = SystemClock;
     match step {
         Step::Train { mut options } => {
@@ -107,7 +162,7 @@ pub async fn handle(steps: &Steps, event: LambdaEvent<Value>) -> Result<Value, E
         }
         Step::Publish { version } => {
             let pointer = train::publish(steps.artifacts.as_ref(), &version, clock.now()).await?;
-            Ok(serde_json::to_value(pointer)?)
+            serde_json::to_value(pointer).map_err(StepError::Output)
         }
         Step::Warm { version } => {
             let Some(cache) = steps.cache.as_deref() else {
@@ -119,7 +174,7 @@ pub async fn handle(steps: &Steps, event: LambdaEvent<Value>) -> Result<Value, E
                 None => {
                     train::current_pointer(steps.artifacts.as_ref())
                         .await?
-                        .ok_or("nothing is published yet")?
+                        .ok_or(train::TrainError::NothingPublished)?
                         .version
                 }
             };
@@ -136,7 +191,7 @@ pub async fn handle(steps: &Steps, event: LambdaEvent<Value>) -> Result<Value, E
         Step::Rollback { to } => {
             let pointer =
                 train::rollback(steps.artifacts.as_ref(), to.as_deref(), clock.now()).await?;
-            Ok(serde_json::to_value(pointer)?)
+            serde_json::to_value(pointer).map_err(StepError::Output)
         }
     }
 }

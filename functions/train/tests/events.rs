@@ -72,12 +72,12 @@ async fn each_step_event_runs_against_the_services() {
     };
 
     // Nothing published yet: rollback and warm refuse.
-    assert!(train::handle(&steps, invocation(event("rollback.json")))
-        .await
-        .is_err());
-    assert!(train::handle(&steps, invocation(event("warm.json")))
-        .await
-        .is_err());
+    for step in ["rollback.json", "warm.json"] {
+        let e = train::handle(&steps, invocation(event(step)))
+            .await
+            .expect_err("nothing published");
+        assert_eq!(e.error_type(), "Train.NothingPublished", "{step}: {e}");
+    }
 
     // The state machine's first state refreshes the materialized training set; the
     // train step itself does not (it would refresh twice): before the refresh, the
@@ -86,6 +86,9 @@ async fn each_step_event_runs_against_the_services() {
         .await
         .expect_err("nothing materialized yet");
     assert!(e.to_string().contains("no positive interactions"), "{e}");
+    assert_eq!(e.error_type(), "Train.NoPositives");
+    let diagnostic = lambda_runtime::Diagnostic::from(e);
+    assert_eq!(diagnostic.error_type, "Train.NoPositives");
     reco_core::Warehouse::refresh_training_set(&warehouse)
         .await
         .expect("refreshed");
@@ -144,9 +147,10 @@ async fn each_step_event_runs_against_the_services() {
     train::handle(&down, invocation(publish))
         .await
         .expect("publishes with the cache down");
-    assert!(train::handle(&down, invocation(event("warm.json")))
+    let e = train::handle(&down, invocation(event("warm.json")))
         .await
-        .is_err());
+        .expect_err("the cache is down");
+    assert_eq!(e.error_type(), "Train.Cache", "{e}");
     let none = train::Steps {
         warehouse: Box::new(warehouse.clone()),
         artifacts: Box::new(store.clone()),
@@ -162,10 +166,12 @@ async fn each_step_event_runs_against_the_services() {
         .await
         .expect_err("unknown action");
     assert!(e.to_string().contains("invalid input"), "{e}");
+    assert_eq!(e.error_type(), "Input");
     let bad_version = serde_json::json!({"action": "publish", "version": "no-such-version"});
-    assert!(train::handle(&steps, invocation(bad_version))
+    let e = train::handle(&steps, invocation(bad_version))
         .await
-        .is_err());
+        .expect_err("no such version");
+    assert_eq!(e.error_type(), "Train.Unusable", "{e}");
 }
 
 /// template.yaml grants this function exactly the AWS actions its code calls.
