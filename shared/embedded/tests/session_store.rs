@@ -91,3 +91,50 @@ async fn concurrent_appends_committed_together_keep_their_own_outcomes() {
         assert_eq!(doc.view_count, 5);
     }
 }
+
+/// The WAL is copied back into the database file by the store's checkpointer (the
+/// writer's own commits never checkpoint): after appends, the database file grows
+/// within a few checkpoint periods, with no further call to the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkpointer_copies_appends_into_the_database_file() {
+    use reco_core::ports::AppendRequest;
+    use reco_core::{AppendOutcome, SessionStore, Timestamp, View};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("s.sqlite");
+    let store = SqliteSessionStore::open(&path).expect("opens");
+    let empty = std::fs::metadata(&path).expect("file").len();
+    for i in 0..300u32 {
+        let views = [View {
+            item_id: format!("{i:0>200}"),
+            viewed_at: Timestamp(1_800_000_000_000),
+            recommendation_id: None,
+        }];
+        let outcome = store
+            .append(AppendRequest {
+                session_id: &format!("wal-{}", i % 30),
+                customer_id: None,
+                views: &views,
+                now: Timestamp(1_800_000_000_000),
+                max_views: 500,
+                added_bytes: reco_core::sessions::request_bytes(&views),
+                max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
+                active_shard: 0,
+                impressions: &[],
+                added_impression_bytes: 0,
+                max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
+            })
+            .await
+            .expect("no store error");
+        assert_eq!(outcome, AppendOutcome::Appended);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut size = std::fs::metadata(&path).expect("file").len();
+    while size < empty + 60_000 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        size = std::fs::metadata(&path).expect("file").len();
+    }
+    assert!(
+        size >= empty + 60_000,
+        "300 views of 200-byte ids reached the database file ({empty} -> {size} bytes)"
+    );
+}

@@ -162,11 +162,61 @@ fn read_doc(conn: &Connection, session_id: &str) -> Result<Option<SessionDoc>, r
     Ok(Some(doc))
 }
 
+/// How often the checkpointer copies the WAL back into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Runs a passive checkpoint every `CHECKPOINT_EVERY` on a connection of its own until
+/// the store's writer connection is dropped. A failure is logged and retried at the
+/// next tick; the WAL only grows meanwhile.
+fn checkpoint_while_open(path: &Path, writer: &std::sync::Weak<Mutex<Connection>>) {
+    let mut conn: Option<Connection> = None;
+    loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if writer.strong_count() == 0 {
+            return;
+        }
+        if conn.is_none() {
+            match Connection::open(path) {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "session store checkpointer cannot open the database");
+                    continue;
+                }
+            }
+        }
+        if let Some(c) = &conn {
+            let done = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "session store checkpoint failed");
+                conn = None;
+            }
+        }
+    }
+}
+
 impl SqliteSessionStore {
     /// Opens (creating if needed) the database file.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(db_error)?;
-        Self::init(conn)
+        let store = Self::init(conn)?;
+        // Checkpoints run beside the writer rather than inside its commits: a
+        // checkpoint in the commit that crosses the WAL's threshold would hold every
+        // queued append for as long as it copies pages back. A passive checkpoint from
+        // another connection copies while the writer goes on.
+        let path = path.to_path_buf();
+        let writer = Arc::downgrade(&store.conn);
+        let spawned = std::thread::Builder::new()
+            .name("sessions-checkpoint".into())
+            .spawn(move || checkpoint_while_open(&path, &writer));
+        if spawned.is_ok() {
+            let conn = store
+                .conn
+                .lock()
+                .map_err(|_| StoreError::Other("session store lock poisoned".into()))?;
+            conn.pragma_update(None, "wal_autocheckpoint", 0)
+                .map_err(db_error)?;
+        }
+        Ok(store)
     }
 
     /// A private in-memory store.
@@ -188,6 +238,9 @@ impl SqliteSessionStore {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_error)?;
         conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(db_error)?;
+        // A larger page cache (32 MiB) keeps the sessions' index pages in memory.
+        conn.pragma_update(None, "cache_size", -32_768)
             .map_err(db_error)?;
         conn.execute_batch(SCHEMA).map_err(db_error)?;
         // Columns added after the first release, for data folders made before them.
