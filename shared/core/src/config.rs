@@ -1,7 +1,7 @@
 //! Configuration from the environment, shared by the Lambdas and the local server:
 //! one typed struct, read and validated once at start by each process, which hands
 //! adapters values (never variable names). [`VARIABLES`] lists every variable read;
-//! a test holds the README's table to it.
+//! a test (shared/testkit/tests/docs.rs) holds the README's table to it.
 
 /// A variable that is set but unusable.
 #[derive(Debug, thiserror::Error)]
@@ -357,35 +357,6 @@ mod tests {
         let e = Config::from_lookup(|k| (k == "AWS_S3_FORCE_PATH_STYLE").then(|| "yes".into()))
             .expect_err("refused");
         assert_eq!(e.var, "AWS_S3_FORCE_PATH_STYLE");
-    }
-
-    /// The README's table of variables lists exactly what `Config` reads, plus the
-    /// model's kernel switch (a developer's switch the model crate reads itself).
-    #[test]
-    fn the_readme_table_lists_every_variable() {
-        let readme = include_str!("../../../README.md");
-        let mut listed: Vec<String> = readme
-            .lines()
-            .filter(|l| l.starts_with("| `"))
-            .filter_map(|l| l.split('|').nth(1))
-            .flat_map(|cell| {
-                cell.split('`')
-                    .skip(1)
-                    .step_by(2)
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            })
-            .filter(|v| v.starts_with("RECO_") || v.starts_with("AWS_S3_"))
-            .collect();
-        listed.sort();
-        listed.dedup();
-        let mut read: Vec<String> = VARIABLES
-            .iter()
-            .chain(&["RECO_MODEL_PORTABLE"])
-            .map(|v| v.to_string())
-            .collect();
-        read.sort();
-        assert_eq!(listed, read);
     }
 
     #[test]

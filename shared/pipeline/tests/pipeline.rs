@@ -146,10 +146,16 @@ async fn a_worse_candidate_is_not_published() {
     assert_eq!(current_version(&store).await, first.version);
 }
 
-#[tokio::test]
-async fn a_forced_candidate_is_published_and_rollback_restores_the_previous() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (warehouse, store) = shop(dir.path()).await;
+/// A trained model published, then a worse candidate published by force, in `dir`:
+/// the artifact store and both runs.
+async fn a_model_then_a_forced_worse_one(
+    dir: &Path,
+) -> (
+    FolderArtifactStore,
+    reco_pipeline::train::Outcome,
+    reco_pipeline::train::Outcome,
+) {
+    let (warehouse, store) = shop(dir).await;
     let pipeline = pipeline(&warehouse, &store);
     let first = pipeline
         .run(&options(), None, |_| {})
@@ -159,7 +165,14 @@ async fn a_forced_candidate_is_published_and_rollback_restores_the_previous() {
         force: true,
         ..worse()
     };
-    let third = pipeline.run(&forced, None, |_| {}).await.expect("trains");
+    let second = pipeline.run(&forced, None, |_| {}).await.expect("trains");
+    (store, first, second)
+}
+
+#[tokio::test]
+async fn a_forced_candidate_is_published_and_rollback_restores_the_previous() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, first, third) = a_model_then_a_forced_worse_one(dir.path()).await;
     assert!(third.published);
     assert_eq!(current_version(&store).await, third.version);
     let pointer = rollback(&store, None, SystemClock.now())
@@ -173,17 +186,7 @@ async fn a_forced_candidate_is_published_and_rollback_restores_the_previous() {
 #[tokio::test]
 async fn a_corrupt_artifact_is_refused_and_the_current_version_stays() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (warehouse, store) = shop(dir.path()).await;
-    let pipeline = pipeline(&warehouse, &store);
-    let first = pipeline
-        .run(&options(), None, |_| {})
-        .await
-        .expect("trains");
-    let forced = TrainOptions {
-        force: true,
-        ..worse()
-    };
-    let second = pipeline.run(&forced, None, |_| {}).await.expect("trains");
+    let (store, first, second) = a_model_then_a_forced_worse_one(dir.path()).await;
     rollback(&store, None, SystemClock.now())
         .await
         .expect("rolls back");

@@ -1,5 +1,6 @@
-//! The README says what the stack is: its table of resources lists every resource of
-//! template.yaml (and nothing else), and every parameter of the template is named.
+//! The README says what there is: its table of resources lists every resource of
+//! template.yaml (and nothing else), every parameter of the template is named, and its
+//! table of environment variables lists exactly what `Config` reads.
 
 use std::collections::BTreeSet;
 
@@ -60,4 +61,20 @@ fn every_parameter_of_the_template_is_documented() {
         missing.is_empty(),
         "parameters the README never names: {missing:?}"
     );
+}
+
+/// The variables table lists what `Config` reads, plus the model's kernel switch (a
+/// developer's switch the model crate reads itself).
+#[test]
+fn the_variables_table_lists_what_config_reads() {
+    let listed: BTreeSet<String> = first_cells_after("| variable | default | meaning |")
+        .into_iter()
+        .filter(|v| v.starts_with("RECO_") || v.starts_with("AWS_S3_"))
+        .collect();
+    let read: BTreeSet<String> = reco_core::config::VARIABLES
+        .iter()
+        .chain(&["RECO_MODEL_PORTABLE"])
+        .map(|v| v.to_string())
+        .collect();
+    assert_eq!(listed, read);
 }
