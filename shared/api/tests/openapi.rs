@@ -169,3 +169,185 @@ async fn every_documented_route_is_served_with_documented_errors() {
         }
     }
 }
+
+/// Requests that go wrong in every way the API can tell without a stored session or
+/// a published model (the store here answers every append with `session_archived`):
+/// each answers its status and code, and each code is one the document's enum lists.
+/// A body naming another customer than the token's is `forbidden`.
+#[tokio::test]
+async fn each_client_error_answers_its_documented_code() {
+    let key = TokenKeys::new("0123456789abcdef0123456789abcdef").expect("key");
+    let api = Api {
+        sessions: SessionService::new(Arc::new(EmptyStore), Arc::new(Fixed), &Config::default()),
+        tokens: key.clone(),
+        max_body_bytes: 1024,
+        recommender: Some(Arc::new(Recommender::new(Arc::new(ModelSource::new(
+            Arc::new(NoArtifacts),
+            None,
+            std::time::Duration::from_secs(60),
+        ))))),
+        admin: None,
+    };
+    let sign = |sid: &str, cid: Option<&str>, adm: bool| {
+        key.sign(&TokenClaims {
+            sid: sid.into(),
+            cid: cid.map(str::to_string),
+            iat: 1_800_000_000,
+            exp: 1_800_003_600,
+            adm,
+        })
+    };
+    let visitor = sign("s1", None, false);
+    let customer = sign("s1", Some("c1"), false);
+    let other = sign("s2", None, false);
+    let admin = sign("admin", None, true);
+    let big = format!(r#"{{"item_id":"{}"}}"#, "x".repeat(2000));
+    let cases: Vec<(&str, &str, Option<&str>, String, u16, &str)> = vec![
+        (
+            "POST",
+            "/v1/sessions/s1/views",
+            Some(&visitor),
+            "{".into(),
+            400,
+            "malformed_json",
+        ),
+        (
+            "POST",
+            "/v1/sessions/s1/views",
+            Some(&visitor),
+            r#"{"item_id":""}"#.into(),
+            400,
+            "invalid_field",
+        ),
+        (
+            "POST",
+            "/v1/sessions/s1/views",
+            Some(&visitor),
+            r#"{"item_id":"i1","colour":"red"}"#.into(),
+            400,
+            "unknown_field",
+        ),
+        (
+            "POST",
+            "/v1/sessions/s1/views",
+            None,
+            r#"{"item_id":"i1"}"#.into(),
+            401,
+            "unauthorized",
+        ),
+        (
+            "POST",
+            "/v1/sessions/s1/views",
+            Some(&other),
+            r#"{"item_id":"i1"}"#.into(),
+            403,
+            "forbidden",
+        ),
+        (
+            "POST",
+            "/v1/sessions/s1/views",
+            Some(&customer),
+            r#"{"item_id":"i1","customer_id":"c2"}"#.into(),
+            403,
+            "forbidden",
+        ),
+        (
+            "POST",
+            "/v1/sessions/s1/views",
+            Some(&visitor),
+            r#"{"item_id":"i1"}"#.into(),
+            409,
+            "session_archived",
+        ),
+        (
+            "POST",
+            "/v1/sessions/s1/views",
+            Some(&visitor),
+            big,
+            413,
+            "payload_too_large",
+        ),
+        (
+            "GET",
+            "/v1/sessions/s1",
+            Some(&visitor),
+            String::new(),
+            404,
+            "not_found",
+        ),
+        (
+            "DELETE",
+            "/v1/sessions/s1",
+            Some(&visitor),
+            String::new(),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "GET",
+            "/v1/recommendations?session_id=s1&k=0",
+            Some(&visitor),
+            String::new(),
+            400,
+            "invalid_parameter",
+        ),
+        (
+            "GET",
+            "/v1/popular?colour=red",
+            Some(&visitor),
+            String::new(),
+            400,
+            "unknown_parameter",
+        ),
+        (
+            "GET",
+            "/v1/popular",
+            Some(&visitor),
+            String::new(),
+            503,
+            "no_model",
+        ),
+        (
+            "GET",
+            "/v1/popular",
+            Some(&admin),
+            String::new(),
+            403,
+            "admin_token",
+        ),
+        (
+            "GET",
+            "/v1/admin/models",
+            Some(&visitor),
+            String::new(),
+            403,
+            "admin_required",
+        ),
+    ];
+    let documented: Vec<String> = spec()["components"]["schemas"]["Error"]["properties"]["error"]
+        ["properties"]["code"]["enum"]
+        .as_sequence()
+        .expect("code enum")
+        .iter()
+        .map(|c| c.as_str().expect("string").to_string())
+        .collect();
+    for (method, uri, token, body, status, code) in cases {
+        let mut request = http::Request::builder().method(method).uri(uri);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = api
+            .handle(request.body(Bytes::from(body)).expect("request"))
+            .await;
+        let got: serde_json::Value = serde_json::from_slice(response.body()).expect("JSON body");
+        assert_eq!(
+            (response.status().as_u16(), got["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{method} {uri}: {got}"
+        );
+        assert!(
+            documented.iter().any(|c| c == code),
+            "{code} is not in the document"
+        );
+    }
+}
