@@ -170,6 +170,9 @@ async fn every_documented_route_is_served_with_documented_errors() {
     }
 }
 
+/// (method, uri, token, body, status, code) of one bad request.
+type Case<'a> = (&'a str, &'a str, Option<&'a str>, String, u16, &'a str);
+
 /// Requests that go wrong in every way the API can tell without a stored session or
 /// a published model (the store here answers every append with `session_archived`):
 /// each answers its status and code, and each code is one the document's enum lists.
@@ -202,7 +205,7 @@ async fn each_client_error_answers_its_documented_code() {
     let other = sign("s2", None, false);
     let admin = sign("admin", None, true);
     let big = format!(r#"{{"item_id":"{}"}}"#, "x".repeat(2000));
-    let cases: Vec<(&str, &str, Option<&str>, String, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "POST",
             "/v1/sessions/s1/views",
