@@ -73,8 +73,9 @@ fn spec() -> serde_yaml::Value {
     .expect("openapi.yaml parses")
 }
 
-#[tokio::test]
-async fn every_documented_route_is_served_with_documented_errors() {
+/// The API on a store that archives every append and an artifact store with nothing
+/// published, and its token key.
+fn api() -> (Api, TokenKeys) {
     let key = TokenKeys::new("0123456789abcdef0123456789abcdef").expect("key");
     let api = Api {
         sessions: SessionService::new(Arc::new(EmptyStore), Arc::new(Fixed), &Config::default()),
@@ -87,6 +88,22 @@ async fn every_documented_route_is_served_with_documented_errors() {
         ))))),
         admin: None,
     };
+    (api, key)
+}
+
+/// The error codes the document's enum lists.
+fn documented_codes(spec: &serde_yaml::Value) -> Vec<String> {
+    spec["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
+        .as_sequence()
+        .expect("code enum")
+        .iter()
+        .map(|c| c.as_str().expect("string").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_documented_route_is_served_with_documented_errors() {
+    let (api, key) = api();
     let token = key.sign(&TokenClaims {
         sid: "s1".into(),
         cid: None,
@@ -95,13 +112,7 @@ async fn every_documented_route_is_served_with_documented_errors() {
         adm: false,
     });
     let spec = spec();
-    let codes: Vec<String> = spec["components"]["schemas"]["Error"]["properties"]["error"]
-        ["properties"]["code"]["enum"]
-        .as_sequence()
-        .expect("code enum")
-        .iter()
-        .map(|c| c.as_str().expect("string").to_string())
-        .collect();
+    let codes = documented_codes(&spec);
     let paths = spec["paths"].as_mapping().expect("paths");
     assert!(!paths.is_empty());
     // Both directions: what the document lists is what the router serves.
@@ -179,18 +190,7 @@ type Case<'a> = (&'a str, &'a str, Option<&'a str>, String, u16, &'a str);
 /// A body naming another customer than the token's is `forbidden`.
 #[tokio::test]
 async fn each_client_error_answers_its_documented_code() {
-    let key = TokenKeys::new("0123456789abcdef0123456789abcdef").expect("key");
-    let api = Api {
-        sessions: SessionService::new(Arc::new(EmptyStore), Arc::new(Fixed), &Config::default()),
-        tokens: key.clone(),
-        max_body_bytes: 1024,
-        recommender: Some(Arc::new(Recommender::new(Arc::new(ModelSource::new(
-            Arc::new(NoArtifacts),
-            None,
-            std::time::Duration::from_secs(60),
-        ))))),
-        admin: None,
-    };
+    let (api, key) = api();
     let sign = |sid: &str, cid: Option<&str>, adm: bool| {
         key.sign(&TokenClaims {
             sid: sid.into(),
@@ -327,13 +327,7 @@ async fn each_client_error_answers_its_documented_code() {
             "admin_required",
         ),
     ];
-    let documented: Vec<String> = spec()["components"]["schemas"]["Error"]["properties"]["error"]
-        ["properties"]["code"]["enum"]
-        .as_sequence()
-        .expect("code enum")
-        .iter()
-        .map(|c| c.as_str().expect("string").to_string())
-        .collect();
+    let documented = documented_codes(&spec());
     for (method, uri, token, body, status, code) in cases {
         let mut request = http::Request::builder().method(method).uri(uri);
         if let Some(token) = token {

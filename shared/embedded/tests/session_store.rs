@@ -4,6 +4,38 @@ use std::sync::Arc;
 
 use reco_embedded::SqliteSessionStore;
 
+/// Appends one view of `item` to `session` under a cap of `max_views`.
+async fn append_one(
+    store: &SqliteSessionStore,
+    session: &str,
+    item: &str,
+    max_views: u32,
+) -> reco_core::AppendOutcome {
+    use reco_core::ports::AppendRequest;
+    use reco_core::{SessionStore, Timestamp, View};
+    let views = [View {
+        item_id: item.to_string(),
+        viewed_at: Timestamp(1_800_000_000_000),
+        recommendation_id: None,
+    }];
+    store
+        .append(AppendRequest {
+            session_id: session,
+            customer_id: None,
+            views: &views,
+            now: Timestamp(1_800_000_000_000),
+            max_views,
+            added_bytes: reco_core::sessions::request_bytes(&views),
+            max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
+            active_shard: 0,
+            impressions: &[],
+            added_impression_bytes: 0,
+            max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
+        })
+        .await
+        .expect("no store error")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_store_meets_the_session_store_contract() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -32,8 +64,7 @@ async fn sessions_survive_reopening_the_file() {
 /// land and the rest are refused, and each session holds exactly what was accepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_appends_committed_together_keep_their_own_outcomes() {
-    use reco_core::ports::AppendRequest;
-    use reco_core::{AppendOutcome, SessionStore, Timestamp, View};
+    use reco_core::{AppendOutcome, SessionStore};
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(SqliteSessionStore::open(&dir.path().join("s.sqlite")).expect("opens"));
     let mut tasks = Vec::new();
@@ -41,27 +72,7 @@ async fn concurrent_appends_committed_together_keep_their_own_outcomes() {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
             let session = format!("group-{}", i % 4);
-            let views = [View {
-                item_id: format!("item-{i}"),
-                viewed_at: Timestamp(1_800_000_000_000),
-                recommendation_id: None,
-            }];
-            let outcome = store
-                .append(AppendRequest {
-                    session_id: &session,
-                    customer_id: None,
-                    views: &views,
-                    now: Timestamp(1_800_000_000_000),
-                    max_views: 5,
-                    added_bytes: reco_core::sessions::request_bytes(&views),
-                    max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
-                    active_shard: 0,
-                    impressions: &[],
-                    added_impression_bytes: 0,
-                    max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
-                })
-                .await
-                .expect("no store error");
+            let outcome = append_one(store.as_ref(), &session, &format!("item-{i}"), 5).await;
             (i % 4, format!("item-{i}"), outcome)
         }));
     }
@@ -97,34 +108,19 @@ async fn concurrent_appends_committed_together_keep_their_own_outcomes() {
 /// within a few checkpoint periods, with no further call to the store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checkpointer_copies_appends_into_the_database_file() {
-    use reco_core::ports::AppendRequest;
-    use reco_core::{AppendOutcome, SessionStore, Timestamp, View};
+    use reco_core::AppendOutcome;
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("s.sqlite");
     let store = SqliteSessionStore::open(&path).expect("opens");
     let empty = std::fs::metadata(&path).expect("file").len();
     for i in 0..300u32 {
-        let views = [View {
-            item_id: format!("{i:0>200}"),
-            viewed_at: Timestamp(1_800_000_000_000),
-            recommendation_id: None,
-        }];
-        let outcome = store
-            .append(AppendRequest {
-                session_id: &format!("wal-{}", i % 30),
-                customer_id: None,
-                views: &views,
-                now: Timestamp(1_800_000_000_000),
-                max_views: 500,
-                added_bytes: reco_core::sessions::request_bytes(&views),
-                max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
-                active_shard: 0,
-                impressions: &[],
-                added_impression_bytes: 0,
-                max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
-            })
-            .await
-            .expect("no store error");
+        let outcome = append_one(
+            &store,
+            &format!("wal-{}", i % 30),
+            &format!("{i:0>200}"),
+            500,
+        )
+        .await;
         assert_eq!(outcome, AppendOutcome::Appended);
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
