@@ -71,11 +71,13 @@ pub fn load_split(dir: &Path, base: &str, test: &str) -> Result<Split, String> {
         pairs
     };
     let (nu, ni) = (user_ids.len(), item_ids.len());
-    let train = Interactions::from_pairs(nu, ni, &positives(&base));
+    let train = training_rows(nu, ni, &base, |r| {
+        (index(&user_ids, r.0), index(&item_ids, r.1))
+    });
     let test_pairs = positives(&test);
     let triplets: Vec<(u32, u32, f32)> = test_pairs.iter().map(|p| (p.0, p.1, 1.0)).collect();
     let test = Csr::from_triplets(nu, ni, &triplets).map_err(|e| e.to_string())?;
-    let train_csr = train.to_csr();
+    let train_csr = train.positives_csr();
     Ok(Split {
         n_users: nu,
         n_items: ni,
@@ -85,6 +87,44 @@ pub fn load_split(dir: &Path, base: &str, test: &str) -> Result<Split, String> {
         test,
         train_csr,
     })
+}
+
+/// The training interactions, as the warehouse gives them: ratings >= 4 are
+/// positives (value 1), lower ratings known negatives (value -1, weight 1). A
+/// positive's weight is its rating over the positives' mean rating (as the pipeline
+/// normalises the warehouse's weights), or 1 with `RECO_BENCH_WEIGHTS=none`.
+fn training_rows(
+    n_users: usize,
+    n_items: usize,
+    rows: &[Row],
+    index: impl Fn(&Row) -> (u32, u32),
+) -> Interactions {
+    let rating_weights = std::env::var("RECO_BENCH_WEIGHTS").map_or(true, |v| v != "none");
+    let positives: Vec<f64> = rows.iter().map(|r| r.2).filter(|&r| r >= 4.0).collect();
+    let mean = positives.iter().sum::<f64>() / positives.len().max(1) as f64;
+    let mut entries: Vec<(u32, u32, f32, f32)> = rows
+        .iter()
+        .map(|r| {
+            let (u, i) = index(r);
+            if r.2 < 4.0 {
+                (u, i, -1.0, 1.0)
+            } else if rating_weights {
+                (u, i, 1.0, (r.2 / mean) as f32)
+            } else {
+                (u, i, 1.0, 1.0)
+            }
+        })
+        .collect();
+    entries.sort_unstable_by_key(|e| (e.0, e.1));
+    entries.dedup_by_key(|e| (e.0, e.1));
+    Interactions {
+        n_users,
+        n_items,
+        users: entries.iter().map(|e| e.0).collect(),
+        items: entries.iter().map(|e| e.1).collect(),
+        values: entries.iter().map(|e| e.2).collect(),
+        weights: Some(entries.iter().map(|e| e.3).collect()),
+    }
 }
 
 /// Attribute features of MovieLens users and items, as (entity id, feature name):
@@ -202,19 +242,35 @@ impl SplitArgs {
         })
     }
 
-    /// Params from the arguments; `RECO_BENCH_SEED` picks another seed (default 42),
-    /// to see the spread of a configuration.
-    pub fn params(&self) -> reco_model::Params {
-        reco_model::Params {
+    /// Params from the arguments, with the model's recommended options
+    /// (`Params::recommended`); `RECO_BENCH_SEED` picks another seed (default 42), to
+    /// see the spread of a configuration; `RECO_BENCH_PARAMS` (a JSON object) sets
+    /// any field, e.g. `{"known_negative_weight": 0}` to measure one option alone.
+    pub fn params(&self) -> Result<reco_model::Params, String> {
+        let params = reco_model::Params {
             no_components: self.components,
-            loss: self.loss,
             threads: self.threads,
             seed: std::env::var("RECO_BENCH_SEED")
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(42),
-            ..reco_model::Params::default()
+            ..reco_model::Params::recommended(self.loss)
+        };
+        let Ok(overrides) = std::env::var("RECO_BENCH_PARAMS") else {
+            return Ok(params);
+        };
+        let overrides: serde_json::Value =
+            serde_json::from_str(&overrides).map_err(|e| format!("RECO_BENCH_PARAMS: {e}"))?;
+        let mut value = serde_json::to_value(&params).map_err(|e| e.to_string())?;
+        if let (Some(fields), Some(set)) = (value.as_object_mut(), overrides.as_object()) {
+            for (k, v) in set {
+                if !fields.contains_key(k) {
+                    return Err(format!("RECO_BENCH_PARAMS: `{k}` is not a parameter"));
+                }
+                fields.insert(k.clone(), v.clone());
+            }
         }
+        serde_json::from_value(value).map_err(|e| format!("RECO_BENCH_PARAMS: {e}"))
     }
 }
 

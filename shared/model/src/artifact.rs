@@ -396,13 +396,13 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Model, Catalog), ModelError> {
             crate::params::Schedule::Adagrad { .. } => 0,
             crate::params::Schedule::Adadelta { .. } => rows,
         };
-        for (tensor, m, n) in [
-            ("embeddings", &p.embeddings, rows),
-            ("emb_acc", &p.emb_acc, rows),
-            ("emb_step", &p.emb_step, steps),
+        for (tensor, m, n, width) in [
+            ("embeddings", &p.embeddings, rows, d),
+            ("emb_acc", &p.emb_acc, rows, params.acc_width()),
+            ("emb_step", &p.emb_step, steps, d),
         ] {
-            if m.dim() != (n, d) {
-                return mismatch(tensor, format!("{:?}", m.dim()), format!("({n}, {d})"));
+            if m.dim() != (n, width) {
+                return mismatch(tensor, format!("{:?}", m.dim()), format!("({n}, {width})"));
             }
         }
         for (tensor, v, n) in [

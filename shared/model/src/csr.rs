@@ -274,7 +274,17 @@ impl Interactions {
 
     /// The user x item matrix of stored entries (duplicates summed).
     pub fn to_csr(&self) -> Csr {
+        self.csr_where(|_| true)
+    }
+
+    /// The user x item matrix of the positives (value > 0).
+    pub fn positives_csr(&self) -> Csr {
+        self.csr_where(|v| v > 0.0)
+    }
+
+    fn csr_where(&self, keep: impl Fn(f32) -> bool) -> Csr {
         let triplets: Vec<(u32, u32, f32)> = (0..self.len())
+            .filter(|&i| keep(self.values[i]))
             .map(|i| (self.users[i], self.items[i], self.values[i]))
             .collect();
         // Indices were validated; from_triplets cannot fail on them.

@@ -5,7 +5,7 @@ use ndarray::{Array1, Array2, ArrayView1, Axis};
 use crate::csr::{Csr, Interactions};
 pub use crate::error::ModelError;
 use crate::feature_split::FeatureSplit;
-use crate::kernel::{Cells, Example, Kernel, Known, Rows, Side, Table};
+use crate::kernel::{Cells, Example, Kernel, Known, Rows, Sampler, Side, Table};
 use crate::params::{Loss, Params, Schedule};
 use crate::simd::dot;
 
@@ -29,7 +29,8 @@ pub struct SideParams {
 }
 
 impl SideParams {
-    fn new(n_features: usize, d: usize, schedule: &Schedule, rng: &mut Rng) -> Self {
+    fn new(n_features: usize, params: &Params, rng: &mut Rng) -> Self {
+        let (d, schedule) = (params.no_components, &params.schedule);
         // LightFM's initialisation: uniform in [-0.5/d, 0.5/d).
         let embeddings = Array2::from_shape_fn((n_features, d), |_| {
             ((rng.unit_f64() - 0.5) / d as f64) as f32
@@ -41,7 +42,7 @@ impl SideParams {
         SideParams {
             embeddings,
             biases: Array1::zeros(n_features),
-            emb_acc: Array2::from_elem((n_features, d), acc0),
+            emb_acc: Array2::from_elem((n_features, params.acc_width()), acc0),
             bias_acc: Array1::from_elem(n_features, acc0),
             emb_step: Array2::zeros((steps, d)),
             bias_step: Array1::zeros(steps),
@@ -56,10 +57,12 @@ impl SideParams {
         split: &'a FeatureSplit,
     ) -> Side<'a> {
         let d = self.embeddings.ncols();
+        let acc_width = self.emb_acc.ncols();
         Side {
             emb: Rows::new(as_slice(&mut self.embeddings), d),
             bias: Cells::new(as_slice1(&mut self.biases)),
-            emb_acc: Rows::new(as_slice(&mut self.emb_acc), d),
+            acc_width,
+            emb_acc: Rows::new(as_slice(&mut self.emb_acc), acc_width),
             bias_acc: Cells::new(as_slice1(&mut self.bias_acc)),
             emb_step: Rows::new(as_slice(&mut self.emb_step), d),
             bias_step: Cells::new(as_slice1(&mut self.bias_step)),
@@ -133,6 +136,16 @@ fn as_slice1(a: &mut Array1<f32>) -> &mut [f32] {
     a.as_slice_mut().expect("parameters are contiguous")
 }
 
+/// What an epoch trains on, built once per fit.
+#[derive(Clone, Copy)]
+struct Data<'a> {
+    interactions: &'a Interactions,
+    /// The positives (value > 0) per user.
+    positives: &'a Csr,
+    known: &'a Known<'a>,
+    sampler: &'a Sampler,
+}
+
 /// What one epoch did.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EpochStats {
@@ -158,10 +171,9 @@ impl Model {
     pub fn new(params: Params, user_features: Csr, item_features: Csr) -> Result<Self, ModelError> {
         params.validate()?;
         let mut rng = Rng::new(params.seed);
-        let d = params.no_components;
         // Items first, then users, as LightFM draws them.
-        let items = SideParams::new(item_features.n_cols(), d, &params.schedule, &mut rng);
-        let users = SideParams::new(user_features.n_cols(), d, &params.schedule, &mut rng);
+        let items = SideParams::new(item_features.n_cols(), &params, &mut rng);
+        let users = SideParams::new(user_features.n_cols(), &params, &mut rng);
         Ok(Model {
             params,
             users,
@@ -217,8 +229,17 @@ impl Model {
         self.params.validate()?;
         interactions.validate()?;
         self.check_shapes(interactions)?;
-        let positives = interactions.to_csr();
+        let positives = interactions.positives_csr();
         let known = Known::new(&positives);
+        let sampler = Sampler::popularity(
+            interactions.n_items,
+            positives.indices().iter().copied(),
+            self.params.sampling_exponent,
+        );
+        // The parameters' sums over the last `averaged` epochs (see
+        // `Params::average_epochs`).
+        let averaged = self.params.average_epochs.min(epochs);
+        let mut sums: Option<[(Array2<f32>, Array1<f32>); 2]> = None;
         // Pending per-thread updates of attribute features pay off with several
         // threads; with one they would only delay the thread's own steps.
         let pending =
@@ -230,14 +251,22 @@ impl Model {
         // The CPU's code path, chosen once for the whole fit.
         let avx2 = crate::simd::avx2_fma();
         let mut order = Example::all(interactions);
+        // The ranking losses skip known negatives unless they are asked to step on
+        // them: leave them out of the epoch's order rather than visit them.
+        if !matches!(self.params.loss, Loss::Logistic) && self.params.known_negative_weight == 0.0 {
+            order.retain(|e| e.value > 0.0);
+        }
         let mut rng = Rng::new(self.params.seed ^ (self.epochs as u64).wrapping_mul(0x9E37_79B9));
         let mut stats = Vec::with_capacity(epochs);
-        for _ in 0..epochs {
+        for epoch in 0..epochs {
             rng.shuffle(&mut order);
             let (loss, visited) = self.run_epoch(
-                interactions,
-                &positives,
-                &known,
+                Data {
+                    interactions,
+                    positives: &positives,
+                    known: &known,
+                    sampler: &sampler,
+                },
                 &splits,
                 &order,
                 &mut rng,
@@ -265,17 +294,35 @@ impl Model {
                 },
             };
             stats.push(s);
+            if averaged > 1 && epoch + averaged >= epochs {
+                let sides = [&self.users, &self.items];
+                match &mut sums {
+                    None => {
+                        sums = Some(sides.map(|p| (p.embeddings.clone(), p.biases.clone())));
+                    }
+                    Some(sums) => {
+                        for ((emb, bias), p) in sums.iter_mut().zip(sides) {
+                            *emb += &p.embeddings;
+                            *bias += &p.biases;
+                        }
+                    }
+                }
+            }
             after_epoch(&s, self)?;
+        }
+        if let Some([(user_emb, user_bias), (item_emb, item_bias)]) = sums {
+            let n = averaged as f32;
+            self.users.embeddings = user_emb / n;
+            self.users.biases = user_bias / n;
+            self.items.embeddings = item_emb / n;
+            self.items.biases = item_bias / n;
         }
         Ok(stats)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn run_epoch(
         &mut self,
-        interactions: &Interactions,
-        positives: &Csr,
-        known: &Known<'_>,
+        data: Data<'_>,
         splits: &[FeatureSplit; 2],
         order: &[Example],
         rng: &mut Rng,
@@ -299,6 +346,13 @@ impl Model {
                 .fill_table(&self.item_features, &splits[1].owned, &mut table);
         }
         let seeds: Vec<u64> = (0..threads).map(|_| rng.next_u64()).collect();
+        let learning_rate = match self.params.schedule {
+            Schedule::Adagrad { learning_rate } => {
+                let decaying = self.epochs.saturating_sub(self.params.decay_start);
+                learning_rate / (1.0 + self.params.learning_rate_decay * decaying as f32)
+            }
+            Schedule::Adadelta { .. } => 0.0,
+        };
         let params = &self.params;
         let kernel = Kernel {
             d,
@@ -309,9 +363,11 @@ impl Model {
                 .items
                 .cells(&self.item_features, params.item_alpha, 1, &splits[1]),
             params,
-            data: interactions,
-            positives,
-            known,
+            data: data.interactions,
+            positives: data.positives,
+            known: data.known,
+            sampler: data.sampler,
+            learning_rate,
             table: &table,
             item_attributes: &splits[1].attributes,
             has_item_attributes: splits[1].attributes.nnz() > 0,

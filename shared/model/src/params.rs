@@ -54,6 +54,32 @@ pub struct Params {
     pub max_sampled: usize,
     pub seed: u64,
     pub threads: usize,
+    /// Ranking losses: weight of a step on a known negative (an interaction with
+    /// value <= 0: a low rating, an explicit dislike) that scores within the margin
+    /// of one of the user's positives. 0 leaves known negatives out, as LightFM does.
+    #[serde(default)]
+    pub known_negative_weight: f32,
+    /// WARP: negatives drawn with probability proportional to (interactions + 1)
+    /// raised to this exponent; 0 draws uniformly, as LightFM does.
+    #[serde(default)]
+    pub sampling_exponent: f32,
+    /// The learning rate of epoch `e` (counted over the model's life, from 0) is
+    /// `learning_rate / (1 + learning_rate_decay * max(0, e - decay_start))`; 0
+    /// keeps it constant.
+    #[serde(default)]
+    pub learning_rate_decay: f32,
+    /// Epochs at the full learning rate before it starts to decay.
+    #[serde(default)]
+    pub decay_start: usize,
+    /// Adagrad keeps one accumulator per embedding row (the mean of its components'
+    /// squared gradients) instead of one per component: a d-th of the state, one
+    /// square root per row step instead of d. Ignored by adadelta.
+    #[serde(default)]
+    pub row_adagrad: bool,
+    /// The fitted parameters are the mean of their values at the end of each of a
+    /// fit's last `average_epochs` epochs; 0 or 1 keeps the last epoch's.
+    #[serde(default)]
+    pub average_epochs: usize,
 }
 
 impl Default for Params {
@@ -69,6 +95,12 @@ impl Default for Params {
             max_sampled: 10,
             seed: 42,
             threads: 1,
+            known_negative_weight: 0.0,
+            sampling_exponent: 0.0,
+            learning_rate_decay: 0.0,
+            decay_start: 0,
+            row_adagrad: false,
+            average_epochs: 0,
         }
     }
 }
@@ -77,6 +109,20 @@ impl Params {
     pub fn with_loss(loss: Loss) -> Self {
         Params {
             loss,
+            ..Params::default()
+        }
+    }
+
+    /// LightFM's defaults for `loss` with the options that beat it, chosen by
+    /// cross-validation on the training part of MovieLens 100k (docs/benchmarks.md,
+    /// "Choosing the defaults"): what `reco train` uses.
+    pub fn recommended(loss: Loss) -> Self {
+        let decay = matches!(loss, Loss::Warp | Loss::WarpKos { .. });
+        Params {
+            loss,
+            learning_rate_decay: if decay { 0.1 } else { 0.0 },
+            decay_start: if decay { 5 } else { 0 },
+            row_adagrad: true,
             ..Params::default()
         }
     }
@@ -99,6 +145,9 @@ impl Params {
         for (name, v) in [
             ("item_alpha", self.item_alpha),
             ("user_alpha", self.user_alpha),
+            ("known_negative_weight", self.known_negative_weight),
+            ("sampling_exponent", self.sampling_exponent),
+            ("learning_rate_decay", self.learning_rate_decay),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return bad(format!("{name}: {v} must be finite and >= 0"));
@@ -128,6 +177,17 @@ impl Params {
     }
 }
 
+impl Params {
+    /// Values per row of the embeddings' schedule state: 1 under row-wise adagrad,
+    /// else one per component.
+    pub fn acc_width(&self) -> usize {
+        match self.schedule {
+            Schedule::Adagrad { .. } if self.row_adagrad => 1,
+            _ => self.no_components,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +203,32 @@ mod tests {
             }
         );
         assert!(p.validate().is_ok());
+    }
+
+    #[test]
+    fn recommended_options_are_valid_and_older_params_still_read() {
+        let p = Params::recommended(Loss::Warp);
+        assert!(p.validate().is_ok());
+        assert!(p.learning_rate_decay > 0.0 && p.row_adagrad);
+        assert_eq!(p.acc_width(), 1);
+        assert_eq!(
+            Params::default().acc_width(),
+            Params::default().no_components
+        );
+        // Parameters written before the options existed read as LightFM's.
+        let mut old = serde_json::to_value(Params::default()).expect("serialises");
+        for field in [
+            "known_negative_weight",
+            "sampling_exponent",
+            "learning_rate_decay",
+            "decay_start",
+            "row_adagrad",
+            "average_epochs",
+        ] {
+            old.as_object_mut().expect("object").remove(field);
+        }
+        let read: Params = serde_json::from_value(old).expect("reads");
+        assert_eq!(read, Params::default());
     }
 
     #[test]
@@ -194,6 +280,20 @@ mod tests {
                     ..Params::default()
                 },
                 "max_sampled",
+            ),
+            (
+                Params {
+                    learning_rate_decay: -0.1,
+                    ..Params::default()
+                },
+                "learning_rate_decay",
+            ),
+            (
+                Params {
+                    known_negative_weight: f32::INFINITY,
+                    ..Params::default()
+                },
+                "known_negative_weight",
             ),
         ];
         for (p, name) in cases {

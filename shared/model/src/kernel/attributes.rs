@@ -37,10 +37,10 @@ impl Pending {
         out[d] += w * self.bias[h];
     }
 
-    pub(super) fn new(slots: usize, d: usize) -> Self {
+    pub(super) fn new(slots: usize, d: usize, acc_width: usize) -> Self {
         Pending {
             emb: vec![0.0; slots * d],
-            acc: vec![0.0; slots * d],
+            acc: vec![0.0; slots * acc_width],
             bias: vec![0.0; slots],
             bias_acc: vec![0.0; slots],
         }
@@ -61,20 +61,20 @@ impl<'a> Kernel<'a> {
     /// Adds a thread's pending updates of one side to the shared parameters and
     /// clears them. `tmp` is scratch of length d.
     pub(super) fn flush(&self, side: &Side<'a>, pending: &mut Pending, tmp: &mut [f32]) {
-        let d = self.d;
-        let tmp = &mut tmp[..d];
+        let (d, a) = (self.d, side.acc_width);
         for (h, &f) in side.pending_features.iter().enumerate() {
-            let (f, range) = (f as usize, h * d..(h + 1) * d);
-            for (rows, delta) in [
-                (&side.emb, &mut pending.emb[range.clone()]),
-                (&side.emb_acc, &mut pending.acc[range]),
+            let f = f as usize;
+            for (rows, delta, n) in [
+                (&side.emb, &mut pending.emb[h * d..(h + 1) * d], d),
+                (&side.emb_acc, &mut pending.acc[h * a..(h + 1) * a], a),
             ] {
-                rows.load(f * d, tmp);
+                let tmp = &mut tmp[..n];
+                rows.load(f * n, tmp);
                 for (t, p) in tmp.iter_mut().zip(delta.iter_mut()) {
                     *t += *p;
                     *p = 0.0;
                 }
-                rows.store(f * d, tmp);
+                rows.store(f * n, tmp);
             }
             for (cells, delta) in [
                 (&side.bias, &mut pending.bias[h]),

@@ -3,6 +3,7 @@
 
 use super::attributes::pending_slot;
 use super::{Example, Kernel, Scratch};
+use crate::params::Loss;
 use crate::rng::Rng;
 use crate::simd::{dot, sigmoid};
 
@@ -28,7 +29,7 @@ impl<'a> Kernel<'a> {
     #[inline(always)]
     pub(super) fn warp(&self, e: &Example, rng: &mut Rng, s: &mut Scratch) -> Option<f64> {
         if e.value <= 0.0 {
-            return None;
+            return self.known_negative(e, rng, s);
         }
         let (user, item) = (e.user as usize, e.item as usize);
         self.repr(&self.users, user, &mut s.user, &mut s.tmp, &s.buf.pending);
@@ -50,6 +51,9 @@ impl<'a> Kernel<'a> {
         rng: &mut Rng,
         s: &mut Scratch,
     ) -> Option<f64> {
+        if e.value <= 0.0 {
+            return self.known_negative(e, rng, s);
+        }
         let user = e.user as usize;
         let (row, _) = self.positives.row(user);
         if row.is_empty() {
@@ -92,7 +96,7 @@ impl<'a> Kernel<'a> {
     #[inline(always)]
     pub(super) fn bpr(&self, e: &Example, rng: &mut Rng, s: &mut Scratch) -> Option<f64> {
         if e.value <= 0.0 {
-            return None;
+            return self.known_negative(e, rng, s);
         }
         let (user, item, weight) = (e.user as usize, e.item as usize, e.weight);
         let data = self.data;
@@ -120,6 +124,38 @@ impl<'a> Kernel<'a> {
         let l = weight * (1.0 - sigmoid(diff));
         self.pairwise_update(l, user, item, neg, s);
         Some(f64::from(-weight * sigmoid(diff).max(1e-7).ln()))
+    }
+
+    /// A known negative (value <= 0) against one of the user's positives drawn at
+    /// random: a pairwise step of weight `known_negative_weight` times the example's
+    /// weight when the negative scores within the margin of the positive (WARP's
+    /// rule; BPR steps by its own logistic rule). Skipped (`None`) when the option
+    /// is off or the user has no positive.
+    #[inline(always)]
+    fn known_negative(&self, e: &Example, rng: &mut Rng, s: &mut Scratch) -> Option<f64> {
+        let weight = self.params.known_negative_weight * e.weight;
+        if weight <= 0.0 {
+            return None;
+        }
+        let (user, neg) = (e.user as usize, e.item as usize);
+        let (row, _) = self.positives.row(user);
+        if row.is_empty() {
+            return None;
+        }
+        let pos = row[rng.below(row.len())] as usize;
+        self.repr(&self.users, user, &mut s.user, &mut s.tmp, &s.buf.pending);
+        self.repr(&self.items, pos, &mut s.pos, &mut s.tmp, &s.buf.pending);
+        self.repr(&self.items, neg, &mut s.neg, &mut s.tmp, &s.buf.pending);
+        let diff = self.score(&s.user, &s.pos) - self.score(&s.user, &s.neg);
+        let l = if matches!(self.params.loss, Loss::Bpr) {
+            weight * (1.0 - sigmoid(diff))
+        } else if diff < 1.0 {
+            weight
+        } else {
+            return Some(0.0);
+        };
+        self.pairwise_update(l, user, pos, neg, s);
+        Some(f64::from(l))
     }
 
     /// Pairwise step for loss `l` on (user, positive, negative), from the
@@ -150,12 +186,11 @@ impl<'a> Kernel<'a> {
         rng: &mut Rng,
         s: &mut Scratch,
     ) -> f32 {
-        let n_items = self.data.n_items;
         let max_sampled = self.params.max_sampled;
         let table = self.table;
         if table.is_empty() {
             for sampled in 1..=max_sampled {
-                let neg = rng.below(n_items);
+                let neg = self.sampler.draw(rng);
                 self.repr(&self.items, neg, &mut s.neg, &mut s.tmp, &s.buf.pending);
                 if self.score(&s.user, &s.neg) > pos_score - 1.0 && !self.known.contains(user, neg)
                 {
@@ -184,7 +219,7 @@ impl<'a> Kernel<'a> {
             let batch = (max_sampled - sampled).min(4);
             let mut draws = [0usize; 4];
             for draw in &mut draws[..batch] {
-                *draw = rng.below(n_items);
+                *draw = self.sampler.draw(rng);
             }
             let scores = table.dots4(&s.screen, draws, self.avx2);
             for (&neg, &score) in draws[..batch].iter().zip(&scores) {

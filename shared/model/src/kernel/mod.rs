@@ -5,6 +5,7 @@
 //! - [`snapshot`]: the item table WARP screens negatives against;
 //! - [`attributes`]: features several rows share, stepped per thread;
 //! - [`positives`]: known (user, item) pairs;
+//! - [`sampler`]: how WARP draws negatives;
 //! - [`update`]: the learning-rate schedules;
 //! - [`losses`]: one function per loss;
 //! - here: the kernel, a row's representation, and one thread's pass over an epoch.
@@ -13,6 +14,7 @@ mod attributes;
 mod cells;
 mod losses;
 mod positives;
+mod sampler;
 mod snapshot;
 mod update;
 
@@ -20,6 +22,7 @@ pub(crate) use attributes::NO_PENDING_SLOT;
 use attributes::{pending_slot, Pending, FLUSH_EVERY};
 pub(crate) use cells::{Cells, Rows};
 pub(crate) use positives::Known;
+pub(crate) use sampler::Sampler;
 pub(crate) use snapshot::Table;
 
 use crate::csr::{Csr, Interactions};
@@ -63,6 +66,9 @@ pub(crate) struct Side<'a> {
     pub bias_acc: Cells<'a>,
     pub emb_step: Rows<'a>,
     pub bias_step: Cells<'a>,
+    /// Values per row of `emb_acc`: d, or 1 under row-wise adagrad
+    /// (`Params::row_adagrad`).
+    pub acc_width: usize,
     pub features: &'a Csr,
     /// `features` is the identity (feature i is row i, weight 1).
     pub identity: bool,
@@ -82,8 +88,12 @@ pub(crate) struct Kernel<'a> {
     pub items: Side<'a>,
     pub params: &'a Params,
     pub data: &'a Interactions,
-    /// Stored entries per user (sorted), for "is this a known positive?".
+    /// Positives (value > 0) per user (sorted).
     pub positives: &'a Csr,
+    /// Where WARP draws its negatives from.
+    pub sampler: &'a Sampler,
+    /// This epoch's adagrad learning rate (see `Params::learning_rate_decay`).
+    pub learning_rate: f32,
     pub known: &'a Known<'a>,
     /// Item representations as they stood at the start of the epoch, read without
     /// atomics: WARP screens sampled negatives against this snapshot, four draws at a
@@ -195,7 +205,7 @@ impl<'a> Kernel<'a> {
             for &f in cols.iter().take(4) {
                 let f = f as usize;
                 side.emb.prefetch(f * d, d);
-                side.emb_acc.prefetch(f * d, d);
+                side.emb_acc.prefetch(f * side.acc_width, side.acc_width);
                 side.bias.prefetch(f);
                 side.bias_acc.prefetch(f);
             }
@@ -249,12 +259,14 @@ impl<'a> Kernel<'a> {
             tmp: vec![0.0; d + 1],
             buf: Buffers {
                 params: vec![0.0; d],
-                acc: vec![0.0; d],
+                // Padded to whole vectors of 1.0, so that `inverse_sqrt` runs on
+                // whole vectors only.
+                acc: vec![1.0; d.div_ceil(8) * 8],
                 step: vec![0.0; d],
-                rate: vec![0.0; d],
+                rate: vec![0.0; d.div_ceil(8) * 8],
                 pending: [
-                    Pending::new(self.users.pending_features.len(), d),
-                    Pending::new(self.items.pending_features.len(), d),
+                    Pending::new(self.users.pending_features.len(), d, self.users.acc_width),
+                    Pending::new(self.items.pending_features.len(), d, self.items.acc_width),
                 ],
             },
         };

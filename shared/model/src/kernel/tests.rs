@@ -202,3 +202,129 @@ fn kos_step_updates_one_sampled_positive() {
     assert!((0..2).all(|i| m.items.biases[i] >= 0.0));
     assert!((2..7).all(|i| m.items.biases[i] <= 0.0));
 }
+
+/// `model` with changed parameters (the embeddings as given).
+fn model_with(
+    loss: Loss,
+    users: Array2<f32>,
+    items: Array2<f32>,
+    change: impl FnOnce(&mut Params),
+) -> Model {
+    let mut p = model(loss, arr2(&[[0.0f32]]), arr2(&[[0.0f32]])).params;
+    p.no_components = users.ncols();
+    change(&mut p);
+    let mut m = Model::new(
+        p,
+        Csr::identity(users.nrows()),
+        Csr::identity(items.nrows()),
+    )
+    .expect("valid");
+    m.users.embeddings = users;
+    m.items.embeddings = items;
+    m
+}
+
+#[test]
+fn learning_rate_decays_after_the_start_epoch() {
+    let (u, i) = ([0.1f32, 0.2], [0.3f32, -0.1]);
+    let mut m = model_with(Loss::Logistic, arr2(&[u]), arr2(&[i]), |p| {
+        p.learning_rate_decay = 0.1;
+        p.decay_start = 5;
+    });
+    // The model's 11th epoch: 10 - 5 = 5 epochs of decay, rate 0.05 / 1.5.
+    m.epochs = 10;
+    m.fit_partial(&Interactions::from_pairs(1, 1, &[(0, 0)]), 1)
+        .expect("trains");
+    let l = sigmoid(u[0] * i[0] + u[1] * i[1]) - 1.0;
+    for c in 0..2 {
+        assert!(close(
+            m.items.embeddings[[0, c]],
+            i[c] - LR / 1.5 * l * u[c]
+        ));
+    }
+    assert!(close(m.items.biases[0], -LR / 1.5 * l));
+}
+
+#[test]
+fn row_adagrad_keeps_one_accumulator_per_row() {
+    let (u, i) = ([0.1f32, 0.2], [0.3f32, -0.1]);
+    let mut m = model_with(Loss::Logistic, arr2(&[u]), arr2(&[i]), |p| {
+        p.row_adagrad = true;
+    });
+    assert_eq!(m.items.emb_acc.dim(), (1, 1));
+    let data = Interactions::from_pairs(1, 1, &[(0, 0)]);
+    m.fit_partial(&data, 1).expect("trains");
+    let l = sigmoid(u[0] * i[0] + u[1] * i[1]) - 1.0;
+    // First step: accumulator 1, rate 0.05 for every component.
+    let stepped = [i[0] - LR * l * u[0], i[1] - LR * l * u[1]];
+    for c in 0..2 {
+        assert!(close(m.items.embeddings[[0, c]], stepped[c]));
+    }
+    let mean_square = ((l * u[0]).powi(2) + (l * u[1]).powi(2)) / 2.0;
+    let acc = 1.0 + mean_square;
+    assert!(close(m.items.emb_acc[[0, 0]], acc));
+    // Second step: one rate for the row, 0.05 / sqrt(accumulator).
+    let user = [m.users.embeddings[[0, 0]], m.users.embeddings[[0, 1]]];
+    let score = user[0] * stepped[0] + user[1] * stepped[1] + m.users.biases[0] + m.items.biases[0];
+    let l2 = sigmoid(score) - 1.0;
+    m.fit_partial(&data, 1).expect("trains");
+    for c in 0..2 {
+        let want = stepped[c] - LR / acc.sqrt() * l2 * user[c];
+        assert!(close(m.items.embeddings[[0, c]], want), "{c}");
+    }
+}
+
+#[test]
+fn averaging_keeps_the_mean_of_the_last_epochs() {
+    let data = Interactions::from_pairs(3, 4, &[(0, 0), (1, 1), (2, 2), (0, 3)]);
+    let fresh = |average: usize| {
+        let users = Array2::from_shape_fn((3, 4), |(r, c)| (r * 4 + c) as f32 * 0.01 - 0.05);
+        let items = Array2::from_shape_fn((4, 4), |(r, c)| 0.04 - (r * 4 + c) as f32 * 0.01);
+        model_with(Loss::Warp, users, items, |p| p.average_epochs = average)
+    };
+    let mut seen = Vec::new();
+    let mut plain = fresh(0);
+    plain
+        .fit_partial_with(&data, 3, |_, m| {
+            seen.push(m.items.embeddings.clone());
+            Ok(())
+        })
+        .expect("trains");
+    let mut averaged = fresh(2);
+    averaged.fit_partial(&data, 3).expect("trains");
+    let want = (&seen[1] + &seen[2]) / 2.0;
+    assert_ne!(seen[1], seen[2], "the last two epochs differ");
+    for (a, b) in averaged.items.embeddings.iter().zip(want.iter()) {
+        assert!(close(*a, *b), "{a} vs {b}");
+    }
+}
+
+#[test]
+fn known_negatives_are_pushed_below_the_positives() {
+    // One user, a positive (item 0) and a known negative (item 1) that scores
+    // higher; item 2 is unlabelled.
+    let data = Interactions {
+        n_users: 1,
+        n_items: 3,
+        users: vec![0, 0],
+        items: vec![0, 1],
+        values: vec![1.0, -1.0],
+        weights: None,
+    };
+    let gap = |weight: f32| {
+        let users = arr2(&[[0.3f32, 0.2]]);
+        let items = arr2(&[[0.1f32, 0.1], [0.4, 0.3], [0.0, 0.1]]);
+        let mut m = model_with(Loss::Warp, users, items, |p| {
+            p.known_negative_weight = weight
+        });
+        m.fit_partial(&data, 5).expect("trains");
+        let u = m.users.embeddings.row(0);
+        let score = |i: usize| u.dot(&m.items.embeddings.row(i)) + m.items.biases[i];
+        score(0) - score(1)
+    };
+    let (ignored, used) = (gap(0.0), gap(1.0));
+    assert!(
+        used > ignored + 0.05,
+        "gap {used} with known negatives, {ignored} without"
+    );
+}

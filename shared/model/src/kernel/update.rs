@@ -54,28 +54,40 @@ impl<'a> Kernel<'a> {
         let d = self.d;
         let alpha = side.alpha;
         let grad = &grad[..d];
-        if let (Some(h), Schedule::Adagrad { learning_rate }) =
-            (pending_slot(side, f), self.params.schedule)
-        {
+        let learning_rate = self.learning_rate;
+        let sw = scale * w;
+        let width = side.acc_width;
+        let adagrad = matches!(self.params.schedule, Schedule::Adagrad { .. });
+        if let (Some(h), true) = (pending_slot(side, f), adagrad) {
             // An attribute feature: the step goes to the thread's pending updates.
             let pending = &mut buf.pending[side.index];
-            let (p, a, r) = (&mut buf.params[..d], &mut buf.acc[..d], &mut buf.rate[..d]);
+            let (p, a) = (&mut buf.params[..d], &mut buf.acc);
             let (pe, pa) = (
                 &mut pending.emb[h * d..(h + 1) * d],
-                &mut pending.acc[h * d..(h + 1) * d],
+                &mut pending.acc[h * width..(h + 1) * width],
             );
             side.emb.load(f * d, p);
-            side.emb_acc.load(f * d, a);
+            side.emb_acc.load(f * width, &mut a[..width]);
             for c in 0..d {
                 p[c] += pe[c];
-                a[c] += pa[c];
             }
-            inverse_sqrt(a, r, self.avx2);
-            let sw = scale * w;
+            for (a, pa) in a.iter_mut().zip(pa.iter()) {
+                *a += pa;
+            }
+            let r = &mut buf.rate;
+            self.adagrad_rates(a, width, r);
+            let mut squares = 0.0;
             for c in 0..d {
                 let g = grad[c] * sw;
                 pe[c] -= learning_rate * r[c] * (g + alpha * p[c]);
-                pa[c] += g * g;
+                if width == 1 {
+                    squares += g * g;
+                } else {
+                    pa[c] += g * g;
+                }
+            }
+            if width == 1 {
+                pa[0] += squares / d as f32;
             }
             if grad_bias != 0.0 {
                 let g = grad_bias * w;
@@ -86,23 +98,30 @@ impl<'a> Kernel<'a> {
             }
             return;
         }
-        let (p, a, st) = (&mut buf.params[..d], &mut buf.acc[..d], &mut buf.step[..d]);
+        let (p, a, st) = (&mut buf.params[..d], &mut buf.acc, &mut buf.step[..d]);
         let base = f * d;
         match known {
             Some(known) => p.copy_from_slice(&known[..d]),
             None => side.emb.load(base, p),
         }
-        side.emb_acc.load(base, a);
-        let sw = scale * w;
+        side.emb_acc.load(f * width, &mut a[..width]);
         match self.params.schedule {
-            Schedule::Adagrad { learning_rate } => {
-                let r = &mut buf.rate[..d];
-                inverse_sqrt(a, r, self.avx2);
+            Schedule::Adagrad { .. } => {
+                let r = &mut buf.rate;
+                self.adagrad_rates(a, width, r);
+                let mut squares = 0.0;
                 for c in 0..d {
                     let g = grad[c] * sw;
                     let rate = learning_rate * r[c];
                     p[c] -= rate * (g + alpha * p[c]);
-                    a[c] += g * g;
+                    if width == 1 {
+                        squares += g * g;
+                    } else {
+                        a[c] += g * g;
+                    }
+                }
+                if width == 1 {
+                    a[0] += squares / d as f32;
                 }
                 if grad_bias != 0.0 {
                     let g = grad_bias * w;
@@ -139,7 +158,21 @@ impl<'a> Kernel<'a> {
             }
         }
         side.emb.store(base, p);
-        side.emb_acc.store(base, a);
+        side.emb_acc.store(f * width, &a[..width]);
+    }
+
+    /// Adagrad's per-component rate factors `1 / sqrt(accumulator)` into `rates`
+    /// (at least d values): from one accumulator per component (`width` d; `acc`
+    /// padded with 1.0 to whole vectors) or one for the row (`width` 1).
+    #[inline(always)]
+    fn adagrad_rates(&self, acc: &[f32], width: usize, rates: &mut [f32]) {
+        let d = self.d;
+        if width == 1 {
+            rates[..d].fill(1.0 / acc[0].sqrt());
+        } else {
+            let padded = d.div_ceil(8) * 8;
+            inverse_sqrt(&acc[..padded], &mut rates[..padded], self.avx2);
+        }
     }
 }
 

@@ -60,9 +60,10 @@ impl Default for TrainOptions {
 
 impl TrainOptions {
     pub fn params(&self) -> Result<Params, ModelError> {
+        let loss = self.loss.parse::<Loss>()?;
         let params = Params {
             no_components: self.components,
-            loss: self.loss.parse::<Loss>()?,
+            loss,
             schedule: reco_model::Schedule::Adagrad {
                 learning_rate: self.learning_rate,
             },
@@ -70,7 +71,7 @@ impl TrainOptions {
             user_alpha: self.user_alpha,
             threads: self.threads,
             seed: self.seed,
-            ..Params::default()
+            ..Params::recommended(loss)
         };
         params.validate()?;
         if self.epochs == 0 || self.epochs > 10_000 {
