@@ -246,7 +246,7 @@ impl SplitArgs {
     /// (`Params::recommended`); `RECO_BENCH_SEED` picks another seed (default 42), to
     /// see the spread of a configuration; `RECO_BENCH_PARAMS` (a JSON object) sets
     /// any field, e.g. `{"known_negative_weight": 0}` to measure one option alone.
-    pub fn params(&self) -> Result<reco_model::Params, String> {
+    pub fn params(&self, attribute_features: bool) -> Result<reco_model::Params, String> {
         let params = reco_model::Params {
             no_components: self.components,
             threads: self.threads,
@@ -254,7 +254,7 @@ impl SplitArgs {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(42),
-            ..reco_model::Params::recommended(self.loss)
+            ..reco_model::Params::recommended(self.loss, attribute_features)
         };
         let Ok(overrides) = std::env::var("RECO_BENCH_PARAMS") else {
             return Ok(params);

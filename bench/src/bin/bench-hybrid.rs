@@ -18,7 +18,7 @@ fn run(a: &SplitArgs) -> Result<String, String> {
     let (user_attrs, item_attrs) = reco_bench::movielens_features(dir)?;
     let (user_features, _) = reco_bench::hybrid_features(&split.user_ids, &user_attrs)?;
     let (item_features, _) = reco_bench::hybrid_features(&split.item_ids, &item_attrs)?;
-    let params = a.params()?;
+    let params = a.params(true)?;
     let start = Instant::now();
     let model = Model::fit(params, &split.train, user_features, item_features, epochs)
         .map_err(|e| e.to_string())?;

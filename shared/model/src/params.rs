@@ -115,9 +115,12 @@ impl Params {
 
     /// LightFM's defaults for `loss` with the options that beat it, chosen by
     /// cross-validation on the training part of MovieLens 100k (docs/benchmarks.md,
-    /// "Choosing the defaults"): what `reco train` uses.
-    pub fn recommended(loss: Loss) -> Self {
-        let decay = matches!(loss, Loss::Warp | Loss::WarpKos { .. });
+    /// "Choosing the defaults"): what `reco train` uses. `attribute_features`: the
+    /// fit has features shared by several users or items, whose embeddings keep
+    /// learning through the late epochs; the learning-rate decay that helps
+    /// identity features costs them accuracy, so it is left off.
+    pub fn recommended(loss: Loss, attribute_features: bool) -> Self {
+        let decay = matches!(loss, Loss::Warp | Loss::WarpKos { .. }) && !attribute_features;
         Params {
             loss,
             learning_rate_decay: if decay { 0.1 } else { 0.0 },
@@ -207,9 +210,11 @@ mod tests {
 
     #[test]
     fn recommended_options_are_valid_and_older_params_still_read() {
-        let p = Params::recommended(Loss::Warp);
+        let p = Params::recommended(Loss::Warp, false);
         assert!(p.validate().is_ok());
         assert!(p.learning_rate_decay > 0.0 && p.row_adagrad);
+        let hybrid = Params::recommended(Loss::Warp, true);
+        assert!(hybrid.learning_rate_decay == 0.0 && hybrid.row_adagrad);
         assert_eq!(p.acc_width(), 1);
         assert_eq!(
             Params::default().acc_width(),

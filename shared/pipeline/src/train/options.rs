@@ -71,7 +71,7 @@ impl TrainOptions {
             user_alpha: self.user_alpha,
             threads: self.threads,
             seed: self.seed,
-            ..Params::recommended(loss)
+            ..Params::recommended(loss, self.features == Features::Hybrid)
         };
         params.validate()?;
         if self.epochs == 0 || self.epochs > 10_000 {
