@@ -257,8 +257,8 @@ fn row_adagrad_keeps_one_accumulator_per_row() {
     let l = sigmoid(u[0] * i[0] + u[1] * i[1]) - 1.0;
     // First step: accumulator 1, rate 0.05 for every component.
     let stepped = [i[0] - LR * l * u[0], i[1] - LR * l * u[1]];
-    for c in 0..2 {
-        assert!(close(m.items.embeddings[[0, c]], stepped[c]));
+    for (c, want) in stepped.iter().enumerate() {
+        assert!(close(m.items.embeddings[[0, c]], *want));
     }
     let mean_square = ((l * u[0]).powi(2) + (l * u[1]).powi(2)) / 2.0;
     let acc = 1.0 + mean_square;
@@ -268,8 +268,8 @@ fn row_adagrad_keeps_one_accumulator_per_row() {
     let score = user[0] * stepped[0] + user[1] * stepped[1] + m.users.biases[0] + m.items.biases[0];
     let l2 = sigmoid(score) - 1.0;
     m.fit_partial(&data, 1).expect("trains");
-    for c in 0..2 {
-        let want = stepped[c] - LR / acc.sqrt() * l2 * user[c];
+    for (c, (before, u)) in stepped.iter().zip(user).enumerate() {
+        let want = before - LR / acc.sqrt() * l2 * u;
         assert!(close(m.items.embeddings[[0, c]], want), "{c}");
     }
 }
