@@ -197,7 +197,8 @@ impl Csr {
 
 /// User-item interactions in coordinate form, with optional per-entry sample weights.
 /// Entries with a value > 0 are positives; 0 or negative entries are negatives for
-/// the logistic loss and are skipped as anchors by the ranking losses.
+/// the logistic loss and known negatives for the ranking losses, which step on them
+/// only with `Params::known_negative_weight` > 0.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interactions {
     pub n_users: usize,
