@@ -11,21 +11,7 @@ use crate::params::{Loss, Params};
 const LR: f32 = 0.05;
 
 fn model(loss: Loss, users: Array2<f32>, items: Array2<f32>) -> Model {
-    let p = Params {
-        no_components: users.ncols(),
-        loss,
-        threads: 1,
-        ..Params::default()
-    };
-    let mut m = Model::new(
-        p,
-        Csr::identity(users.nrows()),
-        Csr::identity(items.nrows()),
-    )
-    .expect("valid");
-    m.users.embeddings = users;
-    m.items.embeddings = items;
-    m
+    model_with(loss, users, items, |_| {})
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -203,15 +189,20 @@ fn kos_step_updates_one_sampled_positive() {
     assert!((2..7).all(|i| m.items.biases[i] <= 0.0));
 }
 
-/// `model` with changed parameters (the embeddings as given).
+/// A one-thread model with these embeddings, adagrad at 0.05, and the parameters
+/// `change` sets.
 fn model_with(
     loss: Loss,
     users: Array2<f32>,
     items: Array2<f32>,
     change: impl FnOnce(&mut Params),
 ) -> Model {
-    let mut p = model(loss, arr2(&[[0.0f32]]), arr2(&[[0.0f32]])).params;
-    p.no_components = users.ncols();
+    let mut p = Params {
+        no_components: users.ncols(),
+        loss,
+        threads: 1,
+        ..Params::default()
+    };
     change(&mut p);
     let mut m = Model::new(
         p,
