@@ -18,6 +18,9 @@ pub struct Split {
 
 type Row = (u64, u64, f64);
 
+/// Ratings at or above this are positives, as `lightfm_ua.py` counts them.
+const POSITIVE_RATING: f64 = 4.0;
+
 fn read_ratings(path: &Path) -> Result<Vec<Row>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     text.lines()
@@ -63,7 +66,7 @@ pub fn load_split(dir: &Path, base: &str, test: &str) -> Result<Split, String> {
     let positives = |rows: &[Row]| -> Vec<(u32, u32)> {
         let mut pairs: Vec<(u32, u32)> = rows
             .iter()
-            .filter(|r| r.2 >= 4.0)
+            .filter(|r| r.2 >= POSITIVE_RATING)
             .map(|r| (index(&user_ids, r.0), index(&item_ids, r.1)))
             .collect();
         pairs.sort_unstable();
@@ -100,13 +103,17 @@ fn training_rows(
     index: impl Fn(&Row) -> (u32, u32),
 ) -> Interactions {
     let rating_weights = std::env::var("RECO_BENCH_WEIGHTS").map_or(true, |v| v != "none");
-    let positives: Vec<f64> = rows.iter().map(|r| r.2).filter(|&r| r >= 4.0).collect();
+    let positives: Vec<f64> = rows
+        .iter()
+        .map(|r| r.2)
+        .filter(|&r| r >= POSITIVE_RATING)
+        .collect();
     let mean = positives.iter().sum::<f64>() / positives.len().max(1) as f64;
     let mut entries: Vec<(u32, u32, f32, f32)> = rows
         .iter()
         .map(|r| {
             let (u, i) = index(r);
-            if r.2 < 4.0 {
+            if r.2 < POSITIVE_RATING {
                 (u, i, -1.0, 1.0)
             } else if rating_weights {
                 (u, i, 1.0, (r.2 / mean) as f32)
