@@ -12,7 +12,7 @@ use reco_core::{Clock, Config, SystemClock, TokenClaims, TokenKeys};
 use serde::Serialize;
 
 use crate::shop::{self, Product, Session, ShopSize};
-use crate::{DataDir, Local};
+use crate::{DataDir, Error, Local, ReplayError};
 
 /// The file that marks a data dir as a demo shop and holds what the storefront shows.
 pub const CATALOGUE_FILE: &str = "demo-catalogue.json";
@@ -48,21 +48,21 @@ pub fn is_demo(dir: &DataDir) -> bool {
 }
 
 /// Builds the shop in a new data dir and publishes a model trained on it.
-pub async fn run(config: &Config, options: &DemoOptions) -> Result<DemoReport, String> {
+pub async fn run(config: &Config, options: &DemoOptions) -> Result<DemoReport, Error> {
     let started = Instant::now();
     let root = &options.data_dir;
     if root.exists()
         && std::fs::read_dir(root)
-            .map_err(|e| format!("{}: {e}", root.display()))?
+            .map_err(Error::file(root))?
             .next()
             .is_some()
     {
-        return Err(format!(
+        return Err(Error::Usage(format!(
             "{} is not empty: the demo builds its shop in a new folder. `reco serve --data-dir {}` \
              serves a shop built before; or give another --data-dir.",
             root.display(),
             root.display()
-        ));
+        )));
     }
     let dir = crate::open_dir(root)?;
     let now = SystemClock.now();
@@ -90,13 +90,8 @@ pub async fn run(config: &Config, options: &DemoOptions) -> Result<DemoReport, S
     let local = crate::open(config, &dir)?;
     // Anonymous visitors' sessions train too: their co-views are most of the signal
     // the `session` strategy folds in.
-    local
-        .warehouse
-        .include_anonymous_sessions(true)
-        .map_err(|e| e.to_string())?;
-    reco_core::Warehouse::load(&local.warehouse, &batch)
-        .await
-        .map_err(|e| format!("loading the shop: {e}"))?;
+    local.warehouse.include_anonymous_sessions(true)?;
+    reco_core::Warehouse::load(&local.warehouse, &batch).await?;
     let views_sent = replay(&local, &dir.token_key(config)?, &sessions).await?;
     println!(
         "replayed {views_sent} views of {} sessions through the HTTP API",
@@ -114,7 +109,7 @@ pub async fn run(config: &Config, options: &DemoOptions) -> Result<DemoReport, S
     loop {
         let r = local.deadpool.run(None).await;
         if r.failed > 0 {
-            return Err(format!("{} sessions could not be archived", r.failed));
+            return Err(Error::NotArchived(r.failed));
         }
         archived += r.archived;
         if r.archived + r.raced == 0 {
@@ -130,9 +125,9 @@ pub async fn run(config: &Config, options: &DemoOptions) -> Result<DemoReport, S
         products,
         customers,
     };
-    let json = serde_json::to_vec(&catalogue).map_err(|e| e.to_string())?;
-    std::fs::write(dir.root().join(CATALOGUE_FILE), json)
-        .map_err(|e| format!("{CATALOGUE_FILE}: {e}"))?;
+    let json = serde_json::to_vec(&catalogue).map_err(Error::json(CATALOGUE_FILE))?;
+    let path = dir.root().join(CATALOGUE_FILE);
+    std::fs::write(&path, json).map_err(Error::file(&path))?;
     Ok(DemoReport {
         views_sent,
         sessions: sessions.len(),
@@ -145,11 +140,15 @@ pub async fn run(config: &Config, options: &DemoOptions) -> Result<DemoReport, S
 /// Sends every session's views through the API on a loopback port, 16 sessions at a
 /// time, each view as the site would (customers log in part way: the token and the
 /// body then name them). Returns the views accepted.
-async fn replay(local: &Local, keys: &TokenKeys, sessions: &[Session]) -> Result<usize, String> {
+async fn replay(local: &Local, keys: &TokenKeys, sessions: &[Session]) -> Result<usize, Error> {
+    let listen = |source| Error::Listen {
+        addr: "127.0.0.1:0".into(),
+        source,
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(|e| format!("cannot listen on loopback: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(listen)?;
+    let addr = listener.local_addr().map_err(listen)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = crate::server::router(Arc::clone(&local.api), None);
     let server = tokio::spawn(crate::server::serve(listener, router, async move {
@@ -158,7 +157,10 @@ async fn replay(local: &Local, keys: &TokenKeys, sessions: &[Session]) -> Result
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| ReplayError::Request {
+            url: format!("http://{addr}"),
+            source,
+        })?;
     let bar = indicatif::ProgressBar::new(sessions.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("replaying sessions [{bar:30}] {pos}/{len}")
@@ -204,15 +206,18 @@ async fn replay(local: &Local, keys: &TokenKeys, sessions: &[Session]) -> Result
                         .body(body.to_string())
                         .send()
                         .await
-                        .map_err(|e| format!("{url}: {e}"))?;
+                        .map_err(|source| ReplayError::Request {
+                            url: url.clone(),
+                            source,
+                        })?;
                     let status = response.status();
                     if !status.is_success() {
-                        let text = response.text().await.unwrap_or_default();
-                        return Err(format!("{url}: {status} {text}"));
+                        let body = response.text().await.unwrap_or_default();
+                        return Err(ReplayError::Refused { url, status, body });
                     }
                     accepted += 1;
                 }
-                Ok::<usize, String>(accepted)
+                Ok::<usize, ReplayError>(accepted)
             });
         }
         match tasks.join_next().await {
@@ -220,8 +225,8 @@ async fn replay(local: &Local, keys: &TokenKeys, sessions: &[Session]) -> Result
                 sent += n;
                 bar.inc(1);
             }
-            Some(Ok(Err(e))) => return Err(format!("replaying a session: {e}")),
-            Some(Err(e)) => return Err(format!("replaying a session: {e}")),
+            Some(Ok(Err(e))) => return Err(e.into()),
+            Some(Err(e)) => return Err(ReplayError::Task(e).into()),
             None => break,
         }
     }
@@ -243,9 +248,10 @@ fn movielens_shop(
         Vec<Session>,
         Vec<Product>,
     ),
-    String,
+    Error,
 > {
-    let mut batch = reco_pipeline::import::read_movielens(dir).map_err(|e| e.to_string())?;
+    let mut batch = reco_pipeline::import::read_movielens(dir)
+        .map_err(|e| Error::Usage(format!("{}: {e}", dir.display())))?;
     let mut by_user: std::collections::BTreeMap<String, Vec<(i64, String)>> =
         std::collections::BTreeMap::new();
     for r in &batch.ratings {
@@ -313,15 +319,14 @@ fn movielens_shop(
 }
 
 /// The storefront's side of a demo data dir: its catalogue and the token key.
-pub fn site(config: &reco_core::Config, dir: &DataDir) -> Result<crate::site::DemoSite, String> {
+pub fn site(config: &reco_core::Config, dir: &DataDir) -> Result<crate::site::DemoSite, Error> {
     let path = dir.root().join(CATALOGUE_FILE);
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = std::fs::read(&path).map_err(Error::file(&path))?;
     #[derive(serde::Deserialize)]
     struct Customers {
         customers: Vec<String>,
     }
-    let parsed: Customers =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let parsed: Customers = serde_json::from_slice(&bytes).map_err(Error::json(path.display()))?;
     Ok(crate::site::DemoSite {
         catalogue: bytes.into(),
         customers: parsed.customers.into_iter().collect(),

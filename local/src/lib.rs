@@ -2,6 +2,7 @@
 //! puts the shared API on embedded storage.
 
 pub mod demo;
+mod error;
 pub mod server;
 pub mod shop;
 pub mod site;
@@ -16,6 +17,8 @@ use reco_core::{Config, Deadpool, SessionService, SessionStore, SystemClock, Tok
 use reco_serving::{ModelSource, Recommender};
 
 use reco_embedded::{FolderArtifactStore, SqliteSessionStore, SqliteWarehouse};
+
+pub use error::{Error, ReplayError};
 
 /// Files under `--data-dir`.
 pub struct DataDir {
@@ -60,34 +63,34 @@ impl DataDir {
 
     /// The configured secret (`RECO_TOKEN_SECRET`) when set; otherwise the data dir's
     /// secret, created with 32 random bytes on first use (mode 0600).
-    pub fn token_key(&self, config: &Config) -> Result<TokenKeys, String> {
+    pub fn token_key(&self, config: &Config) -> Result<TokenKeys, Error> {
         if let Some(secret) = &config.token_secret {
-            return TokenKeys::parse(&secret.0).map_err(|e| format!("RECO_TOKEN_SECRET: {e}"));
+            return TokenKeys::parse(&secret.0)
+                .map_err(|e| Error::Usage(format!("RECO_TOKEN_SECRET: {e}")));
         }
         let path = self.token_secret_file();
         match std::fs::read_to_string(&path) {
-            Ok(secret) => TokenKeys::parse(&secret).map_err(|e| format!("{}: {e}", path.display())),
+            Ok(secret) => TokenKeys::parse(&secret)
+                .map_err(|e| Error::Usage(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut raw = [0u8; 32];
-                getrandom::fill(&mut raw).map_err(|e| format!("no randomness: {e}"))?;
+                getrandom::fill(&mut raw).map_err(Error::Random)?;
                 let secret: String = raw.iter().map(|b| format!("{b:02x}")).collect();
                 let mut options = std::fs::OpenOptions::new();
                 options.write(true).create_new(true);
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
                 match options.open(&path) {
-                    Ok(mut f) => f
-                        .write_all(secret.as_bytes())
-                        .map_err(|e| format!("{}: {e}", path.display()))?,
+                    Ok(mut f) => f.write_all(secret.as_bytes()).map_err(Error::file(&path))?,
                     // Another process created it first: use theirs.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         return self.token_key(config);
                     }
-                    Err(e) => return Err(format!("{}: {e}", path.display())),
+                    Err(e) => return Err(Error::file(&path)(e)),
                 }
-                TokenKeys::new(secret).map_err(|e| e.to_string())
+                Ok(TokenKeys::new(secret)?)
             }
-            Err(e) => Err(format!("{}: {e}", path.display())),
+            Err(e) => Err(Error::file(&path)(e)),
         }
     }
 }
@@ -114,27 +117,28 @@ impl Local {
 }
 
 /// Opens the data dir at `path` (creating it if needed), naming the path in errors.
-pub fn open_dir(path: &Path) -> Result<DataDir, String> {
-    DataDir::open(path).map_err(|e| format!("{}: {e}", path.display()))
+pub fn open_dir(path: &Path) -> Result<DataDir, Error> {
+    DataDir::open(path).map_err(Error::file(path))
 }
 
 /// Opens the data dir at `path` and its storage.
-pub fn open_at(config: &Config, path: &Path) -> Result<(DataDir, Local), String> {
+pub fn open_at(config: &Config, path: &Path) -> Result<(DataDir, Local), Error> {
     let dir = open_dir(path)?;
     let local = open(config, &dir)?;
     Ok((dir, local))
 }
 
 /// Opens the data dir's storage (creating and migrating it as needed).
-pub fn open(config: &Config, dir: &DataDir) -> Result<Local, String> {
+pub fn open(config: &Config, dir: &DataDir) -> Result<Local, Error> {
     for db in [dir.sessions_db(), dir.warehouse_db()] {
         owner_only_file(&db)?;
     }
+    let sessions_db = dir.sessions_db();
     let sqlite_store =
-        Arc::new(SqliteSessionStore::open(&dir.sessions_db()).map_err(|e| e.to_string())?);
+        Arc::new(SqliteSessionStore::open(&sessions_db).map_err(Error::at(&sessions_db))?);
     let store: Arc<dyn SessionStore> = sqlite_store.clone();
-    let warehouse = SqliteWarehouse::open(&dir.warehouse_db())
-        .map_err(|e| format!("{}: {e}", dir.warehouse_db().display()))?;
+    let warehouse_db = dir.warehouse_db();
+    let warehouse = SqliteWarehouse::open(&warehouse_db).map_err(Error::at(&warehouse_db))?;
     let clock = Arc::new(SystemClock);
     let artifacts = FolderArtifactStore::new(&dir.artifacts());
     // No separate cache locally: the model in memory is the cache.
@@ -171,19 +175,17 @@ pub fn open(config: &Config, dir: &DataDir) -> Result<Local, String> {
 /// Creates `path` empty and readable by the owner only if it does not exist, so that
 /// SQLite (which gives its journal files the database's mode) never makes it readable
 /// by others; an existing file is narrowed to the owner.
-fn owner_only_file(path: &Path) -> Result<(), String> {
+fn owner_only_file(path: &Path) -> Result<(), Error> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(false);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    options.open(path).map_err(Error::file(path))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(Error::file(path))?;
     }
     Ok(())
 }
@@ -206,7 +208,7 @@ pub fn lower_thread_priority() {
 pub async fn train(
     local: &Local,
     options: &reco_pipeline::train::TrainOptions,
-) -> Result<reco_pipeline::train::Outcome, String> {
+) -> Result<reco_pipeline::train::Outcome, Error> {
     let bar = indicatif::ProgressBar::new(options.epochs as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -222,7 +224,7 @@ pub async fn train(
             bar.set_message(format!("loss {:.3}, P@10 {:.4}", p.loss, p.precision_at_10));
         })
         .await
-        .map_err(|e| e.to_string());
+        .map_err(Error::from);
     bar.finish_and_clear();
     outcome
 }

@@ -17,8 +17,8 @@ async fn main() -> ExitCode {
         .init();
     match cli::run(cli::Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

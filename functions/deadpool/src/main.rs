@@ -5,12 +5,7 @@ use reco_core::Config;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_target(false)
-        .without_time()
-        .init();
+    reco_lambda::init_logging();
     let config = Config::from_env()?;
     let target = reco_rdsdata::Target::from_config(&config)?;
     let aws = aws_config::load_from_env().await;

@@ -4,12 +4,7 @@ use lambda_runtime::{run, service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_target(false)
-        .without_time()
-        .init();
+    reco_lambda::init_logging();
     let config = reco_core::Config::from_env()?;
     let aws = aws_config::load_from_env().await;
     let target = reco_rdsdata::Target::from_config(&config)?;

@@ -15,7 +15,7 @@ pub struct Args {
     pub all: bool,
 }
 
-pub async fn run(config: &Config, args: Args) -> Result<(), String> {
+pub async fn run(config: &Config, args: Args) -> Result<(), reco::Error> {
     let Args { data_dir, all } = args;
     let config = Config {
         session_timeout_secs: if all { 0 } else { config.session_timeout_secs },
@@ -28,7 +28,7 @@ pub async fn run(config: &Config, args: Args) -> Result<(), String> {
         r.archived, r.raced, r.quarantined, r.failed
     );
     if r.failed > 0 {
-        return Err(format!("{} sessions could not be archived", r.failed));
+        return Err(reco::Error::NotArchived(r.failed));
     }
     Ok(())
 }

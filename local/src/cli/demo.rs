@@ -30,7 +30,7 @@ pub struct Args {
     pub sessions: usize,
 }
 
-pub async fn run(config: &Config, args: Args) -> Result<(), String> {
+pub async fn run(config: &Config, args: Args) -> Result<(), reco::Error> {
     let Args {
         data_dir,
         addr,
@@ -42,10 +42,14 @@ pub async fn run(config: &Config, args: Args) -> Result<(), String> {
         sessions,
     } = args;
     if items_per_category == 0 || items_per_category > 10_000 {
-        return Err("--items-per-category must be 1..=10000".into());
+        return Err(reco::Error::Usage(
+            "--items-per-category must be 1..=10000".into(),
+        ));
     }
     if customers > 1_000_000 || sessions > 1_000_000 {
-        return Err("--customers and --sessions must be at most 1000000".into());
+        return Err(reco::Error::Usage(
+            "--customers and --sessions must be at most 1000000".into(),
+        ));
     }
     let options = reco::demo::DemoOptions {
         data_dir: data_dir.clone(),

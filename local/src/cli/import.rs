@@ -26,7 +26,7 @@ pub struct Args {
     pub ratings: Vec<PathBuf>,
 }
 
-pub async fn run(config: &Config, args: Args) -> Result<(), String> {
+pub async fn run(config: &Config, args: Args) -> Result<(), reco::Error> {
     let Args {
         data_dir,
         rds_data,
@@ -47,21 +47,24 @@ pub async fn run(config: &Config, args: Args) -> Result<(), String> {
         files.extend(list.into_iter().map(|p| (p, kind)));
     }
     if movielens.is_none() && files.is_empty() {
-        return Err(NOTHING_TO_IMPORT.into());
+        return Err(reco::Error::Usage(NOTHING_TO_IMPORT.into()));
     }
     let warehouse: Box<dyn reco_core::Warehouse> = if rds_data {
         Box::new(super::aurora(config).await?.0)
     } else {
-        let data_dir = data_dir.ok_or("give --data-dir, or --rds-data")?;
+        let data_dir =
+            data_dir.ok_or_else(|| reco::Error::Usage("give --data-dir, or --rds-data".into()))?;
         let dir = reco::open_dir(&data_dir)?;
         Box::new(reco::open(config, &dir)?.warehouse)
     };
     let batch = import(warehouse.as_ref(), movielens.as_deref(), &files)
         .await
-        .map_err(|e| match e {
-            ImportError::BadRows(_) => format!("nothing was loaded; bad rows:\n{e}"),
-            ImportError::Empty => NOTHING_TO_IMPORT.to_string(),
-            e => format!("nothing was loaded: {e}"),
+        .map_err(|e| {
+            reco::Error::Usage(match e {
+                ImportError::BadRows(_) => format!("nothing was loaded; bad rows:\n{e}"),
+                ImportError::Empty => NOTHING_TO_IMPORT.to_string(),
+                e => format!("nothing was loaded: {e}"),
+            })
         })?;
     println!(
         "loaded {} customers, {} items, {} purchases, {} ratings",

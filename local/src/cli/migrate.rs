@@ -12,13 +12,11 @@ pub struct Args {
     pub rds_data: bool,
 }
 
-pub async fn run(config: &Config, args: Args) -> Result<(), String> {
+pub async fn run(config: &Config, args: Args) -> Result<(), reco::Error> {
     let Args { data_dir, rds_data } = args;
     if rds_data {
         let (rds, aws) = super::aurora(config).await?;
-        let applied = reco_rdsdata::migrate::apply(&rds)
-            .await
-            .map_err(|e| e.to_string())?;
+        let applied = reco_rdsdata::migrate::apply(&rds).await?;
         println!(
             "applied {} migration(s) to {}: {:?}",
             applied.len(),
@@ -26,12 +24,13 @@ pub async fn run(config: &Config, args: Args) -> Result<(), String> {
             applied
         );
         for arn in &config.rds_role_secret_arns {
-            let (role, password) = reco_secrets::database_credentials(&aws, arn)
-                .await
-                .map_err(|e| e.to_string())?;
+            let (role, password) = reco_secrets::database_credentials(&aws, arn).await?;
             reco_rdsdata::migrate::set_role_password(&rds, &role, &password)
                 .await
-                .map_err(|e| format!("{role}: {e}"))?;
+                .map_err(|e| reco::Error::Role {
+                    role: role.clone(),
+                    source: e,
+                })?;
             println!("role {role} logs in with the password of {arn}");
         }
     } else if let Some(data_dir) = data_dir {

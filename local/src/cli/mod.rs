@@ -62,15 +62,15 @@ enum Command {
 /// configuration it was made with.
 async fn aurora(
     config: &Config,
-) -> Result<(reco_rdsdata::AuroraWarehouse, aws_config::SdkConfig), String> {
-    let target = reco_rdsdata::Target::from_config(config).map_err(|e| e.to_string())?;
+) -> Result<(reco_rdsdata::AuroraWarehouse, aws_config::SdkConfig), reco::Error> {
+    let target = reco_rdsdata::Target::from_config(config)?;
     let aws = aws_config::load_from_env().await;
     let warehouse = reco_rdsdata::AuroraWarehouse::new(aws_sdk_rdsdata::Client::new(&aws), target);
     Ok((warehouse, aws))
 }
 
-pub async fn run(cli: Cli) -> Result<(), String> {
-    let config = Config::from_env().map_err(|e| e.to_string())?;
+pub async fn run(cli: Cli) -> Result<(), reco::Error> {
+    let config = Config::from_env()?;
     match cli.command {
         Command::Demo(args) => demo::run(&config, args).await,
         Command::Serve(args) => serve::run(&config, args).await,

@@ -13,17 +13,17 @@ pub struct Args {
     pub json: bool,
 }
 
-pub async fn run(config: &Config, args: Args) -> Result<(), String> {
+pub async fn run(config: &Config, args: Args) -> Result<(), reco::Error> {
     let Args { data_dir, json } = args;
     let (_, local) = reco::open_at(config, &data_dir)?;
     let admin = local
         .api
         .admin
         .as_ref()
-        .ok_or("the local API has no admin routes")?;
+        .ok_or_else(|| reco::Error::Usage("the local API has no admin routes".into()))?;
     let now = SystemClock.now();
-    let models = admin.models().await.map_err(|e| e.message)?;
-    let activity = admin.activity(now).await.map_err(|e| e.message)?;
+    let models = admin.models().await?;
+    let activity = admin.activity(now).await?;
     if json {
         println!(
             "{}",

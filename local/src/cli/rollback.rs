@@ -12,13 +12,11 @@ pub struct Args {
     pub to: Option<String>,
 }
 
-pub async fn run(config: &Config, args: Args) -> Result<(), String> {
+pub async fn run(config: &Config, args: Args) -> Result<(), reco::Error> {
     let Args { data_dir, to } = args;
     let (_, local) = reco::open_at(config, &data_dir)?;
     let pointer =
-        reco_pipeline::train::rollback(&local.artifacts, to.as_deref(), SystemClock.now())
-            .await
-            .map_err(|e| e.to_string())?;
+        reco_pipeline::train::rollback(&local.artifacts, to.as_deref(), SystemClock.now()).await?;
     println!(
         "published {} (previous: {:?})",
         pointer.version, pointer.previous

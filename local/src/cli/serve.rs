@@ -22,7 +22,7 @@ pub struct Args {
     pub allow_remote: bool,
 }
 
-pub async fn run(config: &Config, args: Args) -> Result<(), String> {
+pub async fn run(config: &Config, args: Args) -> Result<(), reco::Error> {
     serve(config, args.addr, &args.data_dir, args.allow_remote).await
 }
 
@@ -33,14 +33,14 @@ pub async fn serve(
     addr: SocketAddr,
     data_dir: &std::path::Path,
     allow_remote: bool,
-) -> Result<(), String> {
+) -> Result<(), reco::Error> {
     if !addr.ip().is_loopback() {
         if !allow_remote {
-            return Err(format!(
+            return Err(reco::Error::Usage(format!(
                 "--addr {addr} is not a loopback address: visitor tokens would cross the \
          network in clear text. Give --allow-remote to listen there anyway \
          (behind a TLS proxy)."
-            ));
+            )));
         }
         tracing::warn!(%addr, "listening beyond loopback: tokens travel in clear text unless a TLS proxy is in front");
     }
@@ -72,15 +72,26 @@ pub async fn serve(
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(|source| reco::Error::Listen {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| reco::Error::Listen {
+            addr: addr.to_string(),
+            source,
+        })?;
     if demo.is_some() {
         println!("storefront: http://{bound}/demo/  (API and /reco.js at http://{bound}/)");
     }
     tracing::info!(addr = %bound, data_dir = %data_dir.display(), "serving");
     reco::server::serve(listener, reco::server::router(api, demo), shutdown_signal())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|source| reco::Error::Listen {
+            addr: bound.to_string(),
+            source,
+        })
 }
 
 /// One retraining run. Fitting is CPU-bound: it runs on a thread of its own, at a lower

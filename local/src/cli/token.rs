@@ -20,7 +20,7 @@ pub struct Args {
     pub ttl: i64,
 }
 
-pub async fn run(config: &Config, args: Args) -> Result<(), String> {
+pub async fn run(config: &Config, args: Args) -> Result<(), reco::Error> {
     let Args {
         data_dir,
         session,
@@ -29,16 +29,17 @@ pub async fn run(config: &Config, args: Args) -> Result<(), String> {
         ttl,
     } = args;
     if ttl <= 0 || ttl > config.token_max_ttl_secs as i64 {
-        return Err(format!(
+        return Err(reco::Error::Usage(format!(
             "--ttl must be 1..={} seconds (RECO_TOKEN_MAX_TTL_SECS)",
             config.token_max_ttl_secs
-        ));
+        )));
     }
     // An admin token names no visitor session; "admin" fills the field.
     let session = session.unwrap_or_else(|| "admin".to_string());
-    reco_api::validate::session_id(&session).map_err(|e| e.message)?;
+    reco_api::validate::session_id(&session)?;
     if let Some(c) = &customer {
-        reco_core::ids::customer_id(c).map_err(|e| format!("--customer {e}"))?;
+        reco_core::ids::customer_id(c)
+            .map_err(|e| reco::Error::Usage(format!("--customer {e}")))?;
     }
     let dir = reco::open_dir(&data_dir)?;
     let key = dir.token_key(config)?;

@@ -22,7 +22,7 @@ pub struct Args {
     pub force: bool,
 }
 
-pub async fn run(config: &Config, args: Args) -> Result<(), String> {
+pub async fn run(config: &Config, args: Args) -> Result<(), reco::Error> {
     let Args {
         data_dir,
         options,
@@ -32,7 +32,7 @@ pub async fn run(config: &Config, args: Args) -> Result<(), String> {
         force,
     } = args;
     let mut opts: reco_pipeline::train::TrainOptions = match options {
-        Some(json) => serde_json::from_str(&json).map_err(|e| format!("--options: {e}"))?,
+        Some(json) => serde_json::from_str(&json).map_err(reco::Error::json("--options"))?,
         None => Default::default(),
     };
     if let Some(e) = epochs {

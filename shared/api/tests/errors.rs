@@ -3,76 +3,15 @@
 //! `Retry-After`, a session over its byte budget a 413, and a customer's session
 //! refuses tokens of anyone else with 403.
 
-use std::sync::Arc;
+mod common;
 
-use async_trait::async_trait;
 use bytes::Bytes;
+use common::{body, sign, Scripted, NOW_MS};
 use reco_api::Api;
-use reco_core::ports::AppendRequest;
-use reco_core::{
-    AppendOutcome, Clock, Config, SessionDoc, SessionService, SessionStore, StoreError, Timestamp,
-    TokenClaims, TokenKeys,
-};
-
-const NOW_MS: i64 = 1_800_000_000_000;
-
-/// Answers every call with one fixed outcome.
-struct Scripted {
-    append: fn() -> Result<AppendOutcome, StoreError>,
-    doc: Option<SessionDoc>,
-}
-
-#[async_trait]
-impl SessionStore for Scripted {
-    async fn append(&self, _: AppendRequest<'_>) -> Result<AppendOutcome, StoreError> {
-        (self.append)()
-    }
-    async fn get(&self, _: &str) -> Result<Option<SessionDoc>, StoreError> {
-        Ok(self.doc.clone())
-    }
-    async fn archive(&self, _: &str, _: Timestamp, _: i64) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-    async fn quarantine(&self, _: &str, _: Timestamp, _: &str) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-    async fn inactive(
-        &self,
-        _: u32,
-        _: Timestamp,
-        _: usize,
-    ) -> Result<Vec<(String, Timestamp)>, StoreError> {
-        Ok(Vec::new())
-    }
-}
-
-struct Fixed;
-impl Clock for Fixed {
-    fn now(&self) -> Timestamp {
-        Timestamp(NOW_MS)
-    }
-}
-
-const SECRET: &str = "0123456789abcdef0123456789abcdef";
+use reco_core::{AppendOutcome, Config, SessionDoc, StoreError, Timestamp};
 
 fn api(store: Scripted) -> Api {
-    Api {
-        sessions: SessionService::new(Arc::new(store), Arc::new(Fixed), &Config::default()),
-        tokens: TokenKeys::new(SECRET).expect("key"),
-        max_body_bytes: 4096,
-        recommender: None,
-        admin: None,
-    }
-}
-
-fn token(cid: Option<&str>) -> String {
-    TokenKeys::new(SECRET).expect("key").sign(&TokenClaims {
-        sid: "s1".into(),
-        cid: cid.map(str::to_string),
-        iat: NOW_MS / 1000,
-        exp: NOW_MS / 1000 + 600,
-        adm: false,
-    })
+    common::api(store, 4096)
 }
 
 async fn call(api: &Api, method: &str, cid: Option<&str>) -> http::Response<Bytes> {
@@ -81,29 +20,17 @@ async fn call(api: &Api, method: &str, cid: Option<&str>) -> http::Response<Byte
     } else {
         "/v1/sessions/s1"
     };
-    let request = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {}", token(cid)))
-        .body(Bytes::from_static(br#"{"item_id":"i1"}"#))
-        .expect("request");
-    api.handle(request).await
-}
-
-fn body(r: &http::Response<Bytes>) -> serde_json::Value {
-    serde_json::from_slice(r.body()).expect("JSON")
+    let token = sign("s1", cid, false);
+    common::call(api, method, path, Some(&token), &br#"{"item_id":"i1"}"#[..]).await
 }
 
 #[tokio::test]
 async fn store_failures_are_generic_5xx_with_a_request_id() {
-    let api = api(Scripted {
-        append: || {
-            Err(StoreError::Other(
-                "table reco-secret-name: ValidationException at 10.0.3.7".into(),
-            ))
-        },
-        doc: None,
-    });
+    let api = api(Scripted::answering(|| {
+        Err(StoreError::Other(
+            "table reco-secret-name: ValidationException at 10.0.3.7".into(),
+        ))
+    }));
     let r = call(&api, "POST", None).await;
     assert_eq!(r.status().as_u16(), 500);
     let message = body(&r)["error"]["message"]
@@ -121,14 +48,11 @@ async fn store_failures_are_generic_5xx_with_a_request_id() {
         "{message}"
     );
 
-    let api = self::api(Scripted {
-        append: || {
-            Err(StoreError::Unavailable(
-                "throttled by dynamodb.eu-west-1".into(),
-            ))
-        },
-        doc: None,
-    });
+    let api = self::api(Scripted::answering(|| {
+        Err(StoreError::Unavailable(
+            "throttled by dynamodb.eu-west-1".into(),
+        ))
+    }));
     let r = call(&api, "POST", None).await;
     assert_eq!(r.status().as_u16(), 503);
     assert_eq!(body(&r)["error"]["code"], "unavailable");
@@ -137,10 +61,9 @@ async fn store_failures_are_generic_5xx_with_a_request_id() {
 
 #[tokio::test]
 async fn full_and_oversized_sessions_say_so() {
-    let api = api(Scripted {
-        append: || Ok(AppendOutcome::CapReached { view_count: 500 }),
-        doc: None,
-    });
+    let api = api(Scripted::answering(|| {
+        Ok(AppendOutcome::CapReached { view_count: 500 })
+    }));
     let r = call(&api, "POST", None).await;
     assert_eq!(r.status().as_u16(), 429);
     assert_eq!(
@@ -152,14 +75,11 @@ async fn full_and_oversized_sessions_say_so() {
         .to_str()
         .expect("ascii")
         .contains("retry-after"));
-    let api = self::api(Scripted {
-        append: || {
-            Ok(AppendOutcome::TooLarge {
-                byte_count: 349_990,
-            })
-        },
-        doc: None,
-    });
+    let api = self::api(Scripted::answering(|| {
+        Ok(AppendOutcome::TooLarge {
+            byte_count: 349_990,
+        })
+    }));
     let r = call(&api, "POST", None).await;
     assert_eq!(r.status().as_u16(), 413);
     assert_eq!(body(&r)["error"]["code"], "session_too_large");

@@ -2,103 +2,51 @@
 //! status it lists for a route is one the API can answer, and every error code the API
 //! emits is in its enum.
 
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use reco_api::Api;
-use reco_core::ports::AppendRequest;
-use reco_core::{
-    AppendOutcome, ArtifactError, ArtifactStore, Clock, Config, SessionDoc, SessionService,
-    SessionStore, StoreError, Timestamp, TokenClaims, TokenKeys,
+use common::{
+    body, call, documented_codes, point_to, sign, spec, write_version, Fixed, MemoryArtifacts,
+    Scripted,
 };
+use reco_api::Api;
+use reco_core::{AppendOutcome, Config, SessionService, StoreError, TokenClaims, TokenKeys};
 use reco_serving::{ModelSource, Recommender};
 
-/// The store is not what this test is about; it answers "not found" and accepts nothing.
-struct EmptyStore;
-
-#[async_trait]
-impl SessionStore for EmptyStore {
-    async fn append(&self, _: AppendRequest<'_>) -> Result<AppendOutcome, StoreError> {
-        Ok(AppendOutcome::Archived)
+/// The API on `store`, serving what `artifacts` publishes, with the admin routes.
+fn api_on(store: Scripted, artifacts: Arc<MemoryArtifacts>) -> Api {
+    let store = Arc::new(store);
+    let models = Arc::new(ModelSource::new(
+        artifacts.clone(),
+        None,
+        std::time::Duration::from_secs(60),
+    ));
+    Api {
+        sessions: SessionService::new(store.clone(), Arc::new(Fixed), &Config::default()),
+        tokens: common::key(),
+        max_body_bytes: 1024,
+        recommender: Some(Arc::new(Recommender::new(Arc::clone(&models)))),
+        admin: Some(Arc::new(reco_api::admin::Admin {
+            artifacts,
+            models: Some(models),
+            sessions: store,
+            warehouse: Arc::new(reco_embedded::SqliteWarehouse::in_memory().expect("warehouse")),
+            session_timeout_secs: 1800,
+        })),
     }
-    async fn get(&self, _: &str) -> Result<Option<SessionDoc>, StoreError> {
-        Ok(None)
-    }
-    async fn archive(&self, _: &str, _: Timestamp, _: i64) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-    async fn quarantine(&self, _: &str, _: Timestamp, _: &str) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-    async fn inactive(
-        &self,
-        _: u32,
-        _: Timestamp,
-        _: usize,
-    ) -> Result<Vec<(String, Timestamp)>, StoreError> {
-        Ok(Vec::new())
-    }
-}
-
-/// An artifact store with nothing published: the recommendation routes answer
-/// `no_model` once their parameters pass.
-struct NoArtifacts;
-
-#[async_trait]
-impl ArtifactStore for NoArtifacts {
-    async fn put(&self, _: &str, _: Vec<u8>, _: &str) -> Result<(), ArtifactError> {
-        Ok(())
-    }
-    async fn get(&self, _: &str) -> Result<Option<Vec<u8>>, ArtifactError> {
-        Ok(None)
-    }
-}
-
-struct Fixed;
-impl Clock for Fixed {
-    fn now(&self) -> Timestamp {
-        Timestamp(1_800_000_000_000)
-    }
-}
-
-fn spec() -> serde_yaml::Value {
-    serde_yaml::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../docs/openapi.yaml"
-        ))
-        .expect("openapi.yaml readable"),
-    )
-    .expect("openapi.yaml parses")
 }
 
 /// The API on a store that archives every append and an artifact store with nothing
 /// published, and its token key.
 fn api() -> (Api, TokenKeys) {
-    let key = TokenKeys::new("0123456789abcdef0123456789abcdef").expect("key");
-    let api = Api {
-        sessions: SessionService::new(Arc::new(EmptyStore), Arc::new(Fixed), &Config::default()),
-        tokens: key.clone(),
-        max_body_bytes: 1024,
-        recommender: Some(Arc::new(Recommender::new(Arc::new(ModelSource::new(
-            Arc::new(NoArtifacts),
-            None,
-            std::time::Duration::from_secs(60),
-        ))))),
-        admin: None,
-    };
-    (api, key)
-}
-
-/// The error codes the document's enum lists.
-fn documented_codes(spec: &serde_yaml::Value) -> Vec<String> {
-    spec["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
-        .as_sequence()
-        .expect("code enum")
-        .iter()
-        .map(|c| c.as_str().expect("string").to_string())
-        .collect()
+    (
+        api_on(Scripted::archived(), Arc::new(MemoryArtifacts::default())),
+        common::key(),
+    )
 }
 
 #[tokio::test]
@@ -180,6 +128,9 @@ async fn every_documented_route_is_served_with_documented_errors() {
         }
     }
 }
+
+/// A scripted store's answer to every append.
+type Append = fn() -> Result<AppendOutcome, StoreError>;
 
 /// (method, uri, token, body, status, code) of one bad request.
 type Case<'a> = (&'a str, &'a str, Option<&'a str>, String, u16, &'a str);
@@ -347,4 +298,271 @@ async fn each_client_error_answers_its_documented_code() {
             "{code} is not in the document"
         );
     }
+}
+
+/// Every code the document lists is one some request gets: each failure a client can
+/// meet, produced through the API against a store scripted to fail that way and an
+/// artifact store holding a good version, a damaged one, or nothing. `body_timeout` is
+/// the local server's own (`a_stalled_client_is_disconnected` in local/tests/serve.rs).
+#[tokio::test]
+async fn every_documented_code_is_answered() {
+    let visitor = sign("s1", None, false);
+    let admin = sign("admin", None, true);
+    let view = || Bytes::from_static(br#"{"item_id":"a"}"#);
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut expect = |r: http::Response<Bytes>, status: u16, code: &str| {
+        let got = body(&r);
+        assert_eq!(
+            (r.status().as_u16(), got["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{got}"
+        );
+        seen.insert(code.to_string());
+    };
+
+    // The client errors of the table above.
+    let (api, _) = api();
+    for (method, uri, token, payload, status, code) in [
+        (
+            "POST",
+            "/v1/sessions/s1/views",
+            Some(&visitor),
+            "{",
+            400,
+            "malformed_json",
+        ),
+        (
+            "POST",
+            "/v1/sessions/s1/views",
+            Some(&visitor),
+            r#"{"item_id":""}"#,
+            400,
+            "invalid_field",
+        ),
+        (
+            "POST",
+            "/v1/sessions/s1/views",
+            Some(&visitor),
+            r#"{"item_id":"a","x":1}"#,
+            400,
+            "unknown_field",
+        ),
+        (
+            "POST",
+            "/v1/sessions/s1/views",
+            None,
+            r#"{"item_id":"a"}"#,
+            401,
+            "unauthorized",
+        ),
+        (
+            "POST",
+            "/v1/sessions/s2/views",
+            Some(&visitor),
+            r#"{"item_id":"a"}"#,
+            403,
+            "forbidden",
+        ),
+        (
+            "POST",
+            "/v1/sessions/s1/views",
+            Some(&visitor),
+            r#"{"item_id":"a"}"#,
+            409,
+            "session_archived",
+        ),
+        (
+            "GET",
+            "/v1/sessions/s1",
+            Some(&visitor),
+            "",
+            404,
+            "not_found",
+        ),
+        (
+            "DELETE",
+            "/v1/sessions/s1",
+            Some(&visitor),
+            "",
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "GET",
+            "/v1/popular?k=0",
+            Some(&visitor),
+            "",
+            400,
+            "invalid_parameter",
+        ),
+        (
+            "GET",
+            "/v1/popular?x=1",
+            Some(&visitor),
+            "",
+            400,
+            "unknown_parameter",
+        ),
+        ("GET", "/v1/popular", Some(&visitor), "", 503, "no_model"),
+        ("GET", "/v1/popular", Some(&admin), "", 403, "admin_token"),
+        (
+            "GET",
+            "/v1/admin/models",
+            Some(&visitor),
+            "",
+            403,
+            "admin_required",
+        ),
+        (
+            "POST",
+            "/v1/admin/rollback",
+            Some(&admin),
+            "",
+            409,
+            "nothing_published",
+        ),
+    ] {
+        let r = call(
+            &api,
+            method,
+            uri,
+            token.map(String::as_str),
+            payload.to_string(),
+        )
+        .await;
+        expect(r, status, code);
+    }
+    let big = format!(r#"{{"item_id":"{}"}}"#, "x".repeat(2000));
+    expect(
+        call(&api, "POST", "/v1/sessions/s1/views", Some(&visitor), big).await,
+        413,
+        "payload_too_large",
+    );
+
+    // What the session store refuses, and its failures.
+    let refusals: [(Append, u16, &str); 6] = [
+        (
+            || {
+                Ok(AppendOutcome::CustomerConflict {
+                    existing: Some("c9".into()),
+                })
+            },
+            403,
+            "customer_mismatch",
+        ),
+        (
+            || {
+                Ok(AppendOutcome::TooLarge {
+                    byte_count: 349_990,
+                })
+            },
+            413,
+            "session_too_large",
+        ),
+        (
+            || Ok(AppendOutcome::CapReached { view_count: 500 }),
+            429,
+            "view_cap_reached",
+        ),
+        (
+            || {
+                Ok(AppendOutcome::ImpressionsFull {
+                    impression_bytes: 39_990,
+                })
+            },
+            413,
+            "impressions_full",
+        ),
+        (
+            || Err(StoreError::Unavailable("throttled".into())),
+            503,
+            "unavailable",
+        ),
+        (|| Err(StoreError::Other("broken".into())), 500, "internal"),
+    ];
+    for (append, status, code) in refusals {
+        let api = api_on(
+            Scripted::answering(append),
+            Arc::new(MemoryArtifacts::default()),
+        );
+        let (uri, payload) = if code == "impressions_full" {
+            (
+                "/v1/sessions/s1/impressions",
+                format!(
+                    r#"{{"impressions":[{{"recommendation_id":"{}","model_version":"v1","strategy":"popular","item_ids":["a"]}}]}}"#,
+                    "0".repeat(32)
+                ),
+            )
+        } else {
+            ("/v1/sessions/s1/views", r#"{"item_id":"a"}"#.to_string())
+        };
+        expect(
+            call(&api, "POST", uri, Some(&visitor), payload).await,
+            status,
+            code,
+        );
+    }
+
+    // A published version: an item it does not know; the rollbacks it refuses.
+    let artifacts = Arc::new(MemoryArtifacts::default());
+    write_version(&artifacts, "v1", false);
+    write_version(&artifacts, "v0", true);
+    point_to(&artifacts, "v1", &[]);
+    let api = api_on(Scripted::archived(), artifacts.clone());
+    let r = call(&api, "GET", "/v1/items/zzz/similar", Some(&visitor), view()).await;
+    expect(r, 404, "unknown_item");
+    let rollback = |to: &str| format!(r#"{{"to":"{to}"}}"#);
+    expect(
+        call(&api, "POST", "/v1/admin/rollback", Some(&admin), "").await,
+        409,
+        "no_earlier_version",
+    );
+    point_to(&artifacts, "v1", &["v0"]);
+    expect(
+        call(
+            &api,
+            "POST",
+            "/v1/admin/rollback",
+            Some(&admin),
+            rollback("v1"),
+        )
+        .await,
+        409,
+        "already_current",
+    );
+    expect(
+        call(
+            &api,
+            "POST",
+            "/v1/admin/rollback",
+            Some(&admin),
+            rollback("v0"),
+        )
+        .await,
+        409,
+        "version_unusable",
+    );
+    artifacts.down.store(true, Ordering::SeqCst);
+    expect(
+        call(&api, "GET", "/v1/admin/models", Some(&admin), "").await,
+        503,
+        "artifacts_unavailable",
+    );
+
+    // Only a damaged version is published: nothing can be served.
+    let artifacts = Arc::new(MemoryArtifacts::default());
+    write_version(&artifacts, "v0", true);
+    point_to(&artifacts, "v0", &[]);
+    let api = api_on(Scripted::archived(), artifacts);
+    expect(
+        call(&api, "GET", "/v1/popular", Some(&visitor), "").await,
+        503,
+        "model_unavailable",
+    );
+
+    let documented: BTreeSet<String> = documented_codes(&spec())
+        .into_iter()
+        .filter(|c| c != "body_timeout")
+        .collect();
+    assert_eq!(seen, documented);
 }

@@ -1,18 +1,15 @@
 //! Vector arithmetic and the CPU choice, for training and top-k alike: AVX2 and FMA
 //! code paths on x86-64 CPUs that have them, portable code (what AArch64 runs) elsewhere.
 
-/// The CPU has AVX2 and FMA and the AVX2 code path is not turned off: setting
-/// `RECO_MODEL_PORTABLE=1` runs the portable path (the one AArch64 runs), to test or
-/// measure it on x86-64.
+/// The CPU has AVX2 and FMA and the AVX2 code path is built: the crate's `portable`
+/// feature leaves it out, so that the portable path (the one AArch64 runs) can be
+/// tested and measured on x86-64.
 pub(crate) fn avx2_fma() -> bool {
-    if std::env::var_os("RECO_MODEL_PORTABLE").is_some_and(|v| !v.is_empty() && v != "0") {
-        return false;
-    }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
     {
         std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(feature = "portable"))))]
     false
 }
 

@@ -60,8 +60,18 @@ impl std::fmt::Display for RowError {
 pub enum ImportError {
     #[error("{}", .0.iter().take(50).map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     BadRows(Vec<RowError>),
-    #[error("{0}")]
-    Io(String),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: the header row: {source}", path.display())]
+    Header {
+        path: std::path::PathBuf,
+        #[source]
+        source: csv::Error,
+    },
     /// No file held a row.
     #[error("nothing to import")]
     Empty,
@@ -75,43 +85,62 @@ fn get<'a>(f: &'a Fields, name: &str) -> Option<&'a str> {
     f.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
 }
 
-fn id(f: &Fields, name: &str) -> Result<String, String> {
-    get(f, name)
-        .map(str::to_string)
-        .ok_or_else(|| format!("{name}: required and must not be empty"))
+/// What is wrong with one field of a row.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+struct FieldError {
+    field: String,
+    problem: String,
 }
 
-fn int(f: &Fields, name: &str) -> Result<Option<i64>, String> {
+fn bad(field: &str, problem: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.to_string(),
+        problem: problem.into(),
+    }
+}
+
+fn id(f: &Fields, name: &str) -> Result<String, FieldError> {
+    get(f, name)
+        .map(str::to_string)
+        .ok_or_else(|| bad(name, "required and must not be empty"))
+}
+
+fn int(f: &Fields, name: &str) -> Result<Option<i64>, FieldError> {
     get(f, name)
         .map(|v| {
             v.parse::<i64>()
-                .map_err(|_| format!("{name}: `{v}` is not a whole number"))
+                .map_err(|_| bad(name, format!("`{v}` is not a whole number")))
         })
         .transpose()
 }
 
-fn time_of(f: &Fields, name: &str) -> Result<Timestamp, String> {
-    let v = get(f, name).ok_or_else(|| format!("{name}: required"))?;
+fn time_of(f: &Fields, name: &str) -> Result<Timestamp, FieldError> {
+    let v = get(f, name).ok_or_else(|| bad(name, "required"))?;
     if let Ok(secs) = v.parse::<i64>() {
         return Ok(Timestamp(secs * 1000));
     }
-    Timestamp::parse_rfc3339(v)
-        .ok_or_else(|| format!("{name}: `{v}` is not an RFC 3339 date-time or epoch seconds"))
+    Timestamp::parse_rfc3339(v).ok_or_else(|| {
+        bad(
+            name,
+            format!("`{v}` is not an RFC 3339 date-time or epoch seconds"),
+        )
+    })
 }
 
-fn parse_row(kind: Kind, f: &Fields, batch: &mut ImportBatch) -> Result<(), String> {
+fn parse_row(kind: Kind, f: &Fields, batch: &mut ImportBatch) -> Result<(), FieldError> {
     match kind {
         Kind::Customers => {
             let birth_year = int(f, "birth_year")?.map(|y| y as i32);
             if let Some(y) = birth_year {
                 if !(1900..=2100).contains(&y) {
-                    return Err(format!("birth_year: {y} is outside 1900..=2100"));
+                    return Err(bad("birth_year", format!("{y} is outside 1900..=2100")));
                 }
             }
             let gender = get(f, "gender").map(str::to_uppercase);
             if let Some(g) = &gender {
                 if !matches!(g.as_str(), "F" | "M" | "X") {
-                    return Err(format!("gender: `{g}` is not F, M or X"));
+                    return Err(bad("gender", format!("`{g}` is not F, M or X")));
                 }
             }
             batch.customers.push(Customer {
@@ -125,12 +154,12 @@ fn parse_row(kind: Kind, f: &Fields, batch: &mut ImportBatch) -> Result<(), Stri
             let price = get(f, "price")
                 .map(|v| {
                     v.parse::<f64>()
-                        .map_err(|_| format!("price: `{v}` is not a number"))
+                        .map_err(|_| bad("price", format!("`{v}` is not a number")))
                 })
                 .transpose()?;
             if let Some(p) = price {
                 if !(p.is_finite() && p >= 0.0) {
-                    return Err(format!("price: {p} must be >= 0"));
+                    return Err(bad("price", format!("{p} must be >= 0")));
                 }
             }
             let active = match get(f, "active") {
@@ -138,7 +167,7 @@ fn parse_row(kind: Kind, f: &Fields, batch: &mut ImportBatch) -> Result<(), Stri
                 Some(v) => match v.to_lowercase().as_str() {
                     "true" | "1" | "yes" => true,
                     "false" | "0" | "no" => false,
-                    _ => return Err(format!("active: `{v}` is not true or false")),
+                    _ => return Err(bad("active", format!("`{v}` is not true or false"))),
                 },
             };
             batch.items.push(Item {
@@ -151,10 +180,11 @@ fn parse_row(kind: Kind, f: &Fields, batch: &mut ImportBatch) -> Result<(), Stri
             });
         }
         Kind::Purchases => {
-            let quantity = int(f, "quantity")?.ok_or("quantity: required")?;
+            let quantity = int(f, "quantity")?.ok_or_else(|| bad("quantity", "required"))?;
             if quantity <= 0 || quantity > i64::from(i32::MAX) {
-                return Err(format!(
-                    "quantity: {quantity} must be a positive whole number"
+                return Err(bad(
+                    "quantity",
+                    format!("{quantity} must be a positive whole number"),
                 ));
             }
             batch.purchases.push(Purchase {
@@ -166,9 +196,9 @@ fn parse_row(kind: Kind, f: &Fields, batch: &mut ImportBatch) -> Result<(), Stri
             });
         }
         Kind::Ratings => {
-            let rating = int(f, "rating")?.ok_or("rating: required")?;
+            let rating = int(f, "rating")?.ok_or_else(|| bad("rating", "required"))?;
             if !(1..=5).contains(&rating) {
-                return Err(format!("rating: {rating} is outside 1..=5"));
+                return Err(bad("rating", format!("{rating} is outside 1..=5")));
             }
             batch.ratings.push(Rating {
                 customer_id: id(f, "customer_id")?,
@@ -190,8 +220,10 @@ pub fn read_file(
     errors: &mut Vec<RowError>,
 ) -> Result<(), ImportError> {
     let name = path.display().to_string();
-    let text =
-        std::fs::read_to_string(path).map_err(|e| ImportError::Io(format!("{name}: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let jsonl = matches!(
         path.extension().and_then(|e| e.to_str()),
         Some("jsonl" | "ndjson" | "json")
@@ -228,7 +260,7 @@ pub fn read_file(
                     }
                 };
             if let Err(m) = parse_row(kind, &fields, batch) {
-                bad(n + 1, m);
+                bad(n + 1, m.to_string());
             }
         }
     } else {
@@ -237,7 +269,10 @@ pub fn read_file(
             .from_reader(text.as_bytes());
         let headers = reader
             .headers()
-            .map_err(|e| ImportError::Io(format!("{name}: header: {e}")))?
+            .map_err(|source| ImportError::Header {
+                path: path.to_path_buf(),
+                source,
+            })?
             .clone();
         for record in reader.records() {
             match record {
@@ -249,7 +284,7 @@ pub fn read_file(
                         .map(|(h, v)| (h.to_string(), v.to_string()))
                         .collect();
                     if let Err(m) = parse_row(kind, &fields, batch) {
-                        bad(line, m);
+                        bad(line, m.to_string());
                     }
                 }
                 Err(e) => {
@@ -328,8 +363,8 @@ pub const MOVIELENS_GENRES: [&str; 19] = [
 /// genre), u.data as ratings. The files are latin-1.
 pub fn read_movielens(dir: &Path) -> Result<ImportBatch, ImportError> {
     let read = |name: &str| -> Result<String, ImportError> {
-        let bytes = std::fs::read(dir.join(name))
-            .map_err(|e| ImportError::Io(format!("{}: {e}", dir.join(name).display())))?;
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).map_err(|source| ImportError::Io { path, source })?;
         Ok(bytes.iter().map(|&b| b as char).collect())
     };
     let mut batch = ImportBatch::default();

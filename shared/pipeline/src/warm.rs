@@ -25,16 +25,11 @@ pub async fn warm(
 ) -> Result<WarmReport, TrainError> {
     let bundle = loader::read_version(store, version)
         .await
-        .map_err(|reason| TrainError::Unusable {
-            version: version.to_string(),
-            reason,
-        })?;
+        .map_err(|reason| TrainError::unusable(version, reason))?;
     let report = WarmReport {
         items: bundle.items.ids.len(),
         users: bundle.users.as_ref().map_or(0, |u| u.len()),
     };
-    loader::write_to_cache(cache, version, &bundle)
-        .await
-        .map_err(TrainError::Cache)?;
+    loader::write_to_cache(cache, version, &bundle).await?;
     Ok(report)
 }

@@ -17,11 +17,12 @@
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use reco_core::{ArtifactStore, EmbeddingCache, SessionError};
+use reco_core::{ArtifactStore, CacheError, EmbeddingCache, SessionError};
 
-use crate::bundle::{Bundle, UserRecord};
+use crate::bundle::{Bundle, BundleError, UserRecord};
 use crate::model::{ServingModel, Source};
-use crate::registry::{self, cache, Manifest, Pointer};
+pub use crate::registry::read_pointer;
+use crate::registry::{self, cache, VersionError};
 
 /// Timeout of a small cache call (the version, one customer).
 pub const CACHE_CALL_TIMEOUT: Duration = Duration::from_millis(250);
@@ -44,15 +45,26 @@ pub enum ServeError {
     Session(#[from] SessionError),
 }
 
+/// Why a version could not be written into the cache.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheFillError {
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
 /// Entries that put `version` in the cache: its items part, each customer, and last
 /// `reco:current` (written separately by [`write_to_cache`]).
-pub fn cache_entries(version: &str, bundle: &Bundle) -> Result<Vec<(String, Vec<u8>)>, String> {
+pub fn cache_entries(
+    version: &str,
+    bundle: &Bundle,
+) -> Result<Vec<(String, Vec<u8>)>, BundleError> {
     let items = Bundle {
         items: bundle.items.clone(),
         users: None,
     }
-    .to_bytes()
-    .map_err(|e| e.to_string())?;
+    .to_bytes()?;
     let mut entries = vec![(cache::items(version), items)];
     if let Some(users) = &bundle.users {
         entries.extend(
@@ -70,22 +82,18 @@ pub async fn write_to_cache(
     cache_port: &dyn EmbeddingCache,
     version: &str,
     bundle: &Bundle,
-) -> Result<usize, String> {
+) -> Result<usize, CacheFillError> {
     let entries = cache_entries(version, bundle)?;
     let n = entries.len();
     for chunk in chunks(entries, 1000) {
-        cache_port
-            .put_many(chunk, Some(cache::TTL_SECS))
-            .await
-            .map_err(|e| e.to_string())?;
+        cache_port.put_many(chunk, Some(cache::TTL_SECS)).await?;
     }
     cache_port
         .put_many(
             vec![(cache::CURRENT.to_string(), version.as_bytes().to_vec())],
             None,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok(n)
 }
 
@@ -99,43 +107,12 @@ fn chunks<T>(v: Vec<T>, size: usize) -> Vec<Vec<T>> {
 }
 
 /// Reads and verifies `version`'s serving bundle from the artifact store.
-pub async fn read_version(store: &dyn ArtifactStore, version: &str) -> Result<Bundle, String> {
-    if !registry::valid_version(version) {
-        return Err(format!(
-            "`{}` is not a version name",
-            version.escape_debug()
-        ));
-    }
-    let manifest = store
-        .get(&registry::file_key(version, registry::MANIFEST_FILE))
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("no manifest")?;
-    let manifest: Manifest =
-        serde_json::from_slice(&manifest).map_err(|e| format!("manifest: {e}"))?;
-    let bytes = store
-        .get(&registry::file_key(version, registry::SERVING_FILE))
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("no serving bundle")?;
-    manifest
-        .verify(registry::SERVING_FILE, &bytes)
-        .map_err(|e| e.to_string())?;
-    Bundle::from_bytes(&bytes).map_err(|e| e.to_string())
-}
-
-/// Reads `models/current.json`.
-pub async fn read_pointer(store: &dyn ArtifactStore) -> Result<Option<Pointer>, String> {
-    match store
-        .get(registry::CURRENT_KEY)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| format!("{}: {e}", registry::CURRENT_KEY)),
-    }
+pub async fn read_version(
+    store: &dyn ArtifactStore,
+    version: &str,
+) -> Result<Bundle, VersionError> {
+    let (_, bytes) = registry::read_verified(store, version, registry::SERVING_FILE).await?;
+    Ok(Bundle::from_bytes(&bytes)?)
 }
 
 struct State {
@@ -285,7 +262,7 @@ impl ModelSource {
                         self.set(None, None);
                         Ok(m)
                     }
-                    None => Err(ServeError::Unavailable(e)),
+                    None => Err(ServeError::Unavailable(e.to_string())),
                 };
             }
         };
@@ -344,7 +321,7 @@ impl ModelSource {
     }
 
     /// Reads `version` from the artifact store and puts it in the cache for others.
-    async fn load_published(&self, version: &str) -> Result<ServingModel, String> {
+    async fn load_published(&self, version: &str) -> Result<ServingModel, VersionError> {
         let bundle = read_version(self.artifacts.as_ref(), version).await?;
         if let Some(c) = &self.cache {
             if !self.cache_down() {
@@ -359,7 +336,7 @@ impl ModelSource {
                 });
             }
         }
-        ServingModel::new(version, bundle, Source::Artifacts).map_err(|e| e.to_string())
+        Ok(ServingModel::new(version, bundle, Source::Artifacts)?)
     }
 
     /// The customer's record, and the model to use it with: from memory when the

@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use reco_core::{ArtifactError, ArtifactStore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -170,6 +171,67 @@ impl Manifest {
             Some(_) => Err(VerifyError::Mismatch(file.to_string())),
         }
     }
+}
+
+/// Why the published pointer cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PointerError {
+    #[error(transparent)]
+    Artifacts(#[from] ArtifactError),
+    #[error("{CURRENT_KEY} is not a model pointer: {0}")]
+    Decode(#[source] serde_json::Error),
+}
+
+/// Reads `models/current.json`: `None` when nothing is published.
+pub async fn read_pointer(store: &dyn ArtifactStore) -> Result<Option<Pointer>, PointerError> {
+    match store.get(CURRENT_KEY).await? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(PointerError::Decode),
+    }
+}
+
+/// Why a published version's file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionError {
+    #[error("`{}` is not a version name", .0.escape_debug())]
+    NotAVersion(String),
+    #[error(transparent)]
+    Artifacts(#[from] ArtifactError),
+    #[error("no {0} in the version's folder")]
+    Missing(&'static str),
+    #[error("the manifest: {0}")]
+    Manifest(#[source] serde_json::Error),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error("the serving bundle: {0}")]
+    Bundle(#[from] crate::bundle::BundleError),
+    #[error("the model file: {0}")]
+    Model(#[from] reco_model::ModelError),
+}
+
+/// Reads `version`'s manifest and its `file`, and checks the file against the
+/// manifest's SHA-256.
+pub async fn read_verified(
+    store: &dyn ArtifactStore,
+    version: &str,
+    file: &'static str,
+) -> Result<(Manifest, Vec<u8>), VersionError> {
+    if !valid_version(version) {
+        return Err(VersionError::NotAVersion(version.to_string()));
+    }
+    let manifest = store
+        .get(&file_key(version, MANIFEST_FILE))
+        .await?
+        .ok_or(VersionError::Missing(MANIFEST_FILE))?;
+    let manifest: Manifest = serde_json::from_slice(&manifest).map_err(VersionError::Manifest)?;
+    let bytes = store
+        .get(&file_key(version, file))
+        .await?
+        .ok_or(VersionError::Missing(file))?;
+    manifest.verify(file, &bytes)?;
+    Ok((manifest, bytes))
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -63,8 +63,7 @@ fn every_parameter_of_the_template_is_documented() {
     );
 }
 
-/// The variables table lists what `Config` reads, plus the model's kernel switch (a
-/// developer's switch the model crate reads itself).
+/// The variables table lists what `Config` reads.
 #[test]
 fn the_variables_table_lists_what_config_reads() {
     let listed: BTreeSet<String> = first_cells_after("| variable | default | meaning |")
@@ -73,7 +72,6 @@ fn the_variables_table_lists_what_config_reads() {
         .collect();
     let read: BTreeSet<String> = reco_core::config::VARIABLES
         .iter()
-        .chain(&["RECO_MODEL_PORTABLE"])
         .map(|v| v.to_string())
         .collect();
     assert_eq!(listed, read);

@@ -1,6 +1,7 @@
 //! How a training run fails.
 
 use reco_model::ModelError;
+use reco_serving::registry::{PointerError, VersionError, CURRENT_KEY};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -29,7 +30,7 @@ pub enum TrainError {
     #[error(transparent)]
     Report(#[from] super::report::ReportError),
     #[error("the serving cache: {0}")]
-    Cache(String),
+    Cache(#[from] reco_serving::loader::CacheFillError),
     #[error("nothing is published yet")]
     NothingPublished,
     #[error("no earlier version to roll back to")]
@@ -38,5 +39,35 @@ pub enum TrainError {
     #[error("stopped before the deadline: {0}")]
     Deadline(String),
     #[error("version {version} cannot be published: {reason}")]
-    Unusable { version: String, reason: String },
+    Unusable {
+        version: String,
+        #[source]
+        reason: VersionError,
+    },
+}
+
+impl From<PointerError> for TrainError {
+    fn from(e: PointerError) -> Self {
+        match e {
+            PointerError::Artifacts(e) => TrainError::Artifacts(e),
+            PointerError::Decode(source) => TrainError::Pointer {
+                key: CURRENT_KEY,
+                source,
+            },
+        }
+    }
+}
+
+impl TrainError {
+    /// `version` cannot be used; a store that cannot be reached is not the version's
+    /// fault and stays an artifact store error.
+    pub fn unusable(version: &str, reason: VersionError) -> Self {
+        match reason {
+            VersionError::Artifacts(e) => TrainError::Artifacts(e),
+            reason => TrainError::Unusable {
+                version: version.to_string(),
+                reason,
+            },
+        }
+    }
 }

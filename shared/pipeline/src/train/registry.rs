@@ -23,27 +23,11 @@ pub struct Loaded {
 /// Reads `models/<version>/`, checking every file against the manifest's SHA-256 and
 /// the model file's own checksum.
 pub async fn load_version(store: &dyn ArtifactStore, version: &str) -> Result<Loaded, TrainError> {
-    let unusable = |reason: String| TrainError::Unusable {
-        version: version.to_string(),
-        reason,
-    };
-    if !registry::valid_version(version) {
-        return Err(unusable("not a version name".into()));
-    }
-    let manifest = store
-        .get(&registry::file_key(version, registry::MANIFEST_FILE))
-        .await?
-        .ok_or_else(|| unusable("no manifest".into()))?;
-    let manifest: Manifest =
-        serde_json::from_slice(&manifest).map_err(|e| unusable(format!("manifest: {e}")))?;
-    let bytes = store
-        .get(&registry::file_key(version, MODEL_FILE))
-        .await?
-        .ok_or_else(|| unusable("no model file".into()))?;
-    manifest
-        .verify(MODEL_FILE, &bytes)
-        .map_err(|e| unusable(e.to_string()))?;
-    let (model, catalog) = artifact::from_bytes(&bytes).map_err(|e| unusable(e.to_string()))?;
+    let unusable = |reason| TrainError::unusable(version, reason);
+    let (manifest, bytes) = registry::read_verified(store, version, MODEL_FILE)
+        .await
+        .map_err(unusable)?;
+    let (model, catalog) = artifact::from_bytes(&bytes).map_err(|e| unusable(e.into()))?;
     Ok(Loaded {
         version: version.to_string(),
         model,
@@ -53,17 +37,7 @@ pub async fn load_version(store: &dyn ArtifactStore, version: &str) -> Result<Lo
 }
 
 pub async fn current_pointer(store: &dyn ArtifactStore) -> Result<Option<Pointer>, TrainError> {
-    match store.get(CURRENT_KEY).await? {
-        None => Ok(None),
-        Some(bytes) => {
-            serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|source| TrainError::Pointer {
-                    key: CURRENT_KEY,
-                    source,
-                })
-        }
-    }
+    Ok(registry::read_pointer(store).await?)
 }
 
 /// Publishes `version` (already written): verifies it loads, then writes the pointer
