@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 mod common;
-use common::{cli_token, error_code, get_json, record_views, start_with, Server, BIN};
+use common::{cli_token, error_code, get_json, json_of, record_views, start_with, Server, BIN};
 
 async fn serve(dir: &std::path::Path) -> Server {
     start_with(dir, &[]).await
@@ -100,15 +100,7 @@ async fn the_demo_builds_a_shop_that_beats_popularity_and_serves_its_storefront(
         .expect("ascii")
         .to_string();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe"));
-    let catalogue: serde_json::Value = serde_json::from_str(
-        &get("/demo/catalogue.json")
-            .await
-            .expect("sent")
-            .text()
-            .await
-            .expect("body"),
-    )
-    .expect("JSON");
+    let catalogue = json_of(get("/demo/catalogue.json").await.expect("sent")).await;
     assert_eq!(
         catalogue["products"].as_array().expect("products").len(),
         8 * 30
@@ -125,23 +117,14 @@ async fn the_demo_builds_a_shop_that_beats_popularity_and_serves_its_storefront(
         .await
         .expect("sent");
     assert_eq!(bad.status().as_u16(), 400);
-    let body: serde_json::Value =
-        serde_json::from_str(&bad.text().await.expect("body")).expect("JSON");
+    let body = json_of(bad).await;
     assert!(body["error"]["message"]
         .as_str()
         .expect("message")
         .contains("customer_id"));
     let bad = token(r#"{"session_id":""}"#).await.expect("sent");
     assert_eq!(bad.status().as_u16(), 400);
-    let issued: serde_json::Value = serde_json::from_str(
-        &token(r#"{"session_id":"s-demo"}"#)
-            .await
-            .expect("sent")
-            .text()
-            .await
-            .expect("body"),
-    )
-    .expect("JSON");
+    let issued = json_of(token(r#"{"session_id":"s-demo"}"#).await.expect("sent")).await;
     let tok = issued["token"].as_str().expect("a token").to_string();
 
     let url = format!("{}/v1/recommendations?session_id=s-demo&k=10", server.base);
@@ -321,18 +304,14 @@ async fn admin_routes_list_versions_and_roll_back() {
         .await
         .expect("sent");
     assert_eq!(error_code(r).await, (401, "unauthorized".into()));
-    let issued: serde_json::Value = serde_json::from_str(
-        &http
-            .post(url("/demo/token"))
+    let issued = json_of(
+        http.post(url("/demo/token"))
             .body(r#"{"session_id":"s-admin-test"}"#)
             .send()
             .await
-            .expect("sent")
-            .text()
-            .await
-            .expect("body"),
+            .expect("sent"),
     )
-    .expect("JSON");
+    .await;
     let visitor = issued["token"].as_str().expect("token").to_string();
     let r = http
         .get(url("/v1/admin/models"))
@@ -357,7 +336,7 @@ async fn admin_routes_list_versions_and_roll_back() {
             .await
             .expect("sent");
         assert_eq!(r.status().as_u16(), 200);
-        serde_json::from_str::<serde_json::Value>(&r.text().await.expect("body")).expect("JSON")
+        json_of(r).await
     };
     let list = models(http.clone(), admin.clone(), url("/v1/admin/models")).await;
     let first = list["current"].as_str().expect("current").to_string();
@@ -436,7 +415,6 @@ async fn admin_routes_list_versions_and_roll_back() {
         .send()
         .await
         .expect("sent");
-    let popular: serde_json::Value =
-        serde_json::from_str(&popular.text().await.expect("body")).expect("JSON");
+    let popular = json_of(popular).await;
     assert_eq!(popular["model_version"], first.as_str());
 }

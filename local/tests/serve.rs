@@ -6,7 +6,9 @@ use std::process::Command;
 use std::time::Duration;
 
 mod common;
-use common::{cli_token, error_code, free_port, get_json, record_views, start_with, Server, BIN};
+use common::{
+    cli_token, error_code, free_port, get_json, json_of, record_views, start_with, Server, BIN,
+};
 
 /// Tests that start a server run one at a time: several measure time (a stalled
 /// client, views during training), and a machine with two cores has none to spare.
@@ -53,18 +55,7 @@ async fn local_server_keeps_every_concurrent_view() {
     for t in tasks {
         assert_eq!(t.await.expect("task"), 200);
     }
-    let doc: serde_json::Value = serde_json::from_str(
-        &http
-            .get(format!("{}/v1/sessions/s-local", server.base))
-            .bearer_auth(&tok)
-            .send()
-            .await
-            .expect("get")
-            .text()
-            .await
-            .expect("body"),
-    )
-    .expect("json");
+    let doc = get_json(&http, &format!("{}/v1/sessions/s-local", server.base), &tok).await;
     assert_eq!(doc["view_count"], 50);
     assert_eq!(doc["customer_id"], "c-1");
     let mut items: Vec<String> = doc["items_viewed"]
@@ -145,18 +136,7 @@ async fn local_server_keeps_every_concurrent_view() {
     // Sessions survive a restart; the data dir's secret still signs valid tokens.
     drop(server);
     let server = start(dir.path()).await;
-    let doc: serde_json::Value = serde_json::from_str(
-        &http
-            .get(format!("{}/v1/sessions/s-local", server.base))
-            .bearer_auth(&tok)
-            .send()
-            .await
-            .expect("get")
-            .text()
-            .await
-            .expect("body"),
-    )
-    .expect("json");
+    let doc = get_json(&http, &format!("{}/v1/sessions/s-local", server.base), &tok).await;
     assert_eq!(doc["view_count"], 50);
 }
 
@@ -452,8 +432,7 @@ async fn idle_sessions_are_archived_and_then_refuse_views() {
             .send()
             .await
             .expect("sent");
-        let doc: serde_json::Value =
-            serde_json::from_str(&r.text().await.expect("body")).expect("json");
+        let doc = json_of(r).await;
         if doc["is_active"] == false {
             archived = true;
             break;

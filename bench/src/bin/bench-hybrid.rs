@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use reco_bench::SplitArgs;
-use reco_model::{evaluate, Model};
+use reco_model::evaluate;
 
 fn main() -> ExitCode {
     reco_bench::split_main("bench-hybrid", run)
@@ -20,7 +20,8 @@ fn run(a: &SplitArgs) -> Result<String, String> {
     let (item_features, _) = reco_bench::hybrid_features(&split.item_ids, &item_attrs)?;
     let params = a.params(true)?;
     let start = Instant::now();
-    let model = Model::fit(params, &split.train, user_features, item_features, epochs)
+    let model = params
+        .fit(&split.train, user_features, item_features, epochs)
         .map_err(|e| e.to_string())?;
     let fit_s = start.elapsed().as_secs_f64();
     let m = evaluate(&model, &split.test, Some(&split.train_csr), 10).map_err(|e| e.to_string())?;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use reco_bench::SplitArgs;
-use reco_model::{evaluate, Csr, Model};
+use reco_model::{evaluate, Csr};
 
 fn main() -> ExitCode {
     reco_bench::split_main("bench-model", run)
@@ -16,14 +16,14 @@ fn run(a: &SplitArgs) -> Result<String, String> {
     let split = reco_bench::load_split(dir, "ua.base", "ua.test")?;
     let params = a.params(false)?;
     let start = Instant::now();
-    let model = Model::fit(
-        params,
-        &split.train,
-        Csr::identity(split.n_users),
-        Csr::identity(split.n_items),
-        epochs,
-    )
-    .map_err(|e| e.to_string())?;
+    let model = params
+        .fit(
+            &split.train,
+            Csr::identity(split.n_users),
+            Csr::identity(split.n_items),
+            epochs,
+        )
+        .map_err(|e| e.to_string())?;
     let fit_s = start.elapsed().as_secs_f64();
     if let Ok(dir) = std::env::var("RECO_BENCH_DUMP") {
         // Parameters as raw little-endian f32, for evaluating them with other tools.

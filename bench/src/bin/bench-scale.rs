@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use reco_model::model::{score_all, top_k};
-use reco_model::{Csr, Interactions, Loss, Model, Params};
+use reco_model::{Csr, Interactions, Loss, Params};
 
 fn peak_rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -59,8 +59,9 @@ fn main() {
         ..Params::default()
     };
     let t = Instant::now();
-    let mut model =
-        Model::new(params, Csr::identity(n_users), Csr::identity(n_items)).expect("valid");
+    let mut model = params
+        .init(Csr::identity(n_users), Csr::identity(n_items))
+        .expect("valid");
     let init_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     model.fit_partial(&data, 1).expect("trains");

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use reco_model::topk::Bitset;
-use reco_model::{Interactions, Loss, Model, Params, Schedule};
+use reco_model::{Interactions, Loss, Params, Schedule};
 use reco_serving::bundle::{Bundle, Items, NO_CATEGORY};
 use reco_serving::model::{ServingModel, Source};
 use reco_serving::recommend::session_top_k;
@@ -154,8 +154,7 @@ fn main() {
         ..Params::default()
     };
     let started = Instant::now();
-    let model = match Model::fit(
-        params,
+    let model = match params.fit(
         &interactions,
         reco_model::Csr::identity(train.len()),
         reco_model::Csr::identity(n),

@@ -92,6 +92,11 @@ pub async fn error_code(response: reqwest::Response) -> (u16, String) {
     )
 }
 
+/// A response's JSON body.
+pub async fn json_of(response: reqwest::Response) -> serde_json::Value {
+    serde_json::from_str(&response.text().await.expect("body")).expect("JSON body")
+}
+
 /// `GET url` with `token`, which must answer 200: its JSON body.
 pub async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {
     let r = http.get(url).bearer_auth(token).send().await.expect("sent");

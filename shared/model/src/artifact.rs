@@ -453,8 +453,9 @@ mod tests {
             threads: 1,
             ..Params::default()
         };
-        let model =
-            Model::fit(params, &train, Csr::identity(8), Csr::identity(10), 2).expect("fits");
+        let model = params
+            .fit(&train, Csr::identity(8), Csr::identity(10), 2)
+            .expect("fits");
         let catalog = Catalog {
             user_ids: (0..8).map(|u| format!("u{u}")).collect(),
             item_ids: (0..10).map(|i| format!("i{i}")).collect(),

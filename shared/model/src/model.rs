@@ -1,4 +1,4 @@
-//! The fitted model: parameters, training entry points and scoring.
+//! The fitted model: learned parameters, training entry points and scoring.
 
 use ndarray::{Array1, Array2, ArrayView1};
 
@@ -32,10 +32,13 @@ pub struct EpochStats {
     pub loss: f64,
 }
 
-/// A hybrid factorisation model and the feature matrices it was fitted with.
+/// A hybrid factorisation model (its learned parameters) and the feature matrices it
+/// was fitted with. Made from its hyperparameters by [`Params::fit`] (or
+/// [`Params::init`], then [`Model::fit_partial`]), as in linfa: the hyperparameters
+/// are a value of their own, validated, and kept read-only beside what was learned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
-    pub params: Params,
+    pub(crate) params: Params,
     pub users: SideParams,
     pub items: SideParams,
     pub user_features: Csr,
@@ -44,16 +47,17 @@ pub struct Model {
     pub epochs: usize,
 }
 
-impl Model {
-    /// A fresh, initialised model for these feature matrices.
-    pub fn new(params: Params, user_features: Csr, item_features: Csr) -> Result<Self, ModelError> {
-        params.validate()?;
-        let mut rng = Rng::new(params.seed);
+impl Params {
+    /// A model initialised for these feature matrices, untrained (for training epoch
+    /// by epoch with [`Model::fit_partial`]).
+    pub fn init(self, user_features: Csr, item_features: Csr) -> Result<Model, ModelError> {
+        self.validate()?;
+        let mut rng = Rng::new(self.seed);
         // Items first, then users, as LightFM draws them.
-        let items = SideParams::new(item_features.n_cols(), &params, &mut rng);
-        let users = SideParams::new(user_features.n_cols(), &params, &mut rng);
+        let items = SideParams::new(item_features.n_cols(), &self, &mut rng);
+        let users = SideParams::new(user_features.n_cols(), &self, &mut rng);
         Ok(Model {
-            params,
+            params: self,
             users,
             items,
             user_features,
@@ -62,17 +66,24 @@ impl Model {
         })
     }
 
-    /// Initialises and trains for `epochs` epochs.
+    /// A model fitted to `interactions` for `epochs` epochs.
     pub fn fit(
-        params: Params,
+        self,
         interactions: &Interactions,
         user_features: Csr,
         item_features: Csr,
         epochs: usize,
-    ) -> Result<Self, ModelError> {
-        let mut model = Model::new(params, user_features, item_features)?;
+    ) -> Result<Model, ModelError> {
+        let mut model = self.init(user_features, item_features)?;
         model.fit_partial(interactions, epochs)?;
         Ok(model)
+    }
+}
+
+impl Model {
+    /// The hyperparameters it was made with.
+    pub fn params(&self) -> &Params {
+        &self.params
     }
 
     pub fn n_users(&self) -> usize {

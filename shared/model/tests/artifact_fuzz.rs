@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use reco_model::artifact::{self, Catalog};
-use reco_model::{Csr, Interactions, Model, Params};
+use reco_model::{Csr, Interactions, Params};
 
 fn model_file() -> Vec<u8> {
     static FILE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
@@ -19,7 +19,9 @@ fn write_model_file() -> Vec<u8> {
         threads: 1,
         ..Params::default()
     };
-    let model = Model::fit(params, &train, Csr::identity(12), Csr::identity(9), 1).expect("fits");
+    let model = params
+        .fit(&train, Csr::identity(12), Csr::identity(9), 1)
+        .expect("fits");
     let catalog = Catalog {
         user_ids: (0..12).map(|u| format!("u{u}")).collect(),
         item_ids: (0..9).map(|i| format!("i{i}")).collect(),

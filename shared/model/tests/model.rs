@@ -99,7 +99,8 @@ fn fit(loss: Loss, train: &Interactions, epochs: usize) -> Model {
 
 /// Fits with identity features on both sides.
 fn fit_with(p: Params, train: &Interactions, epochs: usize) -> Model {
-    Model::fit(p, train, Csr::identity(USERS), Csr::identity(ITEMS), epochs).expect("fits")
+    p.fit(train, Csr::identity(USERS), Csr::identity(ITEMS), epochs)
+        .expect("fits")
 }
 
 #[test]
@@ -134,7 +135,9 @@ fn one_thread_and_a_seed_are_deterministic() {
     assert_eq!(a, b);
     let mut other = params(Loss::Warp);
     other.seed = 4;
-    let c = Model::fit(other, &train, Csr::identity(USERS), Csr::identity(ITEMS), 3).expect("fits");
+    let c = other
+        .fit(&train, Csr::identity(USERS), Csr::identity(ITEMS), 3)
+        .expect("fits");
     assert_ne!(a.items.embeddings, c.items.embeddings);
 }
 
@@ -158,8 +161,9 @@ fn multithreaded_hybrid_training_learns_and_keeps_every_attribute_step() {
     for loss in [Loss::Warp, Loss::Bpr] {
         let mut p = params(loss);
         p.threads = 2;
-        let model =
-            Model::fit(p, &train, user_features.clone(), item_features.clone(), 20).expect("fits");
+        let model = p
+            .fit(&train, user_features.clone(), item_features.clone(), 20)
+            .expect("fits");
         let m = evaluate(&model, &test, Some(&train_csr), 10).expect("evaluates");
         assert!(m.precision_at_k > 0.1, "{loss:?}: {m:?}");
         for (side, n) in [(&model.users, USERS), (&model.items, ITEMS)] {
@@ -196,14 +200,9 @@ fn adadelta_trains() {
 #[test]
 fn cold_item_ranks_near_items_with_the_same_features() {
     let (train, _, _) = planted();
-    let model = Model::fit(
-        params(Loss::Warp),
-        &train,
-        Csr::identity(USERS),
-        item_group_features(),
-        30,
-    )
-    .expect("fits");
+    let model = params(Loss::Warp)
+        .fit(&train, Csr::identity(USERS), item_group_features(), 30)
+        .expect("fits");
     let group = 2usize;
     let (cold, cold_bias) =
         foldin::item_from_features(&model, &[((ITEMS + group) as u32, 1.0)]).expect("folds in");
@@ -267,14 +266,9 @@ fn anonymous_session_is_scored_from_its_views() {
 fn new_user_is_scored_from_features() {
     let (train, _, _) = planted();
     // Users carry their group as a feature.
-    let model = Model::fit(
-        params(Loss::Warp),
-        &train,
-        user_group_features(),
-        Csr::identity(ITEMS),
-        30,
-    )
-    .expect("fits");
+    let model = params(Loss::Warp)
+        .fit(&train, user_group_features(), Csr::identity(ITEMS), 30)
+        .expect("fits");
     let group = 1usize;
     let (v, b) =
         foldin::user_from_features(&model, &[((USERS + group) as u32, 1.0)]).expect("folds in");
@@ -352,14 +346,9 @@ fn artifact_round_trip_keeps_predictions_and_refuses_damage() {
 #[test]
 fn bad_input_is_refused_clearly() {
     let (train, _, _) = planted();
-    let e = Model::fit(
-        params(Loss::Warp),
-        &train,
-        Csr::identity(USERS),
-        Csr::identity(ITEMS + 1),
-        1,
-    )
-    .expect_err("item count mismatch");
+    let e = params(Loss::Warp)
+        .fit(&train, Csr::identity(USERS), Csr::identity(ITEMS + 1), 1)
+        .expect_err("item count mismatch");
     assert!(matches!(e, ModelError::Shape(_)), "{e}");
     assert!(e.to_string().contains("items"), "{e}");
     let mut model = fit(Loss::Warp, &train, 1);
@@ -382,7 +371,9 @@ fn bad_input_is_refused_clearly() {
     ));
     let mut p = params(Loss::Warp);
     p.no_components = 0;
-    let e = Model::new(p, Csr::identity(USERS), Csr::identity(ITEMS)).expect_err("refused");
+    let e = p
+        .init(Csr::identity(USERS), Csr::identity(ITEMS))
+        .expect_err("refused");
     assert!(e.to_string().contains("no_components"), "{e}");
 }
 
@@ -400,8 +391,9 @@ fn divergence_stops_with_an_error() {
             mixed.values[n] = -1.0;
         }
     }
-    let e =
-        Model::fit(p, &mixed, Csr::identity(USERS), Csr::identity(ITEMS), 5).expect_err("diverges");
+    let e = p
+        .fit(&mixed, Csr::identity(USERS), Csr::identity(ITEMS), 5)
+        .expect_err("diverges");
     assert!(matches!(e, ModelError::Diverged { .. }), "{e}");
     assert!(e.to_string().contains("learning rate"), "{e}");
 }

@@ -204,12 +204,9 @@ fn model_with(
         ..Params::default()
     };
     change(&mut p);
-    let mut m = Model::new(
-        p,
-        Csr::identity(users.nrows()),
-        Csr::identity(items.nrows()),
-    )
-    .expect("valid");
+    let mut m = p
+        .init(Csr::identity(users.nrows()), Csr::identity(items.nrows()))
+        .expect("valid");
     m.users.embeddings = users;
     m.items.embeddings = items;
     m

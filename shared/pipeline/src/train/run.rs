@@ -5,7 +5,7 @@ use std::time::Instant;
 use reco_core::{ArtifactStore, Clock, Warehouse};
 use reco_model::artifact::{self, Catalog};
 use reco_model::eval::evaluate_with;
-use reco_model::{evaluate, Model, ModelError};
+use reco_model::{evaluate, ModelError};
 use reco_serving::registry::{
     self, sha256_hex, Baseline, Compared, EpochPoint, Manifest, Scores, MODEL_FILE, SERVING_FILE,
 };
@@ -65,11 +65,9 @@ impl Pipeline<'_> {
         let sample_test = sample_rows(&data.test, 1000);
         let start = Instant::now();
         let mut curve = Vec::new();
-        let mut model = Model::new(
-            params.clone(),
-            data.user_features.clone(),
-            data.item_features.clone(),
-        )?;
+        let mut model = params
+            .clone()
+            .init(data.user_features.clone(), data.item_features.clone())?;
         model
             .fit_partial_with(&data.train, options.epochs, |stats, m| {
                 let p10 = if sample_test.nnz() > 0 {
@@ -130,8 +128,7 @@ impl Pipeline<'_> {
             },
         };
         if options.refit_all {
-            model = Model::fit(
-                params.clone(),
+            model = params.clone().fit(
                 &data.all,
                 data.user_features.clone(),
                 data.item_features.clone(),
