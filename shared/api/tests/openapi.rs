@@ -511,37 +511,12 @@ async fn every_documented_code_is_answered() {
     let api = api_on(Scripted::archived(), artifacts.clone());
     let r = call(&api, "GET", "/v1/items/zzz/similar", Some(&visitor), view()).await;
     expect(r, 404, "unknown_item");
-    let rollback = |to: &str| format!(r#"{{"to":"{to}"}}"#);
-    expect(
-        call(&api, "POST", "/v1/admin/rollback", Some(&admin), "").await,
-        409,
-        "no_earlier_version",
-    );
+    let rollback = |body: String| call(&api, "POST", "/v1/admin/rollback", Some(&admin), body);
+    expect(rollback(String::new()).await, 409, "no_earlier_version");
     point_to(&artifacts, "v1", &["v0"]);
-    expect(
-        call(
-            &api,
-            "POST",
-            "/v1/admin/rollback",
-            Some(&admin),
-            rollback("v1"),
-        )
-        .await,
-        409,
-        "already_current",
-    );
-    expect(
-        call(
-            &api,
-            "POST",
-            "/v1/admin/rollback",
-            Some(&admin),
-            rollback("v0"),
-        )
-        .await,
-        409,
-        "version_unusable",
-    );
+    let to = |version: &str| format!(r#"{{"to":"{version}"}}"#);
+    expect(rollback(to("v1")).await, 409, "already_current");
+    expect(rollback(to("v0")).await, 409, "version_unusable");
     artifacts.down.store(true, Ordering::SeqCst);
     expect(
         call(&api, "GET", "/v1/admin/models", Some(&admin), "").await,
