@@ -53,7 +53,7 @@ pub async fn run(config: &Config, options: &DemoOptions) -> Result<DemoReport, E
     let root = &options.data_dir;
     if root.exists()
         && std::fs::read_dir(root)
-            .map_err(Error::file(root))?
+            .map_err(Error::at(root))?
             .next()
             .is_some()
     {
@@ -127,7 +127,7 @@ pub async fn run(config: &Config, options: &DemoOptions) -> Result<DemoReport, E
     };
     let json = serde_json::to_vec(&catalogue).map_err(Error::json(CATALOGUE_FILE))?;
     let path = dir.root().join(CATALOGUE_FILE);
-    std::fs::write(&path, json).map_err(Error::file(&path))?;
+    std::fs::write(&path, json).map_err(Error::at(&path))?;
     Ok(DemoReport {
         views_sent,
         sessions: sessions.len(),
@@ -321,7 +321,7 @@ fn movielens_shop(
 /// The storefront's side of a demo data dir: its catalogue and the token key.
 pub fn site(config: &reco_core::Config, dir: &DataDir) -> Result<crate::site::DemoSite, Error> {
     let path = dir.root().join(CATALOGUE_FILE);
-    let bytes = std::fs::read(&path).map_err(Error::file(&path))?;
+    let bytes = std::fs::read(&path).map_err(Error::at(&path))?;
     #[derive(serde::Deserialize)]
     struct Customers {
         customers: Vec<String>,

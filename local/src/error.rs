@@ -8,14 +8,9 @@ pub enum Error {
     /// The command line asks for something that cannot be done.
     #[error("{0}")]
     Usage(String),
-    /// A file or folder, named.
-    #[error("{}: {source}", path.display())]
-    File {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// Something went wrong with the database or file at `path`.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// Something went wrong with the file, folder or database at `path`.
     #[error("{}: {source}", path.display())]
     At {
         path: PathBuf,
@@ -84,15 +79,7 @@ pub enum ReplayError {
 }
 
 impl Error {
-    /// An I/O error on `path`.
-    pub fn file(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-        move |source| Error::File {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-
-    /// An error about the database or file at `path`.
+    /// An error about the file, folder or database at `path`.
     pub fn at<E: Into<Error>>(path: &Path) -> impl FnOnce(E) -> Error + '_ {
         move |e| Error::At {
             path: path.to_path_buf(),

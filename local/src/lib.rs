@@ -81,16 +81,16 @@ impl DataDir {
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
                 match options.open(&path) {
-                    Ok(mut f) => f.write_all(secret.as_bytes()).map_err(Error::file(&path))?,
+                    Ok(mut f) => f.write_all(secret.as_bytes()).map_err(Error::at(&path))?,
                     // Another process created it first: use theirs.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         return self.token_key(config);
                     }
-                    Err(e) => return Err(Error::file(&path)(e)),
+                    Err(e) => return Err(Error::at(&path)(e)),
                 }
                 Ok(TokenKeys::new(secret)?)
             }
-            Err(e) => Err(Error::file(&path)(e)),
+            Err(e) => Err(Error::at(&path)(e)),
         }
     }
 }
@@ -118,7 +118,7 @@ impl Local {
 
 /// Opens the data dir at `path` (creating it if needed), naming the path in errors.
 pub fn open_dir(path: &Path) -> Result<DataDir, Error> {
-    DataDir::open(path).map_err(Error::file(path))
+    DataDir::open(path).map_err(Error::at(path))
 }
 
 /// Opens the data dir at `path` and its storage.
@@ -180,12 +180,12 @@ fn owner_only_file(path: &Path) -> Result<(), Error> {
     options.write(true).create(true).truncate(false);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map_err(Error::file(path))?;
+    options.open(path).map_err(Error::at(path))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(Error::file(path))?;
+            .map_err(Error::at(path))?;
     }
     Ok(())
 }

@@ -70,18 +70,12 @@ pub async fn serve(
     } else {
         None
     };
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| reco::Error::Listen {
-            addr: addr.to_string(),
-            source,
-        })?;
-    let bound = listener
-        .local_addr()
-        .map_err(|source| reco::Error::Listen {
-            addr: addr.to_string(),
-            source,
-        })?;
+    let listen = |source| reco::Error::Listen {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(listen)?;
+    let bound = listener.local_addr().map_err(listen)?;
     if demo.is_some() {
         println!("storefront: http://{bound}/demo/  (API and /reco.js at http://{bound}/)");
     }

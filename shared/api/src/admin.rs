@@ -14,8 +14,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{header, Response};
 use reco_core::{ArtifactStore, SessionStatistics, Timestamp, Warehouse};
-use reco_serving::loader::{read_pointer, read_version};
-use reco_serving::registry::{self, Manifest, Pointer, CURRENT_KEY, MANIFEST_FILE, REPORT_FILE};
+use reco_serving::loader::read_version;
+use reco_serving::registry::{
+    self, read_pointer, Manifest, Pointer, CURRENT_KEY, MANIFEST_FILE, REPORT_FILE,
+};
 use reco_serving::ModelSource;
 use serde_json::{json, Value};
 

@@ -21,8 +21,7 @@ use reco_core::{ArtifactStore, CacheError, EmbeddingCache, SessionError};
 
 use crate::bundle::{Bundle, BundleError, UserRecord};
 use crate::model::{ServingModel, Source};
-pub use crate::registry::read_pointer;
-use crate::registry::{self, cache, VersionError};
+use crate::registry::{self, cache, read_pointer, VersionError};
 
 /// Timeout of a small cache call (the version, one customer).
 pub const CACHE_CALL_TIMEOUT: Duration = Duration::from_millis(250);
