@@ -134,3 +134,250 @@ async fn the_checkpointer_copies_appends_into_the_database_file() {
         "300 views of 200-byte ids reached the database file ({empty} -> {size} bytes)"
     );
 }
+
+/// Appends `views` to `session` (cap 1,000) at `now`.
+async fn append_views(
+    store: &SqliteSessionStore,
+    session: &str,
+    views: &[reco_core::View],
+    now: reco_core::Timestamp,
+) -> reco_core::AppendOutcome {
+    use reco_core::ports::AppendRequest;
+    use reco_core::SessionStore;
+    store
+        .append(AppendRequest {
+            session_id: session,
+            customer_id: None,
+            views,
+            now,
+            max_views: 1000,
+            added_bytes: reco_core::sessions::request_bytes(views),
+            max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
+            active_shard: 3,
+            impressions: &[],
+            added_impression_bytes: 0,
+            max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
+        })
+        .await
+        .expect("no store error")
+}
+
+fn view(item: String, millis: i64, rec: Option<&str>) -> reco_core::View {
+    reco_core::View {
+        item_id: item,
+        viewed_at: reco_core::Timestamp(millis),
+        recommendation_id: rec.map(str::to_string),
+    }
+}
+
+/// A long session's views move from its row into chunks as it grows; read back, in
+/// the store and after reopening the file, they are every view in order, ids with
+/// quotes, commas and non-ASCII text included.
+#[tokio::test]
+async fn a_long_session_reads_back_every_view_in_order() {
+    use reco_core::{AppendOutcome, SessionStore, Timestamp};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("s.sqlite");
+    let t0 = 1_800_000_000_000;
+    let mut expected = Vec::new();
+    {
+        let store = SqliteSessionStore::open(&path).expect("opens");
+        for i in 0..300i64 {
+            let batch: Vec<_> = (0..1 + i % 3)
+                .map(|j| {
+                    let rec = (j == 1).then_some("0123456789abcdef0123456789abcdef");
+                    view(
+                        format!("sku \"{i}\", №{j} {}", "x".repeat((i % 40) as usize)),
+                        t0 + i,
+                        rec,
+                    )
+                })
+                .collect();
+            expected.extend(batch.iter().cloned());
+            let outcome = append_views(&store, "long", &batch, Timestamp(t0 + i)).await;
+            assert_eq!(outcome, AppendOutcome::Appended);
+            if expected.len() >= 590 {
+                break;
+            }
+        }
+        let doc = store.get("long").await.expect("read").expect("kept");
+        assert_eq!(doc.view_count as usize, expected.len());
+        assert_eq!(doc.items_viewed, expected);
+    }
+    let conn = rusqlite::Connection::open(&path).expect("opens");
+    let (chunks, recent_bytes): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM session_doc_view_chunks), length(recent)
+             FROM session_docs WHERE session_id = 'long'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("counted");
+    assert!(chunks >= 10, "{chunks} chunks");
+    assert!(
+        recent_bytes <= 2048,
+        "the row keeps {recent_bytes} bytes of views"
+    );
+    let store = SqliteSessionStore::open(&path).expect("reopens");
+    let doc = store.get("long").await.expect("read").expect("kept");
+    assert_eq!(doc.items_viewed, expected);
+}
+
+/// The statistics count the views of the last minute and hour by their viewed_at; a
+/// refused append counts nothing.
+#[tokio::test]
+async fn statistics_count_recent_views_of_appends_that_landed() {
+    use reco_core::{AppendOutcome, SessionStatistics, Timestamp};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteSessionStore::open(&dir.path().join("s.sqlite")).expect("opens");
+    let now = 1_800_000_000_000;
+    let views = [
+        view("now".into(), now - 1_000, None),
+        view("ten-minutes".into(), now - 600_000, None),
+        view("two-hours".into(), now - 7_200_000, None),
+    ];
+    assert_eq!(
+        append_views(&store, "stats", &views, Timestamp(now)).await,
+        AppendOutcome::Appended
+    );
+    let too_many: Vec<_> = (0..1001)
+        .map(|i| view(format!("i{i}"), now, None))
+        .collect();
+    assert!(matches!(
+        append_views(&store, "stats", &too_many, Timestamp(now)).await,
+        AppendOutcome::CapReached { .. }
+    ));
+    let stats = store.stats(Timestamp(now), 1800).await.expect("stats");
+    assert_eq!((stats.views_last_minute, stats.views_last_hour), (1, 2));
+    assert_eq!(stats.active, 1);
+    let later = store
+        .stats(Timestamp(now + 3_300_000), 1800)
+        .await
+        .expect("stats");
+    assert_eq!((later.views_last_minute, later.views_last_hour), (0, 1));
+}
+
+/// A data folder made when each view had a row of its own opens with every session,
+/// view and impression as it was, its recent views counted, and takes new views after
+/// them.
+#[tokio::test]
+async fn a_store_with_one_row_per_view_is_migrated_on_opening() {
+    use reco_core::{AppendOutcome, SessionStatistics, SessionStore, Timestamp};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("s.sqlite");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64;
+    {
+        let conn = rusqlite::Connection::open(&path).expect("creates");
+        conn.execute_batch(
+            "CREATE TABLE session_docs (
+                 session_id TEXT PRIMARY KEY, customer_id TEXT, is_active INTEGER NOT NULL,
+                 session_start INTEGER NOT NULL, last_update INTEGER NOT NULL,
+                 view_count INTEGER NOT NULL, active_shard INTEGER, expires_at INTEGER,
+                 byte_count INTEGER NOT NULL DEFAULT 0, quarantine_reason TEXT,
+                 impression_bytes INTEGER NOT NULL DEFAULT 0);
+             CREATE INDEX session_docs_active
+                 ON session_docs (active_shard, last_update) WHERE active_shard IS NOT NULL;
+             CREATE TABLE session_doc_views (
+                 session_id TEXT NOT NULL REFERENCES session_docs (session_id),
+                 seq INTEGER NOT NULL, item_id TEXT NOT NULL, viewed_at INTEGER NOT NULL,
+                 recommendation_id TEXT, PRIMARY KEY (session_id, seq));
+             CREATE TABLE session_doc_impressions (
+                 session_id TEXT NOT NULL REFERENCES session_docs (session_id),
+                 seq INTEGER NOT NULL, recommendation_id TEXT NOT NULL,
+                 model_version TEXT NOT NULL, strategy TEXT NOT NULL,
+                 item_ids TEXT NOT NULL, shown_at INTEGER NOT NULL,
+                 PRIMARY KEY (session_id, seq));",
+        )
+        .expect("old schema");
+        for (sid, customer, n, active) in [
+            ("old-a", None, 150i64, true),
+            ("old-b", Some("cust"), 2, false),
+        ] {
+            conn.execute(
+                "INSERT INTO session_docs VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6, NULL, 100, NULL, 0)",
+                rusqlite::params![
+                    sid,
+                    active,
+                    now - 5_000,
+                    now - 1_000,
+                    n,
+                    active.then_some(3),
+                    customer
+                ],
+            )
+            .expect("session");
+            // Written in reverse seq order: the seq, not the row order, is the order.
+            for seq in (0..n).rev() {
+                let rec = (seq % 7 == 0).then_some("0123456789abcdef0123456789abcdef");
+                conn.execute(
+                    "INSERT INTO session_doc_views VALUES (?1, ?2, ?3, ?4, ?5)",
+                    rusqlite::params![
+                        sid,
+                        seq,
+                        format!("{sid}-{seq:0>30}"),
+                        now - 5_000 + seq,
+                        rec
+                    ],
+                )
+                .expect("view");
+            }
+        }
+        conn.execute(
+            "INSERT INTO session_doc_impressions VALUES ('old-a', 0, ?1, 'v1', 'session', ?2, ?3)",
+            rusqlite::params!["0123456789abcdef0123456789abcdef", "x\ny", now - 2_000],
+        )
+        .expect("impression");
+    }
+    let store = SqliteSessionStore::open(&path).expect("opens and migrates");
+    let a = store.get("old-a").await.expect("read").expect("kept");
+    assert_eq!(a.view_count, 150);
+    let items: Vec<_> = a.items_viewed.iter().map(|v| v.item_id.clone()).collect();
+    let want: Vec<_> = (0..150).map(|s| format!("old-a-{s:0>30}")).collect();
+    assert_eq!(items, want);
+    assert_eq!(
+        a.items_viewed[7].recommendation_id.as_deref(),
+        Some("0123456789abcdef0123456789abcdef")
+    );
+    assert_eq!(a.items_viewed[8].recommendation_id, None);
+    assert_eq!(a.impressions.len(), 1);
+    assert_eq!(a.impressions[0].item_ids, vec!["x", "y"]);
+    let b = store.get("old-b").await.expect("read").expect("kept");
+    assert_eq!((b.items_viewed.len(), b.is_active), (2, false));
+    assert_eq!(b.customer_id.as_deref(), Some("cust"));
+    let stats = store.stats(Timestamp(now), 1800).await.expect("stats");
+    assert_eq!(
+        (stats.views_last_minute, stats.active, stats.archived),
+        (152, 1, 1)
+    );
+    let inactive = store
+        .inactive(3, Timestamp(now), 10)
+        .await
+        .expect("inactive");
+    assert_eq!(
+        inactive,
+        vec![("old-a".to_string(), Timestamp(now - 1_000))]
+    );
+    let next = [view("after".into(), now, None)];
+    assert_eq!(
+        append_views(&store, "old-a", &next, Timestamp(now)).await,
+        AppendOutcome::Appended
+    );
+    let a = store.get("old-a").await.expect("read").expect("kept");
+    assert_eq!(a.items_viewed.len(), 151);
+    assert_eq!(a.items_viewed[150].item_id, "after");
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).expect("opens");
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE name LIKE 'session_doc%' ORDER BY name")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("schema");
+    assert!(
+        !tables
+            .iter()
+            .any(|t| t == "session_doc_views" || t == "session_docs_active"),
+        "{tables:?}"
+    );
+}

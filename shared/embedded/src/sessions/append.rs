@@ -9,7 +9,7 @@ use reco_core::ports::{refusal, session_start, AppendSize, SessionState};
 use reco_core::{AppendOutcome, Impression, StoreError, Timestamp, View};
 use rusqlite::{params, Connection, TransactionBehavior};
 
-use super::{db_error, read_row};
+use super::{db_error, read_row, views};
 
 /// One append waiting for the next group commit.
 pub(super) struct AppendJob {
@@ -81,6 +81,8 @@ fn commit_appends(conn: &mut Connection, batch: Vec<(AppendJob, Answer)>) {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_error)?;
             let mut outcomes = Vec::with_capacity(batch.len());
+            // Views per second of their viewed_at, of the appends that land.
+            let mut seconds: Vec<(i64, i64)> = Vec::new();
             // Every statement of the hot path is prepared once per connection
             // (`prepare_cached`), the savepoints included.
             let savepoint = |sql: &str| -> Result<(), StoreError> {
@@ -96,8 +98,18 @@ fn commit_appends(conn: &mut Connection, batch: Vec<(AppendJob, Answer)>) {
                     savepoint("ROLLBACK TO append")?;
                 }
                 savepoint("RELEASE append")?;
+                if let Ok(AppendOutcome::Appended) = outcome {
+                    for v in &job.views {
+                        let second = v.viewed_at.millis().div_euclid(1000);
+                        match seconds.iter_mut().find(|(s, _)| *s == second) {
+                            Some((_, n)) => *n += 1,
+                            None => seconds.push((second, 1)),
+                        }
+                    }
+                }
                 outcomes.push(outcome);
             }
+            count_views(&tx, &seconds, &batch)?;
             tx.commit().map_err(db_error)?;
             Ok(outcomes)
         };
@@ -117,6 +129,32 @@ fn commit_appends(conn: &mut Connection, batch: Vec<(AppendJob, Answer)>) {
             }
         }
     }
+}
+
+/// Adds the batch's views to `view_seconds` and drops the seconds that have left the
+/// last hour (of the latest `now` in the batch).
+fn count_views(
+    conn: &Connection,
+    seconds: &[(i64, i64)],
+    batch: &[(AppendJob, Answer)],
+) -> Result<(), StoreError> {
+    let Some(now) = batch.iter().map(|(job, _)| job.now.millis()).max() else {
+        return Ok(());
+    };
+    let oldest = now.div_euclid(1000) - 3600;
+    let mut upsert = conn
+        .prepare_cached(
+            "INSERT INTO view_seconds (second, views) VALUES (?1, ?2)
+             ON CONFLICT (second) DO UPDATE SET views = views + excluded.views",
+        )
+        .map_err(db_error)?;
+    for &(second, n) in seconds.iter().filter(|(s, _)| *s >= oldest) {
+        upsert.execute(params![second, n]).map_err(db_error)?;
+    }
+    conn.prepare_cached("DELETE FROM view_seconds WHERE second < ?1")
+        .and_then(|mut s| s.execute(params![oldest]))
+        .map_err(db_error)?;
+    Ok(())
 }
 
 /// One append inside the caller's transaction: the rules (decided in the core), then
@@ -145,7 +183,6 @@ fn apply_append(conn: &Connection, job: &AppendJob) -> Result<AppendOutcome, Sto
     }
     let (n, added_bytes, added_impression_bytes) =
         (size.views, size.added_bytes, size.added_impression_bytes);
-    let first_seq = existing.as_ref().map_or(0, |r| r.view_count);
     let first_impression: u32 = match &existing {
         None => 0,
         Some(_) if impressions.is_empty() => 0,
@@ -154,13 +191,16 @@ fn apply_append(conn: &Connection, job: &AppendJob) -> Result<AppendOutcome, Sto
             .and_then(|mut s| s.query_row(params![session_id], |r| r.get(0)))
             .map_err(db_error)?,
     };
+    let mut added = String::new();
+    views::encode(views, &mut added);
     match existing {
         None => {
             let start = session_start(views, impressions, now);
             conn.prepare_cached(
                 "INSERT INTO session_docs (session_id, customer_id, is_active, session_start,
-                         last_update, view_count, active_shard, byte_count, impression_bytes)
-                     VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8)",
+                         last_update, view_count, active_shard, byte_count, impression_bytes,
+                         recent)
+                     VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -171,19 +211,23 @@ fn apply_append(conn: &Connection, job: &AppendJob) -> Result<AppendOutcome, Sto
                     n,
                     shard,
                     added_bytes,
-                    added_impression_bytes
+                    added_impression_bytes,
+                    added
                 ])
             })
             .map_err(db_error)?;
         }
-        Some(_) => {
+        Some(row) => {
+            let (recent, full) = views::place(row.recent, added);
+            let chunk_count = row.chunk_count + u32::from(full.is_some());
             conn.prepare_cached(
                 "UPDATE session_docs SET last_update = ?2, view_count = view_count + ?3,
                          customer_id = COALESCE(?4, customer_id),
                          byte_count = byte_count + ?5,
                          active_shard = COALESCE(active_shard, ?6),
                          quarantine_reason = NULL,
-                         impression_bytes = impression_bytes + ?7
+                         impression_bytes = impression_bytes + ?7,
+                         recent = ?8, chunk_count = ?9
                      WHERE session_id = ?1",
             )
             .and_then(|mut s| {
@@ -194,30 +238,20 @@ fn apply_append(conn: &Connection, job: &AppendJob) -> Result<AppendOutcome, Sto
                     customer_id,
                     added_bytes,
                     shard,
-                    added_impression_bytes
+                    added_impression_bytes,
+                    recent,
+                    chunk_count
                 ])
             })
             .map_err(db_error)?;
-        }
-    }
-    {
-        let mut insert = conn
-            .prepare_cached(
-                "INSERT INTO session_doc_views
-                     (session_id, seq, item_id, viewed_at, recommendation_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .map_err(db_error)?;
-        for (i, v) in views.iter().enumerate() {
-            insert
-                .execute(params![
-                    session_id,
-                    first_seq + i as u32,
-                    v.item_id,
-                    v.viewed_at.millis(),
-                    v.recommendation_id
-                ])
+            if let Some(full) = full {
+                conn.prepare_cached(
+                    "INSERT INTO session_doc_view_chunks (session_id, chunk, views)
+                         VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| s.execute(params![session_id, row.chunk_count, full]))
                 .map_err(db_error)?;
+            }
         }
     }
     if !impressions.is_empty() {

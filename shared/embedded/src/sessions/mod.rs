@@ -1,6 +1,10 @@
 //! The session store on SQLite: the local stand-in for the DynamoDB table, with the
 //! same semantics (atomic appends, cap, customer rule, archive with a condition on
 //! `last_update`). One connection behind a mutex; every call runs on the blocking pool.
+//!
+//! A session is one row holding its state and its newest views, its older views in
+//! chunk rows (views.rs), so that an append changes one row of one table: the cost
+//! of an append is the pages it changes, each written to the WAL at its commit.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,11 +12,13 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 mod append;
+mod migrate;
+mod views;
 
 use reco_core::ports::AppendRequest;
 use reco_core::{
     AppendOutcome, Impression, SessionDoc, SessionStatistics, SessionStats, SessionStore,
-    StoreError, Timestamp, View,
+    StoreError, Timestamp,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -30,17 +36,26 @@ CREATE TABLE IF NOT EXISTS session_docs (
     expires_at    INTEGER,
     byte_count    INTEGER NOT NULL DEFAULT 0,
     quarantine_reason TEXT,
-    impression_bytes INTEGER NOT NULL DEFAULT 0
+    impression_bytes INTEGER NOT NULL DEFAULT 0,
+    recent        TEXT NOT NULL DEFAULT '',
+    chunk_count   INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS session_docs_active
-    ON session_docs (active_shard, last_update) WHERE active_shard IS NOT NULL;
-CREATE TABLE IF NOT EXISTS session_doc_views (
+-- The active sessions of each shard. last_update stays out of the index so that an
+-- append changes the session's own row and nothing else.
+CREATE INDEX IF NOT EXISTS session_docs_shard
+    ON session_docs (active_shard) WHERE active_shard IS NOT NULL;
+-- A session's older views, in chunks of lines (see views.rs); its newest views are
+-- in its row's recent column.
+CREATE TABLE IF NOT EXISTS session_doc_view_chunks (
     session_id TEXT    NOT NULL REFERENCES session_docs (session_id),
-    seq        INTEGER NOT NULL,
-    item_id    TEXT    NOT NULL,
-    viewed_at  INTEGER NOT NULL,
-    recommendation_id TEXT,
-    PRIMARY KEY (session_id, seq)
+    chunk      INTEGER NOT NULL,
+    views      TEXT    NOT NULL,
+    PRIMARY KEY (session_id, chunk)
+);
+-- Views per second of their viewed_at over the last hour, for the statistics.
+CREATE TABLE IF NOT EXISTS view_seconds (
+    second INTEGER PRIMARY KEY,
+    views  INTEGER NOT NULL
 );
 -- item_ids: the shown items' ids joined by a line feed (ids hold no control
 -- characters).
@@ -55,7 +70,6 @@ CREATE TABLE IF NOT EXISTS session_doc_impressions (
     PRIMARY KEY (session_id, seq)
 );
 ";
-
 #[derive(Clone)]
 pub struct SqliteSessionStore {
     conn: Arc<Mutex<Connection>>,
@@ -88,12 +102,16 @@ struct Row {
     expires_at: Option<i64>,
     byte_count: u32,
     impression_bytes: u32,
+    /// The newest views, as lines (views.rs).
+    recent: String,
+    /// How many chunks of older views the session has.
+    chunk_count: u32,
 }
 
 fn read_row(conn: &Connection, session_id: &str) -> Result<Option<Row>, rusqlite::Error> {
     conn.prepare_cached(
         "SELECT customer_id, is_active, session_start, last_update, view_count, expires_at,
-                byte_count, impression_bytes
+                byte_count, impression_bytes, recent, chunk_count
          FROM session_docs WHERE session_id = ?1",
     )?
     .query_row(params![session_id], |r| {
@@ -106,32 +124,38 @@ fn read_row(conn: &Connection, session_id: &str) -> Result<Option<Row>, rusqlite
             expires_at: r.get(5)?,
             byte_count: r.get(6)?,
             impression_bytes: r.get(7)?,
+            recent: r.get(8)?,
+            chunk_count: r.get(9)?,
         })
     })
     .optional()
 }
 
-fn read_doc(conn: &Connection, session_id: &str) -> Result<Option<SessionDoc>, rusqlite::Error> {
-    let Some(row) = read_row(conn, session_id)? else {
+fn read_doc(conn: &Connection, session_id: &str) -> Result<Option<SessionDoc>, StoreError> {
+    let Some(row) = read_row(conn, session_id).map_err(db_error)? else {
         return Ok(None);
     };
-    let mut stmt = conn.prepare_cached(
-        "SELECT item_id, viewed_at, recommendation_id FROM session_doc_views
-             WHERE session_id = ?1 ORDER BY seq",
-    )?;
-    let items_viewed = stmt
-        .query_map(params![session_id], |r| {
-            Ok(View {
-                item_id: r.get(0)?,
-                viewed_at: Timestamp(r.get(1)?),
-                recommendation_id: r.get(2)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT recommendation_id, model_version, strategy, item_ids, shown_at
+    let mut items_viewed = Vec::with_capacity(row.view_count as usize);
+    if row.chunk_count > 0 {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT views FROM session_doc_view_chunks WHERE session_id = ?1 ORDER BY chunk",
+            )
+            .map_err(db_error)?;
+        let chunks = stmt
+            .query_map(params![session_id], |r| r.get::<_, String>(0))
+            .map_err(db_error)?;
+        for chunk in chunks {
+            views::decode(&chunk.map_err(db_error)?, &mut items_viewed)?;
+        }
+    }
+    views::decode(&row.recent, &mut items_viewed)?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT recommendation_id, model_version, strategy, item_ids, shown_at
              FROM session_doc_impressions WHERE session_id = ?1 ORDER BY seq",
-    )?;
+        )
+        .map_err(db_error)?;
     let impressions = stmt
         .query_map(params![session_id], |r| {
             Ok(Impression {
@@ -145,8 +169,9 @@ fn read_doc(conn: &Connection, session_id: &str) -> Result<Option<SessionDoc>, r
                     .collect(),
                 shown_at: Timestamp(r.get(4)?),
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(db_error)?;
     let mut doc = SessionDoc {
         session_id: session_id.to_string(),
         customer_id: row.customer_id,
@@ -224,7 +249,7 @@ impl SqliteSessionStore {
         Self::init(Connection::open_in_memory().map_err(db_error)?)
     }
 
-    fn init(conn: Connection) -> Result<Self, StoreError> {
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
         // Room for every statement of the store (the default holds 16).
         conn.set_prepared_statement_cache_capacity(64);
         conn.busy_timeout(std::time::Duration::from_secs(5))
@@ -253,21 +278,27 @@ impl SqliteSessionStore {
                 "impression_bytes",
                 "INTEGER NOT NULL DEFAULT 0",
             ),
+            ("session_docs", "recent", "TEXT NOT NULL DEFAULT ''"),
+            ("session_docs", "chunk_count", "INTEGER NOT NULL DEFAULT 0"),
         ] {
-            let present: bool = conn
+            // (A table that is no longer there, such as the views table before
+            // chunks, has no column to add.)
+            let (table_present, present): (bool, bool) = conn
                 .query_row(
-                    "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+                    "SELECT COUNT(*) > 0, coalesce(sum(name = ?2), 0) > 0
+                     FROM pragma_table_info(?1)",
                     params![table, column],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .map_err(db_error)?;
-            if !present {
+            if table_present && !present {
                 conn.execute_batch(&format!(
                     "ALTER TABLE {table} ADD COLUMN {column} {definition}"
                 ))
                 .map_err(db_error)?;
             }
         }
+        migrate::views_into_chunks(&mut conn).map_err(db_error)?;
         Ok(SqliteSessionStore {
             conn: Arc::new(Mutex::new(conn)),
             pending: Arc::new(Mutex::new(Vec::new())),
@@ -330,7 +361,7 @@ impl SessionStore for SqliteSessionStore {
 
     async fn get(&self, session_id: &str) -> Result<Option<SessionDoc>, StoreError> {
         let session_id = session_id.to_string();
-        self.with_conn(move |conn| read_doc(conn, &session_id).map_err(db_error))
+        self.with_conn(move |conn| read_doc(conn, &session_id))
             .await
     }
 
@@ -428,11 +459,15 @@ impl SessionStatistics for SqliteSessionStore {
                     },
                 )
                 .map_err(db_error)?;
+            // Counted per second of viewed_at: the minute and the hour start at the
+            // second `now` falls in, less 60 and 3,600.
+            let second = now.millis().div_euclid(1000);
             let (minute, hour) = conn
                 .query_row(
-                    "SELECT coalesce(sum(viewed_at >= ?1), 0), count(*)
-                     FROM session_doc_views WHERE viewed_at >= ?2",
-                    params![now.millis() - 60_000, now.millis() - 3_600_000],
+                    "SELECT coalesce(sum(CASE WHEN second >= ?1 THEN views END), 0),
+                            coalesce(sum(views), 0)
+                     FROM view_seconds WHERE second >= ?2",
+                    params![second - 60, second - 3600],
                     |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
                 )
                 .map_err(db_error)?;
