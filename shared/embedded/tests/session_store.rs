@@ -381,3 +381,79 @@ async fn a_store_with_one_row_per_view_is_migrated_on_opening() {
         "{tables:?}"
     );
 }
+
+/// An append that fails inside a group commit fails alone: with a trigger refusing
+/// every write to one session, concurrent appends to it get an error while those to
+/// other sessions, committed in the same batches, land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_append_fails_alone_in_its_batch() {
+    use reco_core::ports::AppendRequest;
+    use reco_core::{AppendOutcome, SessionStore, Timestamp};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("s.sqlite");
+    let store = Arc::new(SqliteSessionStore::open(&path).expect("opens"));
+    assert_eq!(
+        append_one(store.as_ref(), "poison", "first", 100).await,
+        AppendOutcome::Appended
+    );
+    rusqlite::Connection::open(&path)
+        .expect("opens")
+        .execute_batch(
+            "CREATE TRIGGER refuse_poison BEFORE UPDATE ON session_docs
+             WHEN NEW.session_id = 'poison' BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .expect("trigger");
+    let mut tasks = Vec::new();
+    for i in 0..60u32 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let session = if i % 3 == 0 {
+                "poison".to_string()
+            } else {
+                format!("fine-{}", i % 5)
+            };
+            let views = [view(format!("item-{i}"), 1_800_000_000_000, None)];
+            let outcome = store
+                .append(AppendRequest {
+                    session_id: &session,
+                    customer_id: None,
+                    views: &views,
+                    now: Timestamp(1_800_000_000_000),
+                    max_views: 100,
+                    added_bytes: reco_core::sessions::request_bytes(&views),
+                    max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
+                    active_shard: 0,
+                    impressions: &[],
+                    added_impression_bytes: 0,
+                    max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
+                })
+                .await;
+            (session, outcome)
+        }));
+    }
+    let mut landed = 0;
+    for task in tasks {
+        let (session, outcome) = task.await.expect("task");
+        if session == "poison" {
+            let e = outcome.expect_err("the trigger refuses it");
+            assert!(e.to_string().contains("refused"), "{e}");
+        } else {
+            assert_eq!(outcome.expect("lands"), AppendOutcome::Appended);
+            landed += 1;
+        }
+    }
+    assert_eq!(landed, 40);
+    let mut stored = 0;
+    for s in 0..5 {
+        let doc = store
+            .get(&format!("fine-{s}"))
+            .await
+            .expect("read")
+            .expect("kept");
+        assert_eq!(doc.items_viewed.len(), doc.view_count as usize);
+        stored += doc.items_viewed.len();
+    }
+    assert_eq!(stored, 40);
+    let poison = store.get("poison").await.expect("read").expect("kept");
+    assert_eq!(poison.items_viewed.len(), 1);
+}

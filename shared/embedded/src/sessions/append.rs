@@ -1,6 +1,6 @@
 //! Group commit: appends queue up; one writer at a time commits every append queued
-//! so far in one transaction (each in a savepoint of its own) and answers each after
-//! that commit, so one fsync-free WAL commit serves many requests.
+//! so far in one transaction and answers each after that commit, so one fsync-free WAL
+//! commit serves many requests.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -71,64 +71,53 @@ pub(super) fn write_queued(
     }
 }
 
-/// Applies `batch` in one immediate transaction, each append in a savepoint (an append
-/// that fails leaves the others), commits, then answers each: with its outcome after a
-/// successful commit, with the commit's error otherwise.
+/// Commits `batch` in one immediate transaction and answers each append after that
+/// commit. An append that fails rolls the whole transaction back; each append of the
+/// batch is then committed alone, so that only the failing one fails.
 fn commit_appends(conn: &mut Connection, batch: Vec<(AppendJob, Answer)>) {
-    let run =
-        |conn: &mut Connection| -> Result<Vec<Result<AppendOutcome, StoreError>>, StoreError> {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_error)?;
-            let mut outcomes = Vec::with_capacity(batch.len());
-            // Views per second of their viewed_at, of the appends that land.
-            let mut seconds: Vec<(i64, i64)> = Vec::new();
-            // Every statement of the hot path is prepared once per connection
-            // (`prepare_cached`), the savepoints included.
-            let savepoint = |sql: &str| -> Result<(), StoreError> {
-                tx.prepare_cached(sql)
-                    .and_then(|mut s| s.execute([]))
-                    .map(drop)
-                    .map_err(db_error)
-            };
-            for (job, _) in &batch {
-                savepoint("SAVEPOINT append")?;
-                let outcome = apply_append(&tx, job);
-                if outcome.is_err() {
-                    savepoint("ROLLBACK TO append")?;
-                }
-                savepoint("RELEASE append")?;
-                if let Ok(AppendOutcome::Appended) = outcome {
-                    for v in &job.views {
-                        let second = v.viewed_at.millis().div_euclid(1000);
-                        match seconds.iter_mut().find(|(s, _)| *s == second) {
-                            Some((_, n)) => *n += 1,
-                            None => seconds.push((second, 1)),
-                        }
-                    }
-                }
-                outcomes.push(outcome);
-            }
-            count_views(&tx, &seconds, &batch)?;
-            tx.commit().map_err(db_error)?;
-            Ok(outcomes)
-        };
-    match run(conn) {
-        Ok(outcomes) => {
-            for ((_, answer), outcome) in batch.into_iter().zip(outcomes) {
-                let _ = answer.send(outcome);
-            }
-        }
-        Err(e) => {
-            for (_, answer) in batch {
-                let _ = answer.send(Err(match &e {
-                    StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-                    StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
-                    StoreError::Other(m) => StoreError::Other(m.clone()),
-                }));
-            }
-        }
+    let jobs: Vec<&AppendJob> = batch.iter().map(|(job, _)| job).collect();
+    let outcomes = match commit(conn, &jobs) {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(e) if jobs.len() == 1 => vec![Err(e)],
+        Err(_) => jobs
+            .iter()
+            .map(|job| {
+                commit(conn, std::slice::from_ref(job))?
+                    .pop()
+                    .ok_or_else(|| StoreError::Other("append without an outcome".into()))
+            })
+            .collect(),
+    };
+    for ((_, answer), outcome) in batch.into_iter().zip(outcomes) {
+        let _ = answer.send(outcome);
     }
+}
+
+/// Applies `jobs` in one immediate transaction and commits it: each append's outcome,
+/// or the first error (the transaction rolled back).
+fn commit(conn: &mut Connection, jobs: &[&AppendJob]) -> Result<Vec<AppendOutcome>, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_error)?;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    // Views per second of their viewed_at, of the appends that land.
+    let mut seconds: Vec<(i64, i64)> = Vec::new();
+    for job in jobs {
+        let outcome = apply_append(&tx, job)?;
+        if outcome == AppendOutcome::Appended {
+            for v in &job.views {
+                let second = v.viewed_at.millis().div_euclid(1000);
+                match seconds.iter_mut().find(|(s, _)| *s == second) {
+                    Some((_, n)) => *n += 1,
+                    None => seconds.push((second, 1)),
+                }
+            }
+        }
+        outcomes.push(outcome);
+    }
+    count_views(&tx, &seconds, jobs)?;
+    tx.commit().map_err(db_error)?;
+    Ok(outcomes)
 }
 
 /// Adds the batch's views to `view_seconds` and drops the seconds that have left the
@@ -136,9 +125,9 @@ fn commit_appends(conn: &mut Connection, batch: Vec<(AppendJob, Answer)>) {
 fn count_views(
     conn: &Connection,
     seconds: &[(i64, i64)],
-    batch: &[(AppendJob, Answer)],
+    jobs: &[&AppendJob],
 ) -> Result<(), StoreError> {
-    let Some(now) = batch.iter().map(|(job, _)| job.now.millis()).max() else {
+    let Some(now) = jobs.iter().map(|job| job.now.millis()).max() else {
         return Ok(());
     };
     let oldest = now.div_euclid(1000) - 3600;
