@@ -374,6 +374,17 @@ async fn a_store_with_one_row_per_view_is_migrated_on_opening() {
         .prepare("SELECT name FROM sqlite_schema WHERE name LIKE 'session_doc%' ORDER BY name")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .expect("schema");
+    let (chunks, recent): (i64, i64) = conn
+        .query_row(
+            "SELECT chunk_count, length(recent) FROM session_docs WHERE session_id = 'old-a'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("layout");
+    assert!(
+        chunks >= 4 && (1..=2048).contains(&recent),
+        "{chunks} chunks, {recent} bytes in the row"
+    );
     assert!(
         !tables
             .iter()

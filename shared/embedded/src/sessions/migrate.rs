@@ -4,11 +4,11 @@
 
 use rusqlite::{params, Connection};
 
-use super::views::{self, RECENT_BYTES};
+use super::views;
 use reco_core::{Timestamp, View};
 
-/// Moves a `session_doc_views` table, when there is one, into chunks (every old view
-/// into chunk rows, in their order; `recent` left empty) and drops it, with the index
+/// Moves a `session_doc_views` table, when there is one, into the sessions' rows and
+/// chunks (in their order, by the appends' rule: the newest views in the row) and drops it, with the index
 /// on `(active_shard, last_update)` that appends no longer keep up to date.
 pub(super) fn views_into_chunks(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
@@ -19,50 +19,50 @@ pub(super) fn views_into_chunks(conn: &mut Connection) -> rusqlite::Result<()> {
         |r| r.get(0),
     )?;
     if old {
-        let mut sessions: Vec<(String, Vec<View>)> = Vec::new();
-        {
-            let mut stmt = tx.prepare(
-                "SELECT session_id, item_id, viewed_at, recommendation_id
-                 FROM session_doc_views ORDER BY session_id, seq",
-            )?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                let session: String = r.get(0)?;
-                let view = View {
-                    item_id: r.get(1)?,
-                    viewed_at: Timestamp(r.get(2)?),
-                    recommendation_id: r.get(3)?,
-                };
-                match sessions.last_mut() {
-                    Some((s, views)) if *s == session => views.push(view),
-                    _ => sessions.push((session, vec![view])),
-                }
-            }
-        }
         let mut insert = tx.prepare(
             "INSERT INTO session_doc_view_chunks (session_id, chunk, views) VALUES (?1, ?2, ?3)",
         )?;
-        let mut count = tx.prepare(
-            "UPDATE session_docs SET chunk_count = ?2, recent = '' WHERE session_id = ?1",
+        let mut finish = tx.prepare(
+            "UPDATE session_docs SET recent = ?2, chunk_count = ?3 WHERE session_id = ?1",
         )?;
-        for (session, session_views) in &sessions {
-            let mut chunks: Vec<String> = vec![String::new()];
-            for v in session_views {
-                let mut line = String::new();
-                views::encode(std::slice::from_ref(v), &mut line);
-                match chunks.last_mut() {
-                    Some(c) if c.is_empty() || c.len() + line.len() <= RECENT_BYTES => {
-                        c.push_str(&line)
-                    }
-                    _ => chunks.push(line),
+        let mut read = tx.prepare(
+            "SELECT session_id, item_id, viewed_at, recommendation_id
+             FROM session_doc_views ORDER BY session_id, seq",
+        )?;
+        let mut rows = read.query([])?;
+        // The session being moved: its id, its views not yet in a chunk, its chunks.
+        let mut current: Option<(String, String, u32)> = None;
+        let mut sessions = 0usize;
+        loop {
+            let row = rows.next()?;
+            let session: Option<String> = row.map(|r| r.get(0)).transpose()?;
+            if current.as_ref().map(|c| &c.0) != session.as_ref() {
+                if let Some((id, recent, chunks)) = current.take() {
+                    finish.execute(params![id, recent, chunks])?;
+                    sessions += 1;
                 }
+                current = session.clone().map(|id| (id, String::new(), 0));
             }
-            for (i, chunk) in chunks.iter().enumerate() {
-                insert.execute(params![session, i as i64, chunk])?;
+            let (Some(r), Some((id, recent, chunks))) = (row, current.as_mut()) else {
+                break;
+            };
+            let mut line = String::new();
+            let view = View {
+                item_id: r.get(1)?,
+                viewed_at: Timestamp(r.get(2)?),
+                recommendation_id: r.get(3)?,
+            };
+            views::encode(std::slice::from_ref(&view), &mut line);
+            // The same rule as appends: the newest views stay in the row.
+            let (rest, full) = views::place(std::mem::take(recent), line);
+            *recent = rest;
+            if let Some(full) = full {
+                insert.execute(params![&*id, *chunks, full])?;
+                *chunks += 1;
             }
-            count.execute(params![session, chunks.len() as i64])?;
         }
-        drop((insert, count));
+        drop(rows);
+        drop((read, insert, finish));
         tx.execute_batch(
             "INSERT INTO view_seconds (second, views)
                  SELECT viewed_at / 1000, COUNT(*) FROM session_doc_views
@@ -71,10 +71,7 @@ pub(super) fn views_into_chunks(conn: &mut Connection) -> rusqlite::Result<()> {
                  ON CONFLICT (second) DO UPDATE SET views = views + excluded.views;
              DROP TABLE session_doc_views;",
         )?;
-        tracing::info!(
-            sessions = sessions.len(),
-            "session store: views moved into chunks"
-        );
+        tracing::info!(sessions, "session store: views moved into chunks");
     }
     tx.commit()
 }
