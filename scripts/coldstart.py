@@ -5,7 +5,7 @@ services, the model in S3 (moto) and the environment.
     python coldstart.py BOOTSTRAP EVENT SECRET RUNS
 Prints one JSON line per run: {"run", "cache", "init_to_answer_ms", "status"}.
 """
-import base64, hashlib, hmac, http.server, json, os, subprocess, sys, threading, time
+import base64, hashlib, hmac, http.server, json, os, shlex, subprocess, sys, threading, time
 
 binary, event_path, secret, runs = sys.argv[1], sys.argv[2], sys.argv[3].encode(), int(sys.argv[4])
 
@@ -63,7 +63,7 @@ for run in range(1, runs + 1):
                AWS_LAMBDA_FUNCTION_NAME="predict", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="1024",
                AWS_LAMBDA_FUNCTION_VERSION="$LATEST", RUST_LOG="warn")
     started = time.perf_counter()
-    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(shlex.split(binary), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     answered = state["done"].wait(30)
     took = (state["answer"][0] - started) * 1000 if answered else None
     status = None

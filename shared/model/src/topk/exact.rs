@@ -183,7 +183,7 @@ pub(super) fn scan_score(avx2: bool, in_group: bool, q: &[f32], row: &[f32]) -> 
         // SAFETY: `avx2` is true only when the CPU supports AVX2 and FMA.
         return unsafe { crate::simd::dots4_avx2(q, [row, row, row, row]) }[0];
     }
-    let _ = in_group;
+    let _ = (avx2, in_group);
     crate::simd::dot(q, row)
 }
 

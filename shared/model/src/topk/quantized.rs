@@ -38,6 +38,7 @@ pub(super) struct QueryCodes {
     pub(super) scale: f32,
     pub(super) codes: Vec<i16>,
     /// Codes as the AVX2 kernel takes them.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(super) signed: Vec<i8>,
     /// Sum of the codes.
     pub(super) sum: i32,

@@ -197,6 +197,7 @@ fn integer_kernels_agree() {
     let b = Array1::from(values(rows, 23, 1 << 20));
     let items = ItemMatrix::new(m.view(), b.view()).expect("matrix");
     let mut quantized = QuantizedItems::new(&items);
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut kernels = vec![I8Kernel::Portable];
     #[cfg(target_arch = "x86_64")]
     if crate::simd::avx2_fma() {
