@@ -4,6 +4,33 @@ use std::sync::Arc;
 
 use reco_embedded::SqliteSessionStore;
 
+/// Appends `views` to `session` at `now` under a cap of `max_views`, in shard 3.
+async fn try_append(
+    store: &SqliteSessionStore,
+    session: &str,
+    views: &[reco_core::View],
+    now: reco_core::Timestamp,
+    max_views: u32,
+) -> Result<reco_core::AppendOutcome, reco_core::StoreError> {
+    use reco_core::ports::AppendRequest;
+    use reco_core::SessionStore;
+    store
+        .append(AppendRequest {
+            session_id: session,
+            customer_id: None,
+            views,
+            now,
+            max_views,
+            added_bytes: reco_core::sessions::request_bytes(views),
+            max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
+            active_shard: 3,
+            impressions: &[],
+            added_impression_bytes: 0,
+            max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
+        })
+        .await
+}
+
 /// Appends one view of `item` to `session` under a cap of `max_views`.
 async fn append_one(
     store: &SqliteSessionStore,
@@ -11,27 +38,9 @@ async fn append_one(
     item: &str,
     max_views: u32,
 ) -> reco_core::AppendOutcome {
-    use reco_core::ports::AppendRequest;
-    use reco_core::{SessionStore, Timestamp, View};
-    let views = [View {
-        item_id: item.to_string(),
-        viewed_at: Timestamp(1_800_000_000_000),
-        recommendation_id: None,
-    }];
-    store
-        .append(AppendRequest {
-            session_id: session,
-            customer_id: None,
-            views: &views,
-            now: Timestamp(1_800_000_000_000),
-            max_views,
-            added_bytes: reco_core::sessions::request_bytes(&views),
-            max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
-            active_shard: 0,
-            impressions: &[],
-            added_impression_bytes: 0,
-            max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
-        })
+    let now = reco_core::Timestamp(1_800_000_000_000);
+    let views = [view(item.to_string(), now.millis(), None)];
+    try_append(store, session, &views, now, max_views)
         .await
         .expect("no store error")
 }
@@ -142,22 +151,7 @@ async fn append_views(
     views: &[reco_core::View],
     now: reco_core::Timestamp,
 ) -> reco_core::AppendOutcome {
-    use reco_core::ports::AppendRequest;
-    use reco_core::SessionStore;
-    store
-        .append(AppendRequest {
-            session_id: session,
-            customer_id: None,
-            views,
-            now,
-            max_views: 1000,
-            added_bytes: reco_core::sessions::request_bytes(views),
-            max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
-            active_shard: 3,
-            impressions: &[],
-            added_impression_bytes: 0,
-            max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
-        })
+    try_append(store, session, views, now, 1000)
         .await
         .expect("no store error")
 }
@@ -398,7 +392,6 @@ async fn a_store_with_one_row_per_view_is_migrated_on_opening() {
 /// other sessions, committed in the same batches, land.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_append_fails_alone_in_its_batch() {
-    use reco_core::ports::AppendRequest;
     use reco_core::{AppendOutcome, SessionStore, Timestamp};
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("s.sqlite");
@@ -424,21 +417,8 @@ async fn a_failing_append_fails_alone_in_its_batch() {
                 format!("fine-{}", i % 5)
             };
             let views = [view(format!("item-{i}"), 1_800_000_000_000, None)];
-            let outcome = store
-                .append(AppendRequest {
-                    session_id: &session,
-                    customer_id: None,
-                    views: &views,
-                    now: Timestamp(1_800_000_000_000),
-                    max_views: 100,
-                    added_bytes: reco_core::sessions::request_bytes(&views),
-                    max_bytes: reco_core::sessions::SESSION_BYTES_BUDGET,
-                    active_shard: 0,
-                    impressions: &[],
-                    added_impression_bytes: 0,
-                    max_impression_bytes: reco_core::sessions::IMPRESSION_BYTES_BUDGET,
-                })
-                .await;
+            let now = Timestamp(1_800_000_000_000);
+            let outcome = try_append(store.as_ref(), &session, &views, now, 100).await;
             (session, outcome)
         }));
     }
