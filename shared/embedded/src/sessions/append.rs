@@ -99,38 +99,39 @@ fn commit(conn: &mut Connection, jobs: &[&AppendJob]) -> Result<Vec<AppendOutcom
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db_error)?;
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    // Views per second of their viewed_at, of the appends that land.
-    let mut seconds: Vec<(i64, i64)> = Vec::new();
-    for job in jobs {
-        let outcome = apply_append(&tx, job)?;
-        if outcome == AppendOutcome::Appended {
-            for v in &job.views {
-                let second = v.viewed_at.millis().div_euclid(1000);
-                match seconds.iter_mut().find(|(s, _)| *s == second) {
-                    Some((_, n)) => *n += 1,
-                    None => seconds.push((second, 1)),
-                }
-            }
-        }
-        outcomes.push(outcome);
-    }
-    count_views(&tx, &seconds, jobs)?;
+    let outcomes = jobs
+        .iter()
+        .map(|job| apply_append(&tx, job))
+        .collect::<Result<Vec<_>, _>>()?;
+    count_views(&tx, jobs, &outcomes)?;
     tx.commit().map_err(db_error)?;
     Ok(outcomes)
 }
 
-/// Adds the batch's views to `view_seconds` and drops the seconds that have left the
-/// last hour (of the latest `now` in the batch).
+/// Adds the views of the appends that landed to `view_seconds` (per second of their
+/// `viewed_at`) and drops the seconds that have left the last hour (of the latest
+/// `now` in the batch).
 fn count_views(
     conn: &Connection,
-    seconds: &[(i64, i64)],
     jobs: &[&AppendJob],
+    outcomes: &[AppendOutcome],
 ) -> Result<(), StoreError> {
     let Some(now) = jobs.iter().map(|job| job.now.millis()).max() else {
         return Ok(());
     };
     let oldest = now.div_euclid(1000) - 3600;
+    let mut seconds: Vec<(i64, i64)> = Vec::new();
+    let landed = jobs
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, outcome)| **outcome == AppendOutcome::Appended);
+    for v in landed.flat_map(|(job, _)| &job.views) {
+        let second = v.viewed_at.millis().div_euclid(1000);
+        match seconds.iter_mut().find(|(s, _)| *s == second) {
+            Some((_, n)) => *n += 1,
+            None => seconds.push((second, 1)),
+        }
+    }
     let mut upsert = conn
         .prepare_cached(
             "INSERT INTO view_seconds (second, views) VALUES (?1, ?2)

@@ -8,8 +8,9 @@ use super::views;
 use reco_core::{Timestamp, View};
 
 /// Moves a `session_doc_views` table, when there is one, into the sessions' rows and
-/// chunks (in their order, by the appends' rule: the newest views in the row) and drops it, with the index
-/// on `(active_shard, last_update)` that appends no longer keep up to date.
+/// chunks (in their order, by the appends' rule: the newest views in the row) and
+/// drops it, with the index on `(active_shard, last_update)` that appends no longer
+/// keep up to date.
 pub(super) fn views_into_chunks(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     tx.execute_batch("DROP INDEX IF EXISTS session_docs_active")?;

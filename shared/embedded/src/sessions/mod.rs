@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS session_doc_impressions (
     PRIMARY KEY (session_id, seq)
 );
 ";
+
 #[derive(Clone)]
 pub struct SqliteSessionStore {
     conn: Arc<Mutex<Connection>>,
