@@ -2,7 +2,8 @@
 Runtime API on loopback hands the process one API Gateway event (GET /v1/popular) and
 times process start -> first answer. Run by scripts/bench-coldstart, which provides the
 services, the model in S3 (moto) and the environment.
-    python coldstart.py BOOTSTRAP EVENT SECRET RUNS
+    python coldstart.py COMMAND EVENT SECRET RUNS
+COMMAND: the bootstrap's path, or a command line that runs it (an emulator's).
 Prints one JSON line per run: {"run", "cache", "init_to_answer_ms", "status"}.
 """
 import base64, hashlib, hmac, http.server, json, os, shlex, subprocess, sys, threading, time
