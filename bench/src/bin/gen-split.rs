@@ -56,18 +56,8 @@ fn run() -> Result<(), String> {
         now,
     );
     let batch = shop.batch;
-    let item_index: HashMap<&str, usize> = batch
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| (item.item_id.as_str(), i + 1))
-        .collect();
-    let user_index: HashMap<&str, usize> = batch
-        .customers
-        .iter()
-        .enumerate()
-        .map(|(u, c)| (c.customer_id.as_str(), u + 1))
-        .collect();
+    let item_index = one_based(batch.items.iter().map(|item| item.item_id.as_str()));
+    let user_index = one_based(batch.customers.iter().map(|c| c.customer_id.as_str()));
     // (user, item) -> (rating, seconds): the highest rating, its latest time.
     let mut pairs: HashMap<(usize, usize), (i32, i64)> = HashMap::new();
     let events = batch
@@ -144,4 +134,9 @@ fn run() -> Result<(), String> {
         test.len()
     );
     Ok(())
+}
+
+/// MovieLens ids: each id's position, counted from 1.
+fn one_based<'a>(ids: impl Iterator<Item = &'a str>) -> HashMap<&'a str, usize> {
+    ids.enumerate().map(|(i, id)| (id, i + 1)).collect()
 }
