@@ -5,7 +5,7 @@ use ndarray::{Array1, Array2, ArrayView1};
 use crate::csr::{Csr, Interactions};
 pub use crate::error::ModelError;
 use crate::feature_split::FeatureSplit;
-use crate::kernel::{Example, Kernel, Known, Sampler, Table};
+use crate::kernel::{stride_for, Example, Kernel, Known, PackedKernel, Records, Sampler, Table};
 use crate::params::{Loss, Params, Schedule};
 pub use crate::side_params::SideParams;
 use crate::simd::dot;
@@ -113,6 +113,18 @@ impl Model {
         &mut self,
         interactions: &Interactions,
         epochs: usize,
+        after_epoch: impl FnMut(&EpochStats, &Model) -> Result<(), ModelError>,
+    ) -> Result<Vec<EpochStats>, ModelError> {
+        self.fit_epochs(interactions, epochs, true, after_epoch)
+    }
+
+    /// `fit_partial_with`; `packed`: the common fit may take the packed kernel
+    /// (`kernel::packed`), otherwise every fit takes the general one.
+    pub(crate) fn fit_epochs(
+        &mut self,
+        interactions: &Interactions,
+        epochs: usize,
+        packed: bool,
         mut after_epoch: impl FnMut(&EpochStats, &Model) -> Result<(), ModelError>,
     ) -> Result<Vec<EpochStats>, ModelError> {
         self.params.validate()?;
@@ -147,20 +159,29 @@ impl Model {
         }
         let mut rng = Rng::new(self.params.seed ^ (self.epochs as u64).wrapping_mul(0x9E37_79B9));
         let mut stats = Vec::with_capacity(epochs);
+        let mut records = self
+            .packed_stride(&splits)
+            .filter(|_| packed)
+            .map(|s| [self.users.pack(s), self.items.pack(s)]);
+        let mut snapshot = Records::default();
         for epoch in 0..epochs {
             rng.shuffle(&mut order);
-            let (loss, visited) = self.run_epoch(
-                Data {
-                    interactions,
-                    positives: &positives,
-                    known: &known,
-                    sampler: &sampler,
-                },
-                &splits,
-                &order,
-                &mut rng,
-                avx2,
-            );
+            let data = Data {
+                interactions,
+                positives: &positives,
+                known: &known,
+                sampler: &sampler,
+            };
+            let (loss, visited) = match &mut records {
+                Some(records) => {
+                    let done =
+                        self.run_packed_epoch(data, records, &mut snapshot, &order, &mut rng, avx2);
+                    self.users.unpack(&records[0]);
+                    self.items.unpack(&records[1]);
+                    done
+                }
+                None => self.run_epoch(data, &splits, &order, &mut rng, avx2),
+            };
             self.epochs += 1;
             if !self.users.finite() {
                 return Err(ModelError::Diverged {
@@ -209,6 +230,69 @@ impl Model {
         Ok(stats)
     }
 
+    /// The record size of the packed kernel if it covers this fit: identity features on
+    /// both sides, WARP or BPR without known negatives, adagrad with row-wise
+    /// accumulators, and a supported number of components.
+    fn packed_stride(&self, splits: &[FeatureSplit; 2]) -> Option<usize> {
+        let p = &self.params;
+        let covered = matches!(p.loss, Loss::Warp | Loss::Bpr)
+            && p.known_negative_weight == 0.0
+            && matches!(p.schedule, Schedule::Adagrad { .. })
+            && p.acc_width() == 1
+            && splits.iter().all(|s| s.identity);
+        stride_for(p.no_components).filter(|_| covered)
+    }
+
+    /// This epoch's adagrad learning rate (see `Params::learning_rate_decay`).
+    fn learning_rate(&self) -> f32 {
+        match self.params.schedule {
+            Schedule::Adagrad { learning_rate } => {
+                let decaying = self.epochs.saturating_sub(self.params.decay_start);
+                learning_rate / (1.0 + self.params.learning_rate_decay * decaying as f32)
+            }
+            Schedule::Adadelta { .. } => 0.0,
+        }
+    }
+
+    /// One epoch of the packed kernel on `records` (users, items), split between
+    /// threads as `run_epoch` splits it.
+    fn run_packed_epoch(
+        &self,
+        data: Data<'_>,
+        records: &mut [Records; 2],
+        snapshot: &mut Records,
+        order: &[Example],
+        rng: &mut Rng,
+        avx2: bool,
+    ) -> (f64, usize) {
+        let p = &self.params;
+        let threads = p.threads;
+        let screened = matches!(p.loss, Loss::Warp) && self.epochs >= LIVE_EPOCHS;
+        if screened {
+            snapshot.copy_from(&records[1]);
+        }
+        let seeds: Vec<u64> = (0..threads).map(|_| rng.next_u64()).collect();
+        let [users, items] = records;
+        let stride = users.stride();
+        let kernel = PackedKernel {
+            d: p.no_components,
+            users: users.cells(),
+            items: items.cells(),
+            snapshot: if screened { snapshot.values() } else { &[] },
+            user_alpha: p.user_alpha,
+            item_alpha: p.item_alpha,
+            learning_rate: self.learning_rate(),
+            loss: p.loss,
+            max_sampled: p.max_sampled,
+            data: data.interactions,
+            known: data.known,
+            sampler: data.sampler,
+            avx2,
+            stride,
+        };
+        across_threads(order, &seeds, |block, seed| kernel.run(block, seed))
+    }
+
     fn run_epoch(
         &mut self,
         data: Data<'_>,
@@ -235,13 +319,7 @@ impl Model {
                 .fill_table(&self.item_features, &splits[1].owned, &mut table);
         }
         let seeds: Vec<u64> = (0..threads).map(|_| rng.next_u64()).collect();
-        let learning_rate = match self.params.schedule {
-            Schedule::Adagrad { learning_rate } => {
-                let decaying = self.epochs.saturating_sub(self.params.decay_start);
-                learning_rate / (1.0 + self.params.learning_rate_decay * decaying as f32)
-            }
-            Schedule::Adadelta { .. } => 0.0,
-        };
+        let learning_rate = self.learning_rate();
         let params = &self.params;
         let kernel = Kernel {
             d,
@@ -262,25 +340,7 @@ impl Model {
             has_item_attributes: splits[1].attributes.nnz() > 0,
             avx2,
         };
-        if threads == 1 || order.len() < 2 * threads {
-            return kernel.run(order, seeds[0]);
-        }
-        // Contiguous blocks of the shuffled order, one per thread.
-        let chunk = order.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = order
-                .chunks(chunk)
-                .zip(&seeds)
-                .map(|(block, &seed)| {
-                    let kernel = &kernel;
-                    scope.spawn(move || kernel.run(block, seed))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or((f64::NAN, 0)))
-                .fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
-        })
+        across_threads(order, &seeds, |block, seed| kernel.run(block, seed))
     }
 
     fn check_shapes(&self, interactions: &Interactions) -> Result<(), ModelError> {
@@ -380,6 +440,35 @@ impl Model {
             })
             .collect()
     }
+}
+
+/// Runs an epoch's `order` on one thread per seed, each on a contiguous block of the
+/// shuffled order (on the calling thread when there is one); sums the (loss, visited)
+/// each returns.
+fn across_threads(
+    order: &[Example],
+    seeds: &[u64],
+    run: impl Fn(&[Example], u64) -> (f64, usize) + Sync,
+) -> (f64, usize) {
+    let threads = seeds.len();
+    if threads == 1 || order.len() < 2 * threads {
+        return run(order, seeds[0]);
+    }
+    let chunk = order.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = order
+            .chunks(chunk)
+            .zip(seeds)
+            .map(|(block, &seed)| {
+                let run = &run;
+                scope.spawn(move || run(block, seed))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or((f64::NAN, 0)))
+            .fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    })
 }
 
 /// The `k` best of `scores`, skipping `exclude` (sorted or not), best first.

@@ -5,7 +5,7 @@ use ndarray::{Array1, Array2, Axis};
 
 use crate::csr::Csr;
 use crate::feature_split::FeatureSplit;
-use crate::kernel::{Cells, Rows, Side, Table};
+use crate::kernel::{Cells, Records, Rows, Side, Table};
 use crate::params::{Params, Schedule};
 use crate::rng::Rng;
 
@@ -68,6 +68,43 @@ impl SideParams {
             index,
             pending_slots: &split.pending_slots,
             pending_features: &split.pending_features,
+        }
+    }
+
+    /// The parameters and their row-wise adagrad state as records of `stride`
+    /// floats for the packed kernel: vector, bias, vector accumulator, bias
+    /// accumulator, zeros.
+    pub(crate) fn pack(&self, stride: usize) -> Records {
+        let (rows, d) = self.embeddings.dim();
+        let mut records = Records::new(rows, stride);
+        let values = records.values_mut();
+        for (r, out) in values.chunks_exact_mut(stride).take(rows).enumerate() {
+            for (o, v) in out[..d].iter_mut().zip(self.embeddings.row(r)) {
+                *o = *v;
+            }
+            out[d] = self.biases[r];
+            out[d + 1] = self.emb_acc[[r, 0]];
+            out[d + 2] = self.bias_acc[r];
+        }
+        records
+    }
+
+    /// Reads back what `pack` wrote, as trained.
+    pub(crate) fn unpack(&mut self, records: &Records) {
+        let d = self.embeddings.ncols();
+        let rows = self.embeddings.nrows();
+        for (r, rec) in records
+            .values()
+            .chunks_exact(records.stride())
+            .take(rows)
+            .enumerate()
+        {
+            for (o, v) in self.embeddings.row_mut(r).iter_mut().zip(&rec[..d]) {
+                *o = *v;
+            }
+            self.biases[r] = rec[d];
+            self.emb_acc[[r, 0]] = rec[d + 1];
+            self.bias_acc[r] = rec[d + 2];
         }
     }
 

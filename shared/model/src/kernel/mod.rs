@@ -8,11 +8,13 @@
 //! - [`sampler`]: how WARP draws negatives;
 //! - [`update`]: the learning-rate schedules;
 //! - [`losses`]: one function per loss;
+//! - [`packed`]: the same steps for the common fit, on one record per row;
 //! - here: the kernel, a row's representation, and one thread's pass over an epoch.
 
 mod attributes;
 mod cells;
 mod losses;
+mod packed;
 mod positives;
 mod sampler;
 mod snapshot;
@@ -21,6 +23,7 @@ mod update;
 pub(crate) use attributes::NO_PENDING_SLOT;
 use attributes::{pending_slot, Pending, FLUSH_EVERY};
 pub(crate) use cells::{Cells, Rows};
+pub(crate) use packed::{stride_for, PackedKernel, Records};
 pub(crate) use positives::Known;
 pub(crate) use sampler::Sampler;
 pub(crate) use snapshot::Table;

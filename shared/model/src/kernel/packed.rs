@@ -1,0 +1,423 @@
+//! The packed kernel: the common fit (identity features on both sides, adagrad with
+//! one accumulator per row, WARP or BPR) on rows that hold everything a step touches.
+//!
+//! Each user's and item's parameters live in one record of `S` floats (a multiple of 8):
+//! its vector (`d` values), its bias, its embedding accumulator, its bias accumulator,
+//! then zeros. A step loads three records, computes on them as fixed-size arrays
+//! (whole vectors, no loop bounds or index checks left at run time: the kernel is
+//! compiled once per record size) and stores them back; WARP screens against a copy
+//! of the item records taken at the start of the epoch, as the general kernel does.
+//! The updates are those of the general kernel (`update.rs`, row-wise adagrad), in
+//! the same order; only the summation order of dot products differs.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use super::{Example, Known, Sampler};
+use crate::csr::Interactions;
+use crate::params::Loss;
+use crate::rng::Rng;
+use crate::simd::{dot, sigmoid};
+
+const MAX_LOSS: f32 = 10.0;
+
+/// Record sizes the kernel is compiled for; a model takes the smallest that holds
+/// `d + 3` values.
+const STRIDES: [usize; 6] = [16, 24, 32, 40, 72, 136];
+
+/// The record size for `d` components, if the packed kernel covers it.
+pub(crate) fn stride_for(d: usize) -> Option<usize> {
+    STRIDES.iter().copied().find(|&s| d + 3 <= s)
+}
+
+/// Sixteen floats on a cache-line boundary.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Line([f32; 16]);
+
+/// One side's records, `stride` floats each.
+#[derive(Clone, Default)]
+pub(crate) struct Records {
+    lines: Vec<Line>,
+    stride: usize,
+    rows: usize,
+}
+
+impl Records {
+    /// `rows` records of `stride` floats, all zero.
+    pub fn new(rows: usize, stride: usize) -> Self {
+        Records {
+            lines: vec![Line::default(); (rows * stride).div_ceil(16)],
+            stride,
+            rows,
+        }
+    }
+
+    /// A copy of `other`'s values (same shape), for the screening snapshot.
+    pub fn copy_from(&mut self, other: &Records) {
+        self.lines.clone_from(&other.lines);
+        self.stride = other.stride;
+        self.rows = other.rows;
+    }
+
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    pub fn values(&self) -> &[f32] {
+        // SAFETY: `Line` is `repr(C)` around `[f32; 16]` (64 bytes, no padding), so the
+        // buffer is `16 * len` initialised f32s, borrowed shared here.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast(), self.lines.len() * 16) }
+    }
+
+    pub fn values_mut(&mut self) -> &mut [f32] {
+        // SAFETY: as in `values`, borrowed exclusively.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast(), self.lines.len() * 16)
+        }
+    }
+
+    /// The records as cells the training threads share (see `cells.rs`: relaxed
+    /// atomic loads and stores, two f32s per 64-bit cell).
+    pub fn cells(&mut self) -> &[AtomicU64] {
+        let len = self.lines.len() * 8;
+        // SAFETY: the buffer is 64-byte aligned and holds 16 * lines f32s, so it is a
+        // valid `[AtomicU64]` of 8 * lines cells (every bit pattern is valid). The
+        // exclusive borrow of `self` lasts as long as the view, so nothing accesses
+        // the buffer except through it.
+        unsafe { std::slice::from_raw_parts(self.lines.as_mut_ptr().cast::<AtomicU64>(), len) }
+    }
+}
+
+/// The packed kernel over one epoch (see the module's documentation).
+pub(crate) struct PackedKernel<'a> {
+    pub d: usize,
+    pub users: &'a [AtomicU64],
+    pub items: &'a [AtomicU64],
+    /// The item records as they stood at the start of the epoch; empty: screen
+    /// against the live records.
+    pub snapshot: &'a [f32],
+    pub user_alpha: f32,
+    pub item_alpha: f32,
+    pub learning_rate: f32,
+    pub loss: Loss,
+    pub max_sampled: usize,
+    pub data: &'a Interactions,
+    pub known: &'a Known<'a>,
+    pub sampler: &'a Sampler,
+    pub avx2: bool,
+    pub stride: usize,
+}
+
+/// What one example's step works on: the three records and the constant masks.
+struct Masks<const S: usize> {
+    /// 1 at the vector's components, 0 elsewhere.
+    emb: [f32; S],
+    /// 1 at the bias, 0 elsewhere.
+    bias: [f32; S],
+}
+
+impl<const S: usize> Masks<S> {
+    /// The user's vector, 1 at the bias, 0 elsewhere: `dot(screen, record)` is the
+    /// item's score less the user's bias.
+    #[inline(always)]
+    fn screen(&self, u: &[f32; S]) -> [f32; S] {
+        let mut screen = [0.0f32; S];
+        for (((s, u), me), mb) in chunks_mut(&mut screen)
+            .zip(chunks(u))
+            .zip(chunks(&self.emb))
+            .zip(chunks(&self.bias))
+        {
+            for j in 0..8 {
+                s[j] = u[j] * me[j] + mb[j];
+            }
+        }
+        screen
+    }
+}
+
+/// A record's whole vectors of eight.
+#[inline(always)]
+fn chunks<const S: usize>(v: &[f32; S]) -> impl Iterator<Item = &[f32; 8]> {
+    v.as_chunks::<8>().0.iter()
+}
+
+#[inline(always)]
+fn chunks_mut<const S: usize>(v: &mut [f32; S]) -> impl Iterator<Item = &mut [f32; 8]> {
+    v.as_chunks_mut::<8>().0.iter_mut()
+}
+
+#[inline(always)]
+fn splat(v: f32) -> [f32; 8] {
+    [v; 8]
+}
+
+impl PackedKernel<'_> {
+    /// Runs one thread's share of an epoch; returns the summed loss and the number of
+    /// examples stepped on.
+    pub fn run(&self, examples: &[Example], seed: u64) -> (f64, usize) {
+        match self.stride {
+            16 => self.dispatch::<16>(examples, seed),
+            24 => self.dispatch::<24>(examples, seed),
+            32 => self.dispatch::<32>(examples, seed),
+            40 => self.dispatch::<40>(examples, seed),
+            72 => self.dispatch::<72>(examples, seed),
+            _ => self.dispatch::<136>(examples, seed),
+        }
+    }
+
+    fn dispatch<const S: usize>(&self, examples: &[Example], seed: u64) -> (f64, usize) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `run_avx2` requires AVX2 and FMA, which `avx2` says the CPU has.
+            return unsafe { self.run_avx2::<S>(examples, seed) };
+        }
+        self.run_any::<S>(examples, seed)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2<const S: usize>(&self, examples: &[Example], seed: u64) -> (f64, usize) {
+        self.run_any::<S>(examples, seed)
+    }
+
+    #[inline(always)]
+    fn run_any<const S: usize>(&self, examples: &[Example], seed: u64) -> (f64, usize) {
+        debug_assert!(self.d + 3 <= S && S == self.stride);
+        let d = self.d;
+        let mut masks = Masks {
+            emb: [0.0; S],
+            bias: [0.0; S],
+        };
+        masks.emb[..d].fill(1.0);
+        masks.bias[d] = 1.0;
+        let mut rng = Rng::new(seed);
+        let mut total = 0.0f64;
+        let mut visited = 0usize;
+        for (k, e) in examples.iter().enumerate() {
+            if let Some(next) = examples.get(k + 1) {
+                prefetch::<S>(self.users, next.user as usize);
+                prefetch::<S>(self.items, next.item as usize);
+            }
+            if e.value <= 0.0 {
+                continue;
+            }
+            let loss = match self.loss {
+                Loss::Bpr => self.bpr::<S>(e, &masks, &mut rng),
+                _ => self.warp::<S>(e, &masks, &mut rng),
+            };
+            total += f64::from(loss);
+            visited += 1;
+        }
+        (total, visited)
+    }
+
+    /// WARP on one positive: draws negatives until one scores within the margin of
+    /// the positive, then steps with the rank estimated from the number of draws.
+    #[inline(always)]
+    fn warp<const S: usize>(&self, e: &Example, m: &Masks<S>, rng: &mut Rng) -> f32 {
+        let (user, item) = (e.user as usize, e.item as usize);
+        let u = load::<S>(self.users, user);
+        let pos = load::<S>(self.items, item);
+        let screen = m.screen(&u);
+        let threshold = dot(&screen, &pos) - 1.0;
+        let step = |neg: usize, sampled: usize| {
+            let n_items = self.data.n_items;
+            let rank_estimate = ((n_items - 1) / sampled).max(1) as f32;
+            let l = (e.weight * rank_estimate.ln()).min(MAX_LOSS);
+            let neg_rec = load::<S>(self.items, neg);
+            self.pairwise::<S>(l, (user, &u), (item, &pos), (neg, &neg_rec), m);
+            l
+        };
+        if self.snapshot.is_empty() {
+            // Against the live records, one draw at a time.
+            for sampled in 1..=self.max_sampled {
+                let neg = self.sampler.draw(rng);
+                let score = dot(&screen, &load::<S>(self.items, neg));
+                if score > threshold && !self.known.contains(user, neg) {
+                    return step(neg, sampled);
+                }
+            }
+            return 0.0;
+        }
+        // Against the snapshot: four draws scored at a time, examined in draw order.
+        let mut sampled = 0;
+        while sampled < self.max_sampled {
+            let batch = (self.max_sampled - sampled).min(4);
+            let mut draws = [0usize; 4];
+            for draw in &mut draws[..batch] {
+                *draw = self.sampler.draw(rng);
+            }
+            let scores = self.scores4::<S>(&screen, draws);
+            for (&neg, &score) in draws[..batch].iter().zip(&scores) {
+                sampled += 1;
+                if score > threshold && !self.known.contains(user, neg) {
+                    return step(neg, sampled);
+                }
+            }
+        }
+        0.0
+    }
+
+    /// BPR on one positive against one sampled negative (drawn as the general
+    /// kernel draws it).
+    #[inline(always)]
+    fn bpr<const S: usize>(&self, e: &Example, m: &Masks<S>, rng: &mut Rng) -> f32 {
+        let (user, item) = (e.user as usize, e.item as usize);
+        let data = self.data;
+        let nnz = data.items.len();
+        let mut neg = item;
+        for _ in 0..32 {
+            neg = if rng.next_u32() & 1 == 0 {
+                rng.below(data.n_items)
+            } else {
+                data.items[rng.below(nnz)] as usize
+            };
+            if !self.known.contains(user, neg) {
+                break;
+            }
+        }
+        let u = load::<S>(self.users, user);
+        let pos = load::<S>(self.items, item);
+        let neg_rec = load::<S>(self.items, neg);
+        let screen = m.screen(&u);
+        let diff = dot(&screen, &pos) - dot(&screen, &neg_rec);
+        let l = e.weight * (1.0 - sigmoid(diff));
+        self.pairwise::<S>(l, (user, &u), (item, &pos), (neg, &neg_rec), m);
+        -e.weight * sigmoid(diff).max(1e-7).ln()
+    }
+
+    /// Scores (less the user's bias) of four items of the snapshot for `screen`.
+    #[inline(always)]
+    fn scores4<const S: usize>(&self, screen: &[f32; S], draws: [usize; 4]) -> [f32; 4] {
+        // Draws are item indices, below the snapshot's number of records.
+        let rows = draws.map(|r| &self.snapshot[r * S..(r + 1) * S]);
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is only true when the CPU supports AVX2 and FMA.
+            return unsafe { crate::simd::dots4_avx2(screen, rows) };
+        }
+        rows.map(|r| dot(screen, r))
+    }
+
+    /// The pairwise step for loss `l` on (user, positive, negative), from their
+    /// records as read before the step: the items move along `∓ l * user`, their
+    /// biases by `∓ l`, the user along `l * (neg - pos)` (the user's bias cancels).
+    #[inline(always)]
+    fn pairwise<const S: usize>(
+        &self,
+        l: f32,
+        (user, u): (usize, &[f32; S]),
+        (pos, p): (usize, &[f32; S]),
+        (neg, n): (usize, &[f32; S]),
+        m: &Masks<S>,
+    ) {
+        let mut g = [0.0f32; S];
+        for ((g, u), me) in chunks_mut(&mut g).zip(chunks(u)).zip(chunks(&m.emb)) {
+            for j in 0..8 {
+                g[j] = u[j] * me[j];
+            }
+        }
+        let mut rec = *p;
+        self.step::<S>(&mut rec, &g, -l, -l, self.item_alpha, m);
+        store::<S>(self.items, pos, &rec);
+        let mut rec = *n;
+        self.step::<S>(&mut rec, &g, l, l, self.item_alpha, m);
+        store::<S>(self.items, neg, &rec);
+        for (((g, n), p), me) in chunks_mut(&mut g)
+            .zip(chunks(n))
+            .zip(chunks(p))
+            .zip(chunks(&m.emb))
+        {
+            for j in 0..8 {
+                g[j] = (n[j] - p[j]) * me[j];
+            }
+        }
+        let mut rec = *u;
+        self.step::<S>(&mut rec, &g, l, 0.0, self.user_alpha, m);
+        store::<S>(self.users, user, &rec);
+    }
+
+    /// Adagrad on one record: gradient `scale * g` on the vector (`g` zero outside
+    /// it), `grad_bias` on the bias (none when 0), L2 penalty `alpha`, one
+    /// accumulator for the vector (the mean of its squared gradients) and one for
+    /// the bias.
+    #[inline(always)]
+    fn step<const S: usize>(
+        &self,
+        rec: &mut [f32; S],
+        g: &[f32; S],
+        scale: f32,
+        grad_bias: f32,
+        alpha: f32,
+        m: &Masks<S>,
+    ) {
+        let d = self.d;
+        let rate = self.learning_rate / rec[d + 1].sqrt();
+        let bias_rate = if grad_bias != 0.0 {
+            self.learning_rate / rec[d + 2].sqrt()
+        } else {
+            0.0
+        };
+        let emb_rate = splat(rate);
+        let bias_rate = splat(bias_rate);
+        let (scale8, grad_bias, alpha) = (splat(scale), splat(grad_bias), splat(alpha));
+        for (((r, g), me), mb) in chunks_mut(rec)
+            .zip(chunks(g))
+            .zip(chunks(&m.emb))
+            .zip(chunks(&m.bias))
+        {
+            for j in 0..8 {
+                let grad = g[j] * scale8[j] + mb[j] * grad_bias[j];
+                let rate = me[j] * emb_rate[j] + mb[j] * bias_rate[j];
+                r[j] -= rate * (grad + alpha[j] * r[j]);
+            }
+        }
+        // `g` is zero outside the vector.
+        let squares = dot(g, g) * scale * scale;
+        rec[d + 1] += squares / d as f32;
+        rec[d + 2] += grad_bias[0] * grad_bias[0];
+    }
+}
+
+/// Loads record `row` (a user or item index, below the number of records) from
+/// shared cells.
+#[inline(always)]
+fn load<const S: usize>(cells: &[AtomicU64], row: usize) -> [f32; S] {
+    let mut out = [0.0f32; S];
+    let cells = &cells[row * (S / 2)..(row + 1) * (S / 2)];
+    for (i, cell) in cells.iter().enumerate() {
+        let v = cell.load(Relaxed);
+        out[2 * i] = f32::from_bits(v as u32);
+        out[2 * i + 1] = f32::from_bits((v >> 32) as u32);
+    }
+    out
+}
+
+/// Stores record `row` into shared cells.
+#[inline(always)]
+fn store<const S: usize>(cells: &[AtomicU64], row: usize, rec: &[f32; S]) {
+    let cells = &cells[row * (S / 2)..(row + 1) * (S / 2)];
+    for (i, cell) in cells.iter().enumerate() {
+        let (lo, hi) = (rec[2 * i].to_bits(), rec[2 * i + 1].to_bits());
+        cell.store(u64::from(lo) | (u64::from(hi) << 32), Relaxed);
+    }
+}
+
+/// Prefetches record `row`'s cache lines.
+#[inline(always)]
+fn prefetch<const S: usize>(cells: &[AtomicU64], row: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(first) = cells.get(row * (S / 2)) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let start = first as *const AtomicU64 as usize;
+        let mut line = start & !63;
+        while line < start + S * 4 {
+            // SAFETY: a prefetch is a hint, defined for any address; SSE is part of
+            // the x86-64 baseline.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line as *const i8) };
+            line += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (cells, row);
+}
