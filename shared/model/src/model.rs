@@ -5,7 +5,9 @@ use ndarray::{Array1, Array2, ArrayView1};
 use crate::csr::{Csr, Interactions};
 pub use crate::error::ModelError;
 use crate::feature_split::FeatureSplit;
-use crate::kernel::{stride_for, Example, Kernel, Known, PackedKernel, Records, Sampler, Table};
+use crate::kernel::{
+    rank_weights, stride_for, Example, Kernel, Known, PackedKernel, Records, Sampler, Table,
+};
 use crate::params::{Loss, Params, Schedule};
 pub use crate::side_params::SideParams;
 use crate::simd::dot;
@@ -289,6 +291,7 @@ impl Model {
             sampler: data.sampler,
             avx2,
             stride,
+            rank_weights: rank_weights(data.interactions.n_items, p.max_sampled),
         };
         across_threads(order, &seeds, |block, seed| kernel.run(block, seed))
     }

@@ -106,6 +106,18 @@ pub(crate) struct PackedKernel<'a> {
     pub sampler: &'a Sampler,
     pub avx2: bool,
     pub stride: usize,
+    /// WARP's weight by the number of draws that found the violation (index 1 up to
+    /// `max_sampled`): ln of the estimated rank, `floor((n_items - 1) / draws)`, at
+    /// least 1 so that tiny catalogues never give a negative or infinite weight.
+    pub rank_weights: Vec<f32>,
+}
+
+/// `PackedKernel::rank_weights` for a catalogue of `n_items`.
+pub(crate) fn rank_weights(n_items: usize, max_sampled: usize) -> Vec<f32> {
+    (0..=max_sampled)
+        .map(|draws| (n_items.saturating_sub(1) / draws.max(1)).max(1) as f32)
+        .map(f32::ln)
+        .collect()
 }
 
 /// What one example's step works on: the three records and the constant masks.
@@ -221,9 +233,7 @@ impl PackedKernel<'_> {
         let screen = m.screen(&u);
         let threshold = dot(&screen, &pos) - 1.0;
         let step = |neg: usize, sampled: usize| {
-            let n_items = self.data.n_items;
-            let rank_estimate = ((n_items - 1) / sampled).max(1) as f32;
-            let l = (e.weight * rank_estimate.ln()).min(MAX_LOSS);
+            let l = (e.weight * self.rank_weights[sampled]).min(MAX_LOSS);
             let neg_rec = load::<S>(self.items, neg);
             self.pairwise::<S>(l, (user, &u), (item, &pos), (neg, &neg_rec), m);
             l
