@@ -2,6 +2,7 @@
 //! one example, steps, and returns its loss, or `None` when the example is skipped.
 
 use super::attributes::pending_slot;
+use super::sampler::bpr_negative;
 use super::{Example, Kernel, Scratch};
 use crate::params::Loss;
 use crate::rng::Rng;
@@ -99,24 +100,7 @@ impl<'a> Kernel<'a> {
             return self.known_negative(e, rng, s);
         }
         let (user, item, weight) = (e.user as usize, e.item as usize, e.weight);
-        let data = self.data;
-        // One negative, skipping the user's known positives (bounded redraws): half
-        // the draws uniform over the catalogue, half the item of a random interaction
-        // (popularity-weighted, as LightFM draws them). Popular negatives sharpen the
-        // top of the ranking early; uniform ones also push down items nobody
-        // interacted with.
-        let nnz = data.items.len();
-        let mut neg = item;
-        for _ in 0..32 {
-            neg = if rng.next_u32() & 1 == 0 {
-                rng.below(data.n_items)
-            } else {
-                data.items[rng.below(nnz)] as usize
-            };
-            if !self.known.contains(user, neg) {
-                break;
-            }
-        }
+        let neg = bpr_negative(self.data, self.known, user, item, rng);
         self.repr(&self.users, user, &mut s.user, &mut s.tmp, &s.buf.pending);
         self.repr(&self.items, item, &mut s.pos, &mut s.tmp, &s.buf.pending);
         self.repr(&self.items, neg, &mut s.neg, &mut s.tmp, &s.buf.pending);

@@ -12,6 +12,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::sampler::bpr_negative;
 use super::{Example, Known, Sampler};
 use crate::csr::Interactions;
 use crate::params::Loss;
@@ -273,19 +274,7 @@ impl PackedKernel<'_> {
     #[inline(always)]
     fn bpr<const S: usize>(&self, e: &Example, m: &Masks<S>, rng: &mut Rng) -> f32 {
         let (user, item) = (e.user as usize, e.item as usize);
-        let data = self.data;
-        let nnz = data.items.len();
-        let mut neg = item;
-        for _ in 0..32 {
-            neg = if rng.next_u32() & 1 == 0 {
-                rng.below(data.n_items)
-            } else {
-                data.items[rng.below(nnz)] as usize
-            };
-            if !self.known.contains(user, neg) {
-                break;
-            }
-        }
+        let neg = bpr_negative(self.data, self.known, user, item, rng);
         let u = load::<S>(self.users, user);
         let pos = load::<S>(self.items, item);
         let neg_rec = load::<S>(self.items, neg);

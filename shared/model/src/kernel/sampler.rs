@@ -1,8 +1,38 @@
 //! How WARP draws its negatives: uniformly over the catalogue (LightFM's way), or in
 //! proportion to a power of each item's popularity, from an alias table (one draw,
-//! one comparison).
+//! one comparison); and how BPR draws its negative.
 
+use super::Known;
+use crate::csr::Interactions;
 use crate::rng::Rng;
+
+/// BPR's negative for `user`'s positive `item`, skipping the user's known positives
+/// (bounded redraws): half the draws uniform over the catalogue, half the item of a
+/// random interaction (popularity-weighted, as LightFM draws them). Popular negatives
+/// sharpen the top of the ranking early; uniform ones also push down items nobody
+/// interacted with.
+#[inline(always)]
+pub(crate) fn bpr_negative(
+    data: &Interactions,
+    known: &Known<'_>,
+    user: usize,
+    item: usize,
+    rng: &mut Rng,
+) -> usize {
+    let nnz = data.items.len();
+    let mut neg = item;
+    for _ in 0..32 {
+        neg = if rng.next_u32() & 1 == 0 {
+            rng.below(data.n_items)
+        } else {
+            data.items[rng.below(nnz)] as usize
+        };
+        if !known.contains(user, neg) {
+            break;
+        }
+    }
+    neg
+}
 
 pub(crate) struct Sampler {
     n: usize,
