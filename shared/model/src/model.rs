@@ -24,6 +24,8 @@ struct Data<'a> {
     positives: &'a Csr,
     known: &'a Known<'a>,
     sampler: &'a Sampler,
+    /// WARP's weight by the number of draws (see `kernel::rank_weights`).
+    rank_weights: &'a [f32],
 }
 
 /// What one epoch did.
@@ -166,6 +168,7 @@ impl Model {
             .filter(|_| packed)
             .map(|s| [self.users.pack(s), self.items.pack(s)]);
         let mut snapshot = Records::default();
+        let rank_weights = rank_weights(interactions.n_items, self.params.max_sampled);
         for epoch in 0..epochs {
             rng.shuffle(&mut order);
             let data = Data {
@@ -173,6 +176,7 @@ impl Model {
                 positives: &positives,
                 known: &known,
                 sampler: &sampler,
+                rank_weights: &rank_weights,
             };
             let (loss, visited) = match &mut records {
                 Some(records) => {
@@ -291,7 +295,7 @@ impl Model {
             sampler: data.sampler,
             avx2,
             stride,
-            rank_weights: rank_weights(data.interactions.n_items, p.max_sampled),
+            rank_weights: data.rank_weights,
         };
         across_threads(order, &seeds, |block, seed| kernel.run(block, seed))
     }
@@ -337,6 +341,7 @@ impl Model {
             positives: data.positives,
             known: data.known,
             sampler: data.sampler,
+            rank_weights: data.rank_weights,
             learning_rate,
             table: &table,
             item_attributes: &splits[1].attributes,

@@ -256,12 +256,8 @@ impl<'a> Kernel<'a> {
         weight: f32,
         s: &mut Scratch,
     ) -> f32 {
-        let n_items = self.data.n_items;
         self.repr(&self.items, neg, &mut s.neg, &mut s.tmp, &s.buf.pending);
-        // ln of the estimated rank, floor((n_items - 1) / draws), at least 1 so that
-        // tiny catalogues never give a negative or infinite weight.
-        let rank_estimate = ((n_items - 1) / sampled).max(1) as f32;
-        let l = (weight * rank_estimate.ln()).min(MAX_LOSS);
+        let l = (weight * self.rank_weights[sampled]).min(MAX_LOSS);
         self.pairwise_update(l, user, pos, neg, s);
         l
     }

@@ -23,7 +23,7 @@ mod update;
 pub(crate) use attributes::NO_PENDING_SLOT;
 use attributes::{pending_slot, Pending, FLUSH_EVERY};
 pub(crate) use cells::{Cells, Rows};
-pub(crate) use packed::{rank_weights, stride_for, PackedKernel, Records};
+pub(crate) use packed::{stride_for, PackedKernel, Records};
 pub(crate) use positives::Known;
 pub(crate) use sampler::Sampler;
 pub(crate) use snapshot::Table;
@@ -95,6 +95,8 @@ pub(crate) struct Kernel<'a> {
     pub positives: &'a Csr,
     /// Where WARP draws its negatives from.
     pub sampler: &'a Sampler,
+    /// WARP's weight by the number of draws (see `rank_weights`).
+    pub rank_weights: &'a [f32],
     /// This epoch's adagrad learning rate (see `Params::learning_rate_decay`).
     pub learning_rate: f32,
     pub known: &'a Known<'a>,
@@ -302,6 +304,17 @@ impl<'a> Kernel<'a> {
         }
         (total, visited)
     }
+}
+
+/// WARP's step weight by the number of draws that found the violation (index 1 up
+/// to `max_sampled`; index 0 unused): ln of the estimated rank,
+/// `floor((n_items - 1) / draws)`, at least 1 so that tiny catalogues never give a
+/// negative or infinite weight.
+pub(crate) fn rank_weights(n_items: usize, max_sampled: usize) -> Vec<f32> {
+    (0..=max_sampled)
+        .map(|draws| (n_items.saturating_sub(1) / draws.max(1)).max(1) as f32)
+        .map(f32::ln)
+        .collect()
 }
 
 #[cfg(test)]

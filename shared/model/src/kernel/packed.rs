@@ -107,21 +107,11 @@ pub(crate) struct PackedKernel<'a> {
     pub sampler: &'a Sampler,
     pub avx2: bool,
     pub stride: usize,
-    /// WARP's weight by the number of draws that found the violation (index 1 up to
-    /// `max_sampled`): ln of the estimated rank, `floor((n_items - 1) / draws)`, at
-    /// least 1 so that tiny catalogues never give a negative or infinite weight.
-    pub rank_weights: Vec<f32>,
+    /// WARP's weight by the number of draws (see `rank_weights`).
+    pub rank_weights: &'a [f32],
 }
 
-/// `PackedKernel::rank_weights` for a catalogue of `n_items`.
-pub(crate) fn rank_weights(n_items: usize, max_sampled: usize) -> Vec<f32> {
-    (0..=max_sampled)
-        .map(|draws| (n_items.saturating_sub(1) / draws.max(1)).max(1) as f32)
-        .map(f32::ln)
-        .collect()
-}
-
-/// What one example's step works on: the three records and the constant masks.
+/// Which values of a record are the vector and which the bias.
 struct Masks<const S: usize> {
     /// 1 at the vector's components, 0 elsewhere.
     emb: [f32; S],
