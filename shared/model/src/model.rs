@@ -6,7 +6,8 @@ use crate::csr::{Csr, Interactions};
 pub use crate::error::ModelError;
 use crate::feature_split::FeatureSplit;
 use crate::kernel::{
-    rank_weights, stride_for, Example, Kernel, Known, PackedKernel, Records, Sampler, Table,
+    across_threads, rank_weights, stride_for, Example, Kernel, Known, PackedKernel, Records,
+    Sampler, Table,
 };
 use crate::params::{Loss, Params, Schedule};
 pub use crate::side_params::SideParams;
@@ -448,35 +449,6 @@ impl Model {
             })
             .collect()
     }
-}
-
-/// Runs an epoch's `order` on one thread per seed, each on a contiguous block of the
-/// shuffled order (on the calling thread when there is one); sums the (loss, visited)
-/// each returns.
-fn across_threads(
-    order: &[Example],
-    seeds: &[u64],
-    run: impl Fn(&[Example], u64) -> (f64, usize) + Sync,
-) -> (f64, usize) {
-    let threads = seeds.len();
-    if threads == 1 || order.len() < 2 * threads {
-        return run(order, seeds[0]);
-    }
-    let chunk = order.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = order
-            .chunks(chunk)
-            .zip(seeds)
-            .map(|(block, &seed)| {
-                let run = &run;
-                scope.spawn(move || run(block, seed))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or((f64::NAN, 0)))
-            .fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
-    })
 }
 
 /// The `k` best of `scores`, skipping `exclude` (sorted or not), best first.

@@ -317,5 +317,34 @@ pub(crate) fn rank_weights(n_items: usize, max_sampled: usize) -> Vec<f32> {
         .collect()
 }
 
+/// Runs an epoch's `order` on one thread per seed, each on a contiguous block of the
+/// shuffled order (on the calling thread when there is one); sums the (loss, visited)
+/// each returns.
+pub(crate) fn across_threads(
+    order: &[Example],
+    seeds: &[u64],
+    run: impl Fn(&[Example], u64) -> (f64, usize) + Sync,
+) -> (f64, usize) {
+    let threads = seeds.len();
+    if threads == 1 || order.len() < 2 * threads {
+        return run(order, seeds[0]);
+    }
+    let chunk = order.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = order
+            .chunks(chunk)
+            .zip(seeds)
+            .map(|(block, &seed)| {
+                let run = &run;
+                scope.spawn(move || run(block, seed))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or((f64::NAN, 0)))
+            .fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    })
+}
+
 #[cfg(test)]
 mod tests;
