@@ -137,7 +137,7 @@ impl<'a> Rows<'a> {
 /// is not a memory access (it cannot fault or race), only a hint; elsewhere than on
 /// x86-64 it does nothing.
 #[inline(always)]
-fn prefetch<T>(ptr: *const T, len: usize) {
+pub(super) fn prefetch<T>(ptr: *const T, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};

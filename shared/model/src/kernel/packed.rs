@@ -395,18 +395,7 @@ fn store<const S: usize>(cells: &[AtomicU64], row: usize, rec: &[f32; S]) {
 /// Prefetches record `row`'s cache lines.
 #[inline(always)]
 fn prefetch<const S: usize>(cells: &[AtomicU64], row: usize) {
-    #[cfg(target_arch = "x86_64")]
     if let Some(first) = cells.get(row * (S / 2)) {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let start = first as *const AtomicU64 as usize;
-        let mut line = start & !63;
-        while line < start + S * 4 {
-            // SAFETY: a prefetch is a hint, defined for any address; SSE is part of
-            // the x86-64 baseline.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(line as *const i8) };
-            line += 64;
-        }
+        super::cells::prefetch(first, S * 4);
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (cells, row);
 }
