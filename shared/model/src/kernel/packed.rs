@@ -223,19 +223,13 @@ impl PackedKernel<'_> {
         let pos = load::<S>(self.items, item);
         let screen = m.screen(&u);
         let threshold = dot(&screen, &pos) - 1.0;
-        let step = |neg: usize, sampled: usize| {
-            let l = (e.weight * self.rank_weights[sampled]).min(MAX_LOSS);
-            let neg_rec = load::<S>(self.items, neg);
-            self.pairwise::<S>(l, (user, &u), (item, &pos), (neg, &neg_rec), m);
-            l
-        };
         if self.snapshot.is_empty() {
             // Against the live records, one draw at a time.
             for sampled in 1..=self.max_sampled {
                 let neg = self.sampler.draw(rng);
                 let score = dot(&screen, &load::<S>(self.items, neg));
                 if score > threshold && !self.known.contains(user, neg) {
-                    return step(neg, sampled);
+                    return self.warp_step::<S>(e, sampled, (user, &u), (item, &pos), neg, m);
                 }
             }
             return 0.0;
@@ -252,11 +246,30 @@ impl PackedKernel<'_> {
             for (&neg, &score) in draws[..batch].iter().zip(&scores) {
                 sampled += 1;
                 if score > threshold && !self.known.contains(user, neg) {
-                    return step(neg, sampled);
+                    return self.warp_step::<S>(e, sampled, (user, &u), (item, &pos), neg, m);
                 }
             }
         }
         0.0
+    }
+
+    /// WARP's step once `neg` violated the margin at draw `sampled`; returns the loss.
+    /// A method, not a closure: a closure is compiled on its own unless inlined,
+    /// for the baseline instruction set rather than the AVX2 build's.
+    #[inline(always)]
+    fn warp_step<const S: usize>(
+        &self,
+        e: &Example,
+        sampled: usize,
+        user: (usize, &[f32; S]),
+        pos: (usize, &[f32; S]),
+        neg: usize,
+        m: &Masks<S>,
+    ) -> f32 {
+        let l = (e.weight * self.rank_weights[sampled]).min(MAX_LOSS);
+        let neg_rec = load::<S>(self.items, neg);
+        self.pairwise::<S>(l, user, pos, (neg, &neg_rec), m);
+        l
     }
 
     /// BPR on one positive against one sampled negative (drawn as the general
