@@ -255,13 +255,12 @@ impl SplitArgs {
     /// any field, e.g. `{"known_negative_weight": 0}` to measure one option alone.
     pub fn params(&self, attribute_features: bool) -> Result<reco_model::Params, String> {
         let params = reco_model::Params {
-            no_components: self.components,
             threads: self.threads,
             seed: std::env::var("RECO_BENCH_SEED")
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(42),
-            ..reco_model::Params::recommended(self.loss, attribute_features)
+            ..reco_model::Params::recommended(self.loss, self.components, attribute_features)
         };
         let Ok(overrides) = std::env::var("RECO_BENCH_PARAMS") else {
             return Ok(params);

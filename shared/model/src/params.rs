@@ -113,21 +113,37 @@ impl Params {
         }
     }
 
-    /// LightFM's defaults for `loss` with the options that beat it, chosen by
-    /// cross-validation on the training part of MovieLens 100k (docs/benchmarks.md,
-    /// "Choosing the defaults"): what `reco train` uses. `attribute_features`: the
-    /// fit has features shared by several users or items, whose embeddings keep
-    /// learning through the late epochs; the learning-rate decay that helps
-    /// identity features costs them accuracy, so it is left off.
-    pub fn recommended(loss: Loss, attribute_features: bool) -> Self {
-        let decay = matches!(loss, Loss::Warp | Loss::WarpKos { .. }) && !attribute_features;
+    /// LightFM's defaults for `loss` and `no_components` with the options that beat
+    /// it, chosen by cross-validation on the training part of MovieLens 100k
+    /// (docs/benchmarks.md, "Choosing the defaults"): what `reco train` uses.
+    /// `attribute_features`: the fit has features shared by several users or items,
+    /// whose embeddings keep learning through the late epochs; the learning-rate
+    /// decay that helps identity features costs them accuracy, so it is left off, and
+    /// so is the rate chosen for the number of components.
+    pub fn recommended(loss: Loss, no_components: usize, attribute_features: bool) -> Self {
+        let tuned = matches!(loss, Loss::Warp | Loss::WarpKos { .. }) && !attribute_features;
+        let learning_rate = if tuned {
+            Params::recommended_learning_rate(no_components)
+        } else {
+            0.05
+        };
         Params {
+            no_components,
             loss,
-            learning_rate_decay: if decay { 0.1 } else { 0.0 },
-            decay_start: if decay { 5 } else { 0 },
+            schedule: Schedule::Adagrad { learning_rate },
+            learning_rate_decay: if tuned { 0.1 } else { 0.0 },
+            decay_start: if tuned { 5 } else { 0 },
             row_adagrad: true,
             ..Params::default()
         }
+    }
+
+    /// Adagrad's rate for WARP on identity features with `no_components`
+    /// components: `0.17 / cbrt(no_components)`, 0.0425 at 64 and 0.079 at 10.
+    /// Narrow embeddings learn best with a larger rate (cross-validated for 8 to 64
+    /// components and 10 to 30 epochs; LightFM's 0.05 whatever the width).
+    pub fn recommended_learning_rate(no_components: usize) -> f32 {
+        0.17 / (no_components.max(1) as f32).cbrt()
     }
 
     /// Refuses values the model cannot train with, naming the parameter.
@@ -210,11 +226,20 @@ mod tests {
 
     #[test]
     fn recommended_options_are_valid_and_older_params_still_read() {
-        let p = Params::recommended(Loss::Warp, false);
+        let p = Params::recommended(Loss::Warp, 10, false);
         assert!(p.validate().is_ok());
         assert!(p.learning_rate_decay > 0.0 && p.row_adagrad);
-        let hybrid = Params::recommended(Loss::Warp, true);
+        let rate = |p: &Params| match p.schedule {
+            Schedule::Adagrad { learning_rate } => learning_rate,
+            Schedule::Adadelta { .. } => 0.0,
+        };
+        // Narrower embeddings get a larger rate; LightFM's where not cross-validated.
+        let wide = Params::recommended(Loss::Warp, 64, false);
+        assert!((rate(&wide) - 0.0425).abs() < 1e-6 && rate(&p) > 0.078);
+        assert_eq!(rate(&Params::recommended(Loss::Bpr, 10, false)), 0.05);
+        let hybrid = Params::recommended(Loss::Warp, 10, true);
         assert!(hybrid.learning_rate_decay == 0.0 && hybrid.row_adagrad);
+        assert_eq!(rate(&hybrid), 0.05);
         assert_eq!(p.acc_width(), 1);
         assert_eq!(
             Params::default().acc_width(),

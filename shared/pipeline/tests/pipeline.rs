@@ -47,7 +47,7 @@ fn worse() -> TrainOptions {
     TrainOptions {
         components: 1,
         epochs: 1,
-        learning_rate: 0.001,
+        learning_rate: Some(0.001),
         tolerance: 0.0,
         ..options()
     }

@@ -11,7 +11,9 @@ pub struct TrainOptions {
     pub loss: String,
     pub components: usize,
     pub epochs: usize,
-    pub learning_rate: f32,
+    /// Adagrad's rate; none: the recommended one for the loss, the number of
+    /// components and the features (`Params::recommended`).
+    pub learning_rate: Option<f32>,
     pub item_alpha: f32,
     pub user_alpha: f32,
     pub threads: usize,
@@ -41,7 +43,7 @@ impl Default for TrainOptions {
             loss: "warp".into(),
             components: 32,
             epochs: 20,
-            learning_rate: 0.05,
+            learning_rate: None,
             item_alpha: 0.0,
             user_alpha: 0.0,
             threads: 2,
@@ -61,17 +63,18 @@ impl Default for TrainOptions {
 impl TrainOptions {
     pub fn params(&self) -> Result<Params, ModelError> {
         let loss = self.loss.parse::<Loss>()?;
+        let recommended =
+            Params::recommended(loss, self.components, self.features == Features::Hybrid);
         let params = Params {
-            no_components: self.components,
-            loss,
-            schedule: reco_model::Schedule::Adagrad {
-                learning_rate: self.learning_rate,
+            schedule: match self.learning_rate {
+                Some(learning_rate) => reco_model::Schedule::Adagrad { learning_rate },
+                None => recommended.schedule,
             },
             item_alpha: self.item_alpha,
             user_alpha: self.user_alpha,
             threads: self.threads,
             seed: self.seed,
-            ..Params::recommended(loss, self.features == Features::Hybrid)
+            ..recommended
         };
         params.validate()?;
         if self.epochs == 0 || self.epochs > 10_000 {
