@@ -291,14 +291,27 @@ impl PackedKernel<'_> {
     /// Scores (less the user's bias) of four items of the snapshot for `screen`.
     #[inline(always)]
     fn scores4<const S: usize>(&self, screen: &[f32; S], draws: [usize; 4]) -> [f32; 4] {
-        // Draws are item indices, below the snapshot's number of records.
-        let rows = draws.map(|r| &self.snapshot[r * S..(r + 1) * S]);
+        // Draws are item indices, below the snapshot's number of records. Rows of
+        // `S` floats, written out rather than through `map`, which is not always
+        // inlined: the dot products' lengths are then known at compile time.
+        let (table, _) = self.snapshot.as_chunks::<S>();
+        let rows: [&[f32]; 4] = [
+            &table[draws[0]],
+            &table[draws[1]],
+            &table[draws[2]],
+            &table[draws[3]],
+        ];
         #[cfg(target_arch = "x86_64")]
         if self.avx2 {
             // SAFETY: `avx2` is only true when the CPU supports AVX2 and FMA.
             return unsafe { crate::simd::dots4_avx2(screen, rows) };
         }
-        rows.map(|r| dot(screen, r))
+        [
+            dot(screen, rows[0]),
+            dot(screen, rows[1]),
+            dot(screen, rows[2]),
+            dot(screen, rows[3]),
+        ]
     }
 
     /// The pairwise step for loss `l` on (user, positive, negative), from their
