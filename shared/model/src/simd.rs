@@ -68,6 +68,35 @@ pub(crate) fn dots4_avx2(screen: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
     out
 }
 
+/// Eight floats from four cells of two each (low half first), as one vector.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) fn from_cells_avx2(c: [u64; 4]) -> [f32; 8] {
+    use std::arch::x86_64::*;
+    let v = _mm256_set_epi64x(c[3] as i64, c[2] as i64, c[1] as i64, c[0] as i64);
+    let mut out = [0.0f32; 8];
+    // SAFETY: `out` holds eight f32s; unaligned store.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), _mm256_castsi256_ps(v)) };
+    out
+}
+
+/// The four cells of two floats each that hold `v` (the inverse of `from_cells_avx2`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) fn to_cells_avx2(v: &[f32; 8]) -> [u64; 4] {
+    use std::arch::x86_64::*;
+    // SAFETY: `v` holds eight f32s; unaligned load.
+    let v = _mm256_castps_si256(unsafe { _mm256_loadu_ps(v.as_ptr()) });
+    [
+        _mm256_extract_epi64::<0>(v) as u64,
+        _mm256_extract_epi64::<1>(v) as u64,
+        _mm256_extract_epi64::<2>(v) as u64,
+        _mm256_extract_epi64::<3>(v) as u64,
+    ]
+}
+
 /// `out[i] = 1 / sqrt(values[i])`. With AVX2 and FMA: the hardware estimate refined
 /// by one Newton-Raphson step (relative error about 1e-7, like a correctly rounded
 /// division to within f32 precision), several times faster than a square root and a

@@ -219,15 +219,15 @@ impl PackedKernel<'_> {
     #[inline(always)]
     fn warp<const S: usize>(&self, e: &Example, m: &Masks<S>, rng: &mut Rng) -> f32 {
         let (user, item) = (e.user as usize, e.item as usize);
-        let u = load::<S>(self.users, user);
-        let pos = load::<S>(self.items, item);
+        let u = load::<S>(self.users, user, self.avx2);
+        let pos = load::<S>(self.items, item, self.avx2);
         let screen = m.screen(&u);
         let threshold = dot(&screen, &pos) - 1.0;
         if self.snapshot.is_empty() {
             // Against the live records, one draw at a time.
             for sampled in 1..=self.max_sampled {
                 let neg = self.sampler.draw(rng);
-                let score = dot(&screen, &load::<S>(self.items, neg));
+                let score = dot(&screen, &load::<S>(self.items, neg, self.avx2));
                 if score > threshold && !self.known.contains(user, neg) {
                     return self.warp_step::<S>(e, sampled, (user, &u), (item, &pos), neg, m);
                 }
@@ -267,7 +267,7 @@ impl PackedKernel<'_> {
         m: &Masks<S>,
     ) -> f32 {
         let l = (e.weight * self.rank_weights[sampled]).min(MAX_LOSS);
-        let neg_rec = load::<S>(self.items, neg);
+        let neg_rec = load::<S>(self.items, neg, self.avx2);
         self.pairwise::<S>(l, user, pos, (neg, &neg_rec), m);
         l
     }
@@ -278,9 +278,9 @@ impl PackedKernel<'_> {
     fn bpr<const S: usize>(&self, e: &Example, m: &Masks<S>, rng: &mut Rng) -> f32 {
         let (user, item) = (e.user as usize, e.item as usize);
         let neg = bpr_negative(self.data, self.known, user, item, rng);
-        let u = load::<S>(self.users, user);
-        let pos = load::<S>(self.items, item);
-        let neg_rec = load::<S>(self.items, neg);
+        let u = load::<S>(self.users, user, self.avx2);
+        let pos = load::<S>(self.items, item, self.avx2);
+        let neg_rec = load::<S>(self.items, neg, self.avx2);
         let screen = m.screen(&u);
         let diff = dot(&screen, &pos) - dot(&screen, &neg_rec);
         let l = e.weight * (1.0 - sigmoid(diff));
@@ -334,10 +334,10 @@ impl PackedKernel<'_> {
         }
         let mut rec = *p;
         self.step::<S>(&mut rec, &g, -l, -l, self.item_alpha, m);
-        store::<S>(self.items, pos, &rec);
+        store::<S>(self.items, pos, &rec, self.avx2);
         let mut rec = *n;
         self.step::<S>(&mut rec, &g, l, l, self.item_alpha, m);
-        store::<S>(self.items, neg, &rec);
+        store::<S>(self.items, neg, &rec, self.avx2);
         for (((g, n), p), me) in chunks_mut(&mut g)
             .zip(chunks(n))
             .zip(chunks(p))
@@ -349,7 +349,7 @@ impl PackedKernel<'_> {
         }
         let mut rec = *u;
         self.step::<S>(&mut rec, &g, l, 0.0, self.user_alpha, m);
-        store::<S>(self.users, user, &rec);
+        store::<S>(self.users, user, &rec, self.avx2);
     }
 
     /// Adagrad on one record: gradient `scale * g` on the vector (`g` zero outside
@@ -395,11 +395,28 @@ impl PackedKernel<'_> {
 }
 
 /// Loads record `row` (a user or item index, below the number of records) from
-/// shared cells.
+/// shared cells. With `avx2`, each eight floats are put together as one vector from
+/// their four cells, so that the compiler computes on whole vectors afterwards
+/// rather than on the scalars the cells were read as.
 #[inline(always)]
-fn load<const S: usize>(cells: &[AtomicU64], row: usize) -> [f32; S] {
+fn load<const S: usize>(cells: &[AtomicU64], row: usize, avx2: bool) -> [f32; S] {
     let mut out = [0.0f32; S];
     let cells = &cells[row * (S / 2)..(row + 1) * (S / 2)];
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        for (o, c) in chunks_mut(&mut out).zip(cells.as_chunks::<4>().0) {
+            let c = [
+                c[0].load(Relaxed),
+                c[1].load(Relaxed),
+                c[2].load(Relaxed),
+                c[3].load(Relaxed),
+            ];
+            // SAFETY: `avx2` is only true when the CPU supports AVX2.
+            *o = unsafe { crate::simd::from_cells_avx2(c) };
+        }
+        return out;
+    }
+    let _ = avx2;
     for (i, cell) in cells.iter().enumerate() {
         let v = cell.load(Relaxed);
         out[2 * i] = f32::from_bits(v as u32);
@@ -410,8 +427,20 @@ fn load<const S: usize>(cells: &[AtomicU64], row: usize) -> [f32; S] {
 
 /// Stores record `row` into shared cells.
 #[inline(always)]
-fn store<const S: usize>(cells: &[AtomicU64], row: usize, rec: &[f32; S]) {
+fn store<const S: usize>(cells: &[AtomicU64], row: usize, rec: &[f32; S], avx2: bool) {
     let cells = &cells[row * (S / 2)..(row + 1) * (S / 2)];
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        for (r, c) in chunks(rec).zip(cells.as_chunks::<4>().0) {
+            // SAFETY: `avx2` is only true when the CPU supports AVX2.
+            let v = unsafe { crate::simd::to_cells_avx2(r) };
+            for (cell, v) in c.iter().zip(v) {
+                cell.store(v, Relaxed);
+            }
+        }
+        return;
+    }
+    let _ = avx2;
     for (i, cell) in cells.iter().enumerate() {
         let (lo, hi) = (rec[2 * i].to_bits(), rec[2 * i + 1].to_bits());
         cell.store(u64::from(lo) | (u64::from(hi) << 32), Relaxed);
