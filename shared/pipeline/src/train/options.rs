@@ -92,3 +92,48 @@ impl TrainOptions {
         Ok(params)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reco_model::Schedule;
+
+    fn rate(options: &TrainOptions) -> f32 {
+        match options.params().expect("valid options").schedule {
+            Schedule::Adagrad { learning_rate } => learning_rate,
+            Schedule::Adadelta { .. } => f32::NAN,
+        }
+    }
+
+    #[test]
+    fn the_rate_is_the_recommended_one_unless_given() {
+        let default = TrainOptions::default();
+        assert_eq!(rate(&default), Params::recommended_learning_rate(32));
+        let narrow = TrainOptions {
+            components: 8,
+            ..TrainOptions::default()
+        };
+        assert_eq!(rate(&narrow), Params::recommended_learning_rate(8));
+        assert!(rate(&narrow) > rate(&default));
+        let given = TrainOptions {
+            learning_rate: Some(0.01),
+            ..TrainOptions::default()
+        };
+        assert_eq!(rate(&given), 0.01);
+        let hybrid = TrainOptions {
+            features: Features::Hybrid,
+            ..TrainOptions::default()
+        };
+        assert_eq!(rate(&hybrid), 0.05);
+        // Older option documents with an explicit rate still read, and a bad one is
+        // refused naming the field.
+        let read: TrainOptions = serde_json::from_str(r#"{"learning_rate": 0.05}"#).expect("reads");
+        assert_eq!(read.learning_rate, Some(0.05));
+        let bad = TrainOptions {
+            learning_rate: Some(-1.0),
+            ..TrainOptions::default()
+        };
+        let err = bad.params().expect_err("refused").to_string();
+        assert!(err.contains("learning_rate"), "{err}");
+    }
+}
