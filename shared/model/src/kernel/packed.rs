@@ -396,8 +396,8 @@ impl PackedKernel<'_> {
 
 /// Loads record `row` (a user or item index, below the number of records) from
 /// shared cells. With `avx2`, each eight floats are put together as one vector from
-/// their four cells, so that the compiler computes on whole vectors afterwards
-/// rather than on the scalars the cells were read as.
+/// their four cells and written whole (faster at 64 components than the pieces the
+/// compiler assembles otherwise: docs/benchmarks.md).
 #[inline(always)]
 fn load<const S: usize>(cells: &[AtomicU64], row: usize, avx2: bool) -> [f32; S] {
     let mut out = [0.0f32; S];
