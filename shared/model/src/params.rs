@@ -122,26 +122,30 @@ impl Params {
     /// so is the rate chosen for the number of components.
     pub fn recommended(loss: Loss, no_components: usize, attribute_features: bool) -> Self {
         let tuned = matches!(loss, Loss::Warp | Loss::WarpKos { .. }) && !attribute_features;
-        let learning_rate = if tuned {
-            Params::recommended_learning_rate(no_components)
-        } else {
-            0.05
-        };
+        let lightfm = Params::default();
         Params {
             no_components,
             loss,
-            schedule: Schedule::Adagrad { learning_rate },
+            schedule: if tuned {
+                Schedule::Adagrad {
+                    learning_rate: Params::recommended_learning_rate(no_components),
+                }
+            } else {
+                lightfm.schedule
+            },
             learning_rate_decay: if tuned { 0.1 } else { 0.0 },
             decay_start: if tuned { 5 } else { 0 },
             row_adagrad: true,
-            ..Params::default()
+            ..lightfm
         }
     }
 
     /// Adagrad's rate for WARP on identity features with `no_components`
     /// components: `0.17 / cbrt(no_components)`, 0.0425 at 64 and 0.079 at 10.
-    /// Narrow embeddings learn best with a larger rate (cross-validated for 8 to 64
-    /// components and 10 to 30 epochs; LightFM's 0.05 whatever the width).
+    /// Narrow embeddings learn best with a larger rate (cross-validated on MovieLens
+    /// 100k for 8 to 64 components and 10 to 30 epochs; LightFM's 0.05 whatever the
+    /// width). The best rate also falls with the number of steps: on ten times the
+    /// interactions, 0.079 at 10 components is too high (docs/benchmarks.md).
     pub fn recommended_learning_rate(no_components: usize) -> f32 {
         0.17 / (no_components.max(1) as f32).cbrt()
     }
