@@ -249,18 +249,27 @@ impl SplitArgs {
         })
     }
 
-    /// Params from the arguments, with the model's recommended options
+    /// Params from the arguments, with the model's recommended options for `train`
     /// (`Params::recommended`); `RECO_BENCH_SEED` picks another seed (default 42), to
     /// see the spread of a configuration; `RECO_BENCH_PARAMS` (a JSON object) sets
     /// any field, e.g. `{"known_negative_weight": 0}` to measure one option alone.
-    pub fn params(&self, attribute_features: bool) -> Result<reco_model::Params, String> {
+    pub fn params(
+        &self,
+        attribute_features: bool,
+        train: &reco_model::Interactions,
+    ) -> Result<reco_model::Params, String> {
         let params = reco_model::Params {
             threads: self.threads,
             seed: std::env::var("RECO_BENCH_SEED")
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(42),
-            ..reco_model::Params::recommended(self.loss, self.components, attribute_features)
+            ..reco_model::Params::recommended(
+                self.loss,
+                self.components,
+                attribute_features,
+                train.positives_per_item(),
+            )
         };
         let Ok(overrides) = std::env::var("RECO_BENCH_PARAMS") else {
             return Ok(params);

@@ -18,7 +18,7 @@ fn run(a: &SplitArgs) -> Result<String, String> {
     let (user_attrs, item_attrs) = reco_bench::movielens_features(dir)?;
     let (user_features, _) = reco_bench::hybrid_features(&split.user_ids, &user_attrs)?;
     let (item_features, _) = reco_bench::hybrid_features(&split.item_ids, &item_attrs)?;
-    let params = a.params(true)?;
+    let params = a.params(true, &split.train)?;
     let start = Instant::now();
     let model = params
         .fit(&split.train, user_features, item_features, epochs)

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
 fn run(a: &SplitArgs) -> Result<String, String> {
     let (dir, components, epochs, threads) = (&a.dir, a.components, a.epochs, a.threads);
     let split = reco_bench::load_split(dir, "ua.base", "ua.test")?;
-    let params = a.params(false)?;
+    let params = a.params(false, &split.train)?;
     let start = Instant::now();
     let model = params
         .fit(

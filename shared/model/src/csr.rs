@@ -230,6 +230,14 @@ impl Interactions {
         self.users.is_empty()
     }
 
+    /// The number of positives (value > 0) over the number of items: how many
+    /// positive steps an item's parameters take per epoch on average (what
+    /// `Params::recommended`'s learning rate depends on).
+    pub fn positives_per_item(&self) -> f32 {
+        let positives = self.values.iter().filter(|&&v| v > 0.0).count();
+        positives as f32 / self.n_items.max(1) as f32
+    }
+
     pub fn validate(&self) -> Result<(), ModelError> {
         let n = self.users.len();
         if self.items.len() != n || self.values.len() != n {

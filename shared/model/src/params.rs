@@ -114,13 +114,20 @@ impl Params {
     }
 
     /// LightFM's defaults for `loss` and `no_components` with the options that beat
-    /// it, chosen by cross-validation on the training part of MovieLens 100k
-    /// (docs/benchmarks.md, "Choosing the defaults"): what `reco train` uses.
-    /// `attribute_features`: the fit has features shared by several users or items,
-    /// whose embeddings keep learning through the late epochs; the learning-rate
-    /// decay that helps identity features costs them accuracy, so it is left off, and
-    /// so is the rate chosen for the number of components.
-    pub fn recommended(loss: Loss, no_components: usize, attribute_features: bool) -> Self {
+    /// it, chosen by cross-validation on the training part of MovieLens 100k and on a
+    /// generated million-interaction split (docs/benchmarks.md, "Choosing the
+    /// defaults"): what `reco train` uses. `attribute_features`: the fit has features
+    /// shared by several users or items, whose embeddings keep learning through the
+    /// late epochs; the learning-rate decay that helps identity features costs them
+    /// accuracy, so it is left off, and so is the tuned rate. `positives_per_item`:
+    /// the training data's (`Interactions::positives_per_item`), which the tuned rate
+    /// depends on.
+    pub fn recommended(
+        loss: Loss,
+        no_components: usize,
+        attribute_features: bool,
+        positives_per_item: f32,
+    ) -> Self {
         let tuned = matches!(loss, Loss::Warp | Loss::WarpKos { .. }) && !attribute_features;
         let lightfm = Params::default();
         Params {
@@ -128,7 +135,10 @@ impl Params {
             loss,
             schedule: if tuned {
                 Schedule::Adagrad {
-                    learning_rate: Params::recommended_learning_rate(no_components),
+                    learning_rate: Params::recommended_learning_rate(
+                        no_components,
+                        positives_per_item,
+                    ),
                 }
             } else {
                 lightfm.schedule
@@ -141,13 +151,23 @@ impl Params {
     }
 
     /// Adagrad's rate for WARP on identity features with `no_components`
-    /// components: `0.17 / cbrt(no_components)`, 0.0425 at 64 and 0.079 at 10.
-    /// Narrow embeddings learn best with a larger rate (cross-validated on MovieLens
-    /// 100k for 8 to 64 components and 10 to 30 epochs; LightFM's 0.05 whatever the
-    /// width). The best rate also falls with the number of steps: on ten times the
-    /// interactions, 0.079 at 10 components is too high (docs/benchmarks.md).
-    pub fn recommended_learning_rate(no_components: usize) -> f32 {
-        0.17 / (no_components.max(1) as f32).cbrt()
+    /// components on data with `positives_per_item` positives per item:
+    /// `0.528 / cbrt(no_components * max(positives_per_item, 30))`. On MovieLens 100k
+    /// (30 positives per item) that is 0.079 at 10 components and 0.0425 at 64; on a
+    /// generated split with 216 per item, 0.041 and 0.022. Narrow embeddings learn
+    /// best with a larger rate, and every row's rate is best smaller when items take
+    /// more steps per epoch (cross-validated for 8 to 64 components and 10 to 30
+    /// epochs on MovieLens 100k, and at 10 and 64 components on generated splits of
+    /// 250 thousand and a million interactions; LightFM takes 0.05 whatever the
+    /// width and the data). Below 30 per item the rate stays at 30's: smaller data
+    /// was not measured.
+    pub fn recommended_learning_rate(no_components: usize, positives_per_item: f32) -> f32 {
+        let per_item = if positives_per_item.is_finite() {
+            positives_per_item.max(30.0)
+        } else {
+            30.0
+        };
+        0.528 / (no_components.max(1) as f32 * per_item).cbrt()
     }
 
     /// Refuses values the model cannot train with, naming the parameter.
@@ -230,18 +250,33 @@ mod tests {
 
     #[test]
     fn recommended_options_are_valid_and_older_params_still_read() {
-        let p = Params::recommended(Loss::Warp, 10, false);
+        let p = Params::recommended(Loss::Warp, 10, false, 30.0);
         assert!(p.validate().is_ok());
         assert!(p.learning_rate_decay > 0.0 && p.row_adagrad);
         let rate = |p: &Params| match p.schedule {
             Schedule::Adagrad { learning_rate } => learning_rate,
             Schedule::Adadelta { .. } => 0.0,
         };
-        // Narrower embeddings get a larger rate; LightFM's where not cross-validated.
-        let wide = Params::recommended(Loss::Warp, 64, false);
-        assert!((rate(&wide) - 0.0425).abs() < 1e-6 && rate(&p) > 0.078);
-        assert_eq!(rate(&Params::recommended(Loss::Bpr, 10, false)), 0.05);
-        let hybrid = Params::recommended(Loss::Warp, 10, true);
+        // Narrower embeddings get a larger rate, denser data a smaller one;
+        // LightFM's where not cross-validated.
+        let wide = Params::recommended(Loss::Warp, 64, false, 30.0);
+        assert!((rate(&wide) - 0.0425).abs() < 2e-4 && (rate(&p) - 0.079).abs() < 5e-4);
+        let dense = Params::recommended(Loss::Warp, 64, false, 216.0);
+        assert!((rate(&dense) - 0.022).abs() < 5e-4);
+        // Sparser than measured, or no data: the rate at 30 positives per item.
+        assert_eq!(
+            rate(&Params::recommended(Loss::Warp, 64, false, 2.0)),
+            rate(&wide)
+        );
+        assert_eq!(
+            rate(&Params::recommended(Loss::Warp, 64, false, f32::NAN)),
+            rate(&wide)
+        );
+        assert_eq!(
+            rate(&Params::recommended(Loss::Bpr, 10, false, 216.0)),
+            0.05
+        );
+        let hybrid = Params::recommended(Loss::Warp, 10, true, 216.0);
         assert!(hybrid.learning_rate_decay == 0.0 && hybrid.row_adagrad);
         assert_eq!(rate(&hybrid), 0.05);
         assert_eq!(p.acc_width(), 1);

@@ -61,10 +61,22 @@ impl Default for TrainOptions {
 }
 
 impl TrainOptions {
-    pub fn params(&self) -> Result<Params, ModelError> {
+    /// Refuses options no run could train with, before any data is read.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        self.params(0.0).map(|_| ())
+    }
+
+    /// The model's parameters for training data with `positives_per_item` positives
+    /// per item (`Interactions::positives_per_item`; the recommended rate depends on
+    /// it).
+    pub fn params(&self, positives_per_item: f32) -> Result<Params, ModelError> {
         let loss = self.loss.parse::<Loss>()?;
-        let recommended =
-            Params::recommended(loss, self.components, self.features == Features::Hybrid);
+        let recommended = Params::recommended(
+            loss,
+            self.components,
+            self.features == Features::Hybrid,
+            positives_per_item,
+        );
         let params = Params {
             schedule: match self.learning_rate {
                 Some(learning_rate) => reco_model::Schedule::Adagrad { learning_rate },
@@ -99,7 +111,15 @@ mod tests {
     use reco_model::Schedule;
 
     fn rate(options: &TrainOptions) -> f32 {
-        match options.params().expect("valid options").schedule {
+        rate_for(options, 30.0)
+    }
+
+    fn rate_for(options: &TrainOptions, positives_per_item: f32) -> f32 {
+        match options
+            .params(positives_per_item)
+            .expect("valid options")
+            .schedule
+        {
             Schedule::Adagrad { learning_rate } => learning_rate,
             Schedule::Adadelta { .. } => f32::NAN,
         }
@@ -108,18 +128,25 @@ mod tests {
     #[test]
     fn the_rate_is_the_recommended_one_unless_given() {
         let default = TrainOptions::default();
-        assert_eq!(rate(&default), Params::recommended_learning_rate(32));
+        assert_eq!(rate(&default), Params::recommended_learning_rate(32, 30.0));
+        // Denser data, a smaller rate.
+        assert_eq!(
+            rate_for(&default, 200.0),
+            Params::recommended_learning_rate(32, 200.0)
+        );
+        assert!(rate_for(&default, 200.0) < rate(&default));
         let narrow = TrainOptions {
             components: 8,
             ..TrainOptions::default()
         };
-        assert_eq!(rate(&narrow), Params::recommended_learning_rate(8));
+        assert_eq!(rate(&narrow), Params::recommended_learning_rate(8, 30.0));
         assert!(rate(&narrow) > rate(&default));
         let given = TrainOptions {
             learning_rate: Some(0.01),
             ..TrainOptions::default()
         };
         assert_eq!(rate(&given), 0.01);
+        assert_eq!(rate_for(&given, 200.0), 0.01);
         let hybrid = TrainOptions {
             features: Features::Hybrid,
             ..TrainOptions::default()
@@ -133,7 +160,7 @@ mod tests {
             learning_rate: Some(-1.0),
             ..TrainOptions::default()
         };
-        let err = bad.params().expect_err("refused").to_string();
+        let err = bad.validate().expect_err("refused").to_string();
         assert!(err.contains("learning_rate"), "{err}");
     }
 }

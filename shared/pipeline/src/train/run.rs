@@ -51,7 +51,7 @@ impl Pipeline<'_> {
         deadline: Option<Instant>,
         mut progress: impl FnMut(&EpochPoint),
     ) -> Result<Outcome, TrainError> {
-        let params = options.params()?;
+        options.validate()?;
         if options.materialized && options.refresh {
             self.warehouse.refresh_training_set().await?;
         }
@@ -60,6 +60,7 @@ impl Pipeline<'_> {
         if data.train.is_empty() {
             return Err(TrainError::NoPositives);
         }
+        let params = options.params(data.train.positives_per_item())?;
         let train_csr = data.train.to_csr();
         // P@10 per epoch on a sample of holdout users keeps the curve cheap.
         let sample_test = sample_rows(&data.test, 1000);
