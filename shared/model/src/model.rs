@@ -6,12 +6,24 @@ use crate::csr::{Csr, Interactions};
 pub use crate::error::ModelError;
 use crate::feature_split::FeatureSplit;
 use crate::kernel::{
-    across_threads, rank_weights, stride_for, Example, Kernel, Known, PackedKernel, Records,
-    Sampler, Table,
+    across_threads, rank_weights, stride_for, Example, Kernel, Known, Memory, PackedKernel,
+    Records, Sampler, Table,
 };
 use crate::params::{Loss, Params, Schedule};
 pub use crate::side_params::SideParams;
 use crate::simd::dot;
+
+/// Which kernel a fit takes (the tests compare them on the same fit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// The general kernel, whatever the fit.
+    General,
+    /// The packed kernel where it covers the fit (`kernel::packed`): on cells the
+    /// threads share with several threads, on plain memory with one.
+    Packed,
+    /// The packed kernel on shared cells even with one thread.
+    PackedShared,
+}
 
 /// Epochs whose WARP screening reads live parameters rather than a snapshot.
 const LIVE_EPOCHS: usize = 1;
@@ -120,16 +132,15 @@ impl Model {
         epochs: usize,
         after_epoch: impl FnMut(&EpochStats, &Model) -> Result<(), ModelError>,
     ) -> Result<Vec<EpochStats>, ModelError> {
-        self.fit_epochs(interactions, epochs, true, after_epoch)
+        self.fit_epochs(interactions, epochs, Path::Packed, after_epoch)
     }
 
-    /// `fit_partial_with`; `packed`: the common fit may take the packed kernel
-    /// (`kernel::packed`), otherwise every fit takes the general one.
+    /// `fit_partial_with`, on the kernel `path` says.
     pub(crate) fn fit_epochs(
         &mut self,
         interactions: &Interactions,
         epochs: usize,
-        packed: bool,
+        path: Path,
         mut after_epoch: impl FnMut(&EpochStats, &Model) -> Result<(), ModelError>,
     ) -> Result<Vec<EpochStats>, ModelError> {
         self.params.validate()?;
@@ -166,7 +177,7 @@ impl Model {
         let mut stats = Vec::with_capacity(epochs);
         let mut records = self
             .packed_stride(&splits)
-            .filter(|_| packed)
+            .filter(|_| path != Path::General)
             .map(|s| [self.users.pack(s), self.items.pack(s)]);
         let mut snapshot = Records::default();
         let rank_weights = rank_weights(interactions.n_items, self.params.max_sampled);
@@ -181,8 +192,15 @@ impl Model {
             };
             let (loss, visited) = match &mut records {
                 Some(records) => {
-                    let done =
-                        self.run_packed_epoch(data, records, &mut snapshot, &order, &mut rng, avx2);
+                    let shared = path == Path::PackedShared;
+                    let done = self.run_packed_epoch(
+                        data,
+                        records,
+                        &mut snapshot,
+                        (&order, &mut rng),
+                        avx2,
+                        shared,
+                    );
                     self.users.unpack(&records[0]);
                     self.items.unpack(&records[1]);
                     done
@@ -261,16 +279,17 @@ impl Model {
         }
     }
 
-    /// One epoch of the packed kernel on `records` (users, items), split between
-    /// threads as `run_epoch` splits it.
+    /// One epoch of the packed kernel on `records` (users, items) in `order`, split
+    /// between threads as `run_epoch` splits it; `shared`: on shared cells even with
+    /// one thread.
     fn run_packed_epoch(
         &self,
         data: Data<'_>,
         records: &mut [Records; 2],
         snapshot: &mut Records,
-        order: &[Example],
-        rng: &mut Rng,
+        (order, rng): (&[Example], &mut Rng),
         avx2: bool,
+        shared: bool,
     ) -> (f64, usize) {
         let p = &self.params;
         let threads = p.threads;
@@ -281,11 +300,33 @@ impl Model {
         let seeds: Vec<u64> = (0..threads).map(|_| rng.next_u64()).collect();
         let [users, items] = records;
         let stride = users.stride();
-        let kernel = PackedKernel {
+        let snapshot = if screened { snapshot.values() } else { &[] };
+        if threads == 1 && !shared {
+            let (users, items) = (users.exclusive(), items.exclusive());
+            let kernel = self.packed_kernel(data, users, items, snapshot, avx2, stride);
+            return kernel.run(order, seeds[0]);
+        }
+        let (users, items) = (users.cells(), items.cells());
+        let kernel = self.packed_kernel(data, users, items, snapshot, avx2, stride);
+        across_threads(order, &seeds, |block, seed| kernel.run(block, seed))
+    }
+
+    /// The packed kernel for this epoch on `users` and `items` (see `Memory`).
+    fn packed_kernel<'a, M: Memory + ?Sized>(
+        &self,
+        data: Data<'a>,
+        users: &'a M,
+        items: &'a M,
+        snapshot: &'a [f32],
+        avx2: bool,
+        stride: usize,
+    ) -> PackedKernel<'a, M> {
+        let p = &self.params;
+        PackedKernel {
             d: p.no_components,
-            users: users.cells(),
-            items: items.cells(),
-            snapshot: if screened { snapshot.values() } else { &[] },
+            users,
+            items,
+            snapshot,
             user_alpha: p.user_alpha,
             item_alpha: p.item_alpha,
             learning_rate: self.learning_rate(),
@@ -297,8 +338,7 @@ impl Model {
             avx2,
             stride,
             rank_weights: data.rank_weights,
-        };
-        across_threads(order, &seeds, |block, seed| kernel.run(block, seed))
+        }
     }
 
     fn run_epoch(

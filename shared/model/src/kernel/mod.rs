@@ -23,7 +23,7 @@ mod update;
 pub(crate) use attributes::NO_PENDING_SLOT;
 use attributes::{pending_slot, Pending, FLUSH_EVERY};
 pub(crate) use cells::{Cells, Rows};
-pub(crate) use packed::{stride_for, PackedKernel, Records};
+pub(crate) use packed::{stride_for, Memory, PackedKernel, Records};
 pub(crate) use positives::Known;
 pub(crate) use sampler::Sampler;
 pub(crate) use snapshot::Table;

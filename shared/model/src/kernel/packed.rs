@@ -9,7 +9,12 @@
 //! of the item records taken at the start of the epoch, as the general kernel does.
 //! The updates are those of the general kernel (`update.rs`, row-wise adagrad), in
 //! the same order; only the summation order of dot products differs.
+//!
+//! With several threads the records are shared as relaxed atomic cells (see
+//! `cells.rs`); with one, the kernel reads and writes them as plain memory (`Cell`s of
+//! the thread's own buffer), which the compiler moves as whole vectors.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::sampler::bpr_negative;
@@ -77,6 +82,11 @@ impl Records {
         }
     }
 
+    /// The records as one thread's own memory.
+    pub fn exclusive(&mut self) -> &[Cell<f32>] {
+        Cell::from_mut(self.values_mut()).as_slice_of_cells()
+    }
+
     /// The records as cells the training threads share (see `cells.rs`: relaxed
     /// atomic loads and stores, two f32s per 64-bit cell).
     pub fn cells(&mut self) -> &[AtomicU64] {
@@ -89,11 +99,21 @@ impl Records {
     }
 }
 
+/// Where the records live: `[AtomicU64]`, cells the training threads share, or
+/// `[Cell<f32>]`, one thread's own records. `row` is a user or item index, below the
+/// number of records.
+pub(crate) trait Memory {
+    fn load<const S: usize>(&self, row: usize, avx2: bool) -> [f32; S];
+    fn store<const S: usize>(&self, row: usize, rec: &[f32; S], avx2: bool);
+    /// Prefetches record `row`'s cache lines.
+    fn prefetch<const S: usize>(&self, row: usize);
+}
+
 /// The packed kernel over one epoch (see the module's documentation).
-pub(crate) struct PackedKernel<'a> {
+pub(crate) struct PackedKernel<'a, M: Memory + ?Sized> {
     pub d: usize,
-    pub users: &'a [AtomicU64],
-    pub items: &'a [AtomicU64],
+    pub users: &'a M,
+    pub items: &'a M,
     /// The item records as they stood at the start of the epoch; empty: screen
     /// against the live records.
     pub snapshot: &'a [f32],
@@ -154,7 +174,7 @@ fn splat(v: f32) -> [f32; 8] {
     [v; 8]
 }
 
-impl PackedKernel<'_> {
+impl<M: Memory + ?Sized> PackedKernel<'_, M> {
     /// Runs one thread's share of an epoch; returns the summed loss and the number of
     /// examples stepped on.
     pub fn run(&self, examples: &[Example], seed: u64) -> (f64, usize) {
@@ -198,8 +218,8 @@ impl PackedKernel<'_> {
         let mut visited = 0usize;
         for (k, e) in examples.iter().enumerate() {
             if let Some(next) = examples.get(k + 1) {
-                prefetch::<S>(self.users, next.user as usize);
-                prefetch::<S>(self.items, next.item as usize);
+                self.users.prefetch::<S>(next.user as usize);
+                self.items.prefetch::<S>(next.item as usize);
             }
             if e.value <= 0.0 {
                 continue;
@@ -219,15 +239,15 @@ impl PackedKernel<'_> {
     #[inline(always)]
     fn warp<const S: usize>(&self, e: &Example, m: &Masks<S>, rng: &mut Rng) -> f32 {
         let (user, item) = (e.user as usize, e.item as usize);
-        let u = load::<S>(self.users, user, self.avx2);
-        let pos = load::<S>(self.items, item, self.avx2);
+        let u = self.users.load::<S>(user, self.avx2);
+        let pos = self.items.load::<S>(item, self.avx2);
         let screen = m.screen(&u);
         let threshold = dot(&screen, &pos) - 1.0;
         if self.snapshot.is_empty() {
             // Against the live records, one draw at a time.
             for sampled in 1..=self.max_sampled {
                 let neg = self.sampler.draw(rng);
-                let score = dot(&screen, &load::<S>(self.items, neg, self.avx2));
+                let score = dot(&screen, &self.items.load::<S>(neg, self.avx2));
                 if score > threshold && !self.known.contains(user, neg) {
                     return self.warp_step::<S>(e, sampled, (user, &u), (item, &pos), neg, m);
                 }
@@ -267,7 +287,7 @@ impl PackedKernel<'_> {
         m: &Masks<S>,
     ) -> f32 {
         let l = (e.weight * self.rank_weights[sampled]).min(MAX_LOSS);
-        let neg_rec = load::<S>(self.items, neg, self.avx2);
+        let neg_rec = self.items.load::<S>(neg, self.avx2);
         self.pairwise::<S>(l, user, pos, (neg, &neg_rec), m);
         l
     }
@@ -278,9 +298,9 @@ impl PackedKernel<'_> {
     fn bpr<const S: usize>(&self, e: &Example, m: &Masks<S>, rng: &mut Rng) -> f32 {
         let (user, item) = (e.user as usize, e.item as usize);
         let neg = bpr_negative(self.data, self.known, user, item, rng);
-        let u = load::<S>(self.users, user, self.avx2);
-        let pos = load::<S>(self.items, item, self.avx2);
-        let neg_rec = load::<S>(self.items, neg, self.avx2);
+        let u = self.users.load::<S>(user, self.avx2);
+        let pos = self.items.load::<S>(item, self.avx2);
+        let neg_rec = self.items.load::<S>(neg, self.avx2);
         let screen = m.screen(&u);
         let diff = dot(&screen, &pos) - dot(&screen, &neg_rec);
         let l = e.weight * (1.0 - sigmoid(diff));
@@ -334,10 +354,10 @@ impl PackedKernel<'_> {
         }
         let mut rec = *p;
         self.step::<S>(&mut rec, &g, -l, -l, self.item_alpha, m);
-        store::<S>(self.items, pos, &rec, self.avx2);
+        self.items.store::<S>(pos, &rec, self.avx2);
         let mut rec = *n;
         self.step::<S>(&mut rec, &g, l, l, self.item_alpha, m);
-        store::<S>(self.items, neg, &rec, self.avx2);
+        self.items.store::<S>(neg, &rec, self.avx2);
         for (((g, n), p), me) in chunks_mut(&mut g)
             .zip(chunks(n))
             .zip(chunks(p))
@@ -349,7 +369,7 @@ impl PackedKernel<'_> {
         }
         let mut rec = *u;
         self.step::<S>(&mut rec, &g, l, 0.0, self.user_alpha, m);
-        store::<S>(self.users, user, &rec, self.avx2);
+        self.users.store::<S>(user, &rec, self.avx2);
     }
 
     /// Adagrad on one record: gradient `scale * g` on the vector (`g` zero outside
@@ -394,63 +414,87 @@ impl PackedKernel<'_> {
     }
 }
 
-/// Loads record `row` (a user or item index, below the number of records) from
-/// shared cells. With `avx2`, each eight floats are put together as one vector from
-/// their four cells and written whole (faster at 64 components than the pieces the
-/// compiler assembles otherwise: docs/benchmarks.md).
-#[inline(always)]
-fn load<const S: usize>(cells: &[AtomicU64], row: usize, avx2: bool) -> [f32; S] {
-    let mut out = [0.0f32; S];
-    let cells = &cells[row * (S / 2)..(row + 1) * (S / 2)];
-    #[cfg(target_arch = "x86_64")]
-    if avx2 {
-        for (o, c) in chunks_mut(&mut out).zip(cells.as_chunks::<4>().0) {
-            let c = [
-                c[0].load(Relaxed),
-                c[1].load(Relaxed),
-                c[2].load(Relaxed),
-                c[3].load(Relaxed),
-            ];
-            // SAFETY: `avx2` is only true when the CPU supports AVX2.
-            *o = unsafe { crate::simd::from_cells_avx2(c) };
-        }
-        return out;
-    }
-    let _ = avx2;
-    for (i, cell) in cells.iter().enumerate() {
-        let v = cell.load(Relaxed);
-        out[2 * i] = f32::from_bits(v as u32);
-        out[2 * i + 1] = f32::from_bits((v >> 32) as u32);
-    }
-    out
-}
-
-/// Stores record `row` into shared cells.
-#[inline(always)]
-fn store<const S: usize>(cells: &[AtomicU64], row: usize, rec: &[f32; S], avx2: bool) {
-    let cells = &cells[row * (S / 2)..(row + 1) * (S / 2)];
-    #[cfg(target_arch = "x86_64")]
-    if avx2 {
-        for (r, c) in chunks(rec).zip(cells.as_chunks::<4>().0) {
-            // SAFETY: `avx2` is only true when the CPU supports AVX2.
-            let v = unsafe { crate::simd::to_cells_avx2(r) };
-            for (cell, v) in c.iter().zip(v) {
-                cell.store(v, Relaxed);
+impl Memory for [AtomicU64] {
+    /// With `avx2`, each eight floats are put together as one vector from their four
+    /// cells and written whole (faster at 64 components than the pieces the compiler
+    /// assembles otherwise: docs/benchmarks.md).
+    #[inline(always)]
+    fn load<const S: usize>(&self, row: usize, avx2: bool) -> [f32; S] {
+        let mut out = [0.0f32; S];
+        let cells = &self[row * (S / 2)..(row + 1) * (S / 2)];
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            for (o, c) in chunks_mut(&mut out).zip(cells.as_chunks::<4>().0) {
+                let c = [
+                    c[0].load(Relaxed),
+                    c[1].load(Relaxed),
+                    c[2].load(Relaxed),
+                    c[3].load(Relaxed),
+                ];
+                // SAFETY: `avx2` is only true when the CPU supports AVX2.
+                *o = unsafe { crate::simd::from_cells_avx2(c) };
             }
+            return out;
         }
-        return;
+        let _ = avx2;
+        for (i, cell) in cells.iter().enumerate() {
+            let v = cell.load(Relaxed);
+            out[2 * i] = f32::from_bits(v as u32);
+            out[2 * i + 1] = f32::from_bits((v >> 32) as u32);
+        }
+        out
     }
-    let _ = avx2;
-    for (i, cell) in cells.iter().enumerate() {
-        let (lo, hi) = (rec[2 * i].to_bits(), rec[2 * i + 1].to_bits());
-        cell.store(u64::from(lo) | (u64::from(hi) << 32), Relaxed);
+
+    #[inline(always)]
+    fn store<const S: usize>(&self, row: usize, rec: &[f32; S], avx2: bool) {
+        let cells = &self[row * (S / 2)..(row + 1) * (S / 2)];
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            for (r, c) in chunks(rec).zip(cells.as_chunks::<4>().0) {
+                // SAFETY: `avx2` is only true when the CPU supports AVX2.
+                let v = unsafe { crate::simd::to_cells_avx2(r) };
+                for (cell, v) in c.iter().zip(v) {
+                    cell.store(v, Relaxed);
+                }
+            }
+            return;
+        }
+        let _ = avx2;
+        for (i, cell) in cells.iter().enumerate() {
+            let (lo, hi) = (rec[2 * i].to_bits(), rec[2 * i + 1].to_bits());
+            cell.store(u64::from(lo) | (u64::from(hi) << 32), Relaxed);
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch<const S: usize>(&self, row: usize) {
+        if let Some(first) = self.get(row * (S / 2)) {
+            super::cells::prefetch(first, S * 4);
+        }
     }
 }
 
-/// Prefetches record `row`'s cache lines.
-#[inline(always)]
-fn prefetch<const S: usize>(cells: &[AtomicU64], row: usize) {
-    if let Some(first) = cells.get(row * (S / 2)) {
-        super::cells::prefetch(first, S * 4);
+impl Memory for [Cell<f32>] {
+    #[inline(always)]
+    fn load<const S: usize>(&self, row: usize, _avx2: bool) -> [f32; S] {
+        let mut out = [0.0f32; S];
+        for (o, c) in out.iter_mut().zip(&self.as_chunks::<S>().0[row]) {
+            *o = c.get();
+        }
+        out
+    }
+
+    #[inline(always)]
+    fn store<const S: usize>(&self, row: usize, rec: &[f32; S], _avx2: bool) {
+        for (c, v) in self.as_chunks::<S>().0[row].iter().zip(rec) {
+            c.set(*v);
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch<const S: usize>(&self, row: usize) {
+        if let Some(first) = self.get(row * S) {
+            super::cells::prefetch(first, S * 4);
+        }
     }
 }

@@ -5,7 +5,7 @@
 use ndarray::{arr1, arr2, Array2};
 
 use crate::csr::{Csr, Interactions};
-use crate::model::Model;
+use crate::model::{Model, Path};
 use crate::params::{Loss, Params};
 
 const LR: f32 = 0.05;
@@ -321,7 +321,8 @@ fn known_negatives_are_pushed_below_the_positives() {
 fn packed_kernel_steps_as_the_general_one() {
     // The packed kernel (identity features, row-wise adagrad, WARP or BPR) against
     // the general kernel from the same start, one thread: the same draws, the same
-    // steps, so the same parameters to rounding. Two epochs: the first screens
+    // steps, so the same parameters to rounding; on the thread's own memory and on
+    // the cells threads share. Two epochs: the first screens
     // against live rows, the second against the snapshot. 2 and 10 components use
     // 16-float records, 40 the next compiled size up (72).
     let (n_users, n_items) = (30, 50);
@@ -334,7 +335,7 @@ fn packed_kernel_steps_as_the_general_one() {
     let data = Interactions::from_pairs(n_users, n_items, &pairs);
     for loss in [Loss::Warp, Loss::Bpr] {
         for d in [2, 10, 40] {
-            let fit = |packed: bool| {
+            let fit = |path: Path| {
                 let params = Params {
                     no_components: d,
                     loss,
@@ -347,38 +348,40 @@ fn packed_kernel_steps_as_the_general_one() {
                 let mut m = params
                     .init(Csr::identity(n_users), Csr::identity(n_items))
                     .expect("valid");
-                m.fit_epochs(&data, 2, packed, |_, _| Ok(()))
-                    .expect("trains");
+                m.fit_epochs(&data, 2, path, |_, _| Ok(())).expect("trains");
                 m
             };
-            let (packed, general) = (fit(true), fit(false));
-            let init = Params {
-                no_components: d,
-                seed: 5,
-                ..Params::default()
-            }
-            .init(Csr::identity(n_users), Csr::identity(n_items))
-            .expect("valid");
-            assert_ne!(
-                packed.items.embeddings, init.items.embeddings,
-                "{loss:?} d={d} trained"
-            );
-            let sides = [
-                (&packed.users, &general.users),
-                (&packed.items, &general.items),
-            ];
-            for (p, g) in sides {
-                let values = |s: &crate::model::SideParams| -> Vec<f32> {
-                    s.embeddings
-                        .iter()
-                        .chain(&s.biases)
-                        .chain(&s.emb_acc)
-                        .chain(&s.bias_acc)
-                        .copied()
-                        .collect()
-                };
-                for (x, y) in values(p).iter().zip(values(g)) {
-                    assert!((x - y).abs() < 1e-5, "{loss:?} d={d}: {x} vs {y}");
+            let general = fit(Path::General);
+            for path in [Path::Packed, Path::PackedShared] {
+                let packed = fit(path);
+                let init = Params {
+                    no_components: d,
+                    seed: 5,
+                    ..Params::default()
+                }
+                .init(Csr::identity(n_users), Csr::identity(n_items))
+                .expect("valid");
+                assert_ne!(
+                    packed.items.embeddings, init.items.embeddings,
+                    "{loss:?} d={d} trained"
+                );
+                let sides = [
+                    (&packed.users, &general.users),
+                    (&packed.items, &general.items),
+                ];
+                for (p, g) in sides {
+                    let values = |s: &crate::model::SideParams| -> Vec<f32> {
+                        s.embeddings
+                            .iter()
+                            .chain(&s.biases)
+                            .chain(&s.emb_acc)
+                            .chain(&s.bias_acc)
+                            .copied()
+                            .collect()
+                    };
+                    for (x, y) in values(p).iter().zip(values(g)) {
+                        assert!((x - y).abs() < 1e-5, "{loss:?} d={d} {path:?}: {x} vs {y}");
+                    }
                 }
             }
         }
