@@ -6,8 +6,7 @@ use crate::csr::{Csr, Interactions};
 pub use crate::error::ModelError;
 use crate::feature_split::FeatureSplit;
 use crate::kernel::{
-    across_threads, rank_weights, stride_for, Example, Kernel, Known, Memory, PackedKernel,
-    Records, Sampler, Table,
+    across_threads, rank_weights, stride_for, Example, Kernel, Known, Records, Sampler, Table,
 };
 use crate::params::{Loss, Params, Schedule};
 pub use crate::side_params::SideParams;
@@ -24,6 +23,8 @@ pub(crate) enum Path {
     /// The packed kernel on shared cells even with one thread.
     PackedShared,
 }
+
+mod packed_epoch;
 
 /// Epochs whose WARP screening reads live parameters rather than a snapshot.
 const LIVE_EPOCHS: usize = 1;
@@ -276,68 +277,6 @@ impl Model {
                 learning_rate / (1.0 + self.params.learning_rate_decay * decaying as f32)
             }
             Schedule::Adadelta { .. } => 0.0,
-        }
-    }
-
-    /// One epoch of the packed kernel on `records` (users, items) in `order`, split
-    /// between threads as `run_epoch` splits it; `shared`: on shared cells even with
-    /// one thread.
-    fn run_packed_epoch(
-        &self,
-        data: Data<'_>,
-        records: &mut [Records; 2],
-        snapshot: &mut Records,
-        (order, rng): (&[Example], &mut Rng),
-        avx2: bool,
-        shared: bool,
-    ) -> (f64, usize) {
-        let p = &self.params;
-        let threads = p.threads;
-        let screened = matches!(p.loss, Loss::Warp) && self.epochs >= LIVE_EPOCHS;
-        if screened {
-            snapshot.copy_from(&records[1]);
-        }
-        let seeds: Vec<u64> = (0..threads).map(|_| rng.next_u64()).collect();
-        let [users, items] = records;
-        let stride = users.stride();
-        let snapshot = if screened { snapshot.values() } else { &[] };
-        if threads == 1 && !shared {
-            let (users, items) = (users.exclusive(), items.exclusive());
-            let kernel = self.packed_kernel(data, users, items, snapshot, avx2, stride);
-            return kernel.run(order, seeds[0]);
-        }
-        let (users, items) = (users.cells(), items.cells());
-        let kernel = self.packed_kernel(data, users, items, snapshot, avx2, stride);
-        across_threads(order, &seeds, |block, seed| kernel.run(block, seed))
-    }
-
-    /// The packed kernel for this epoch on `users` and `items` (see `Memory`).
-    fn packed_kernel<'a, M: Memory + ?Sized>(
-        &self,
-        data: Data<'a>,
-        users: &'a M,
-        items: &'a M,
-        snapshot: &'a [f32],
-        avx2: bool,
-        stride: usize,
-    ) -> PackedKernel<'a, M> {
-        let p = &self.params;
-        PackedKernel {
-            d: p.no_components,
-            users,
-            items,
-            snapshot,
-            user_alpha: p.user_alpha,
-            item_alpha: p.item_alpha,
-            learning_rate: self.learning_rate(),
-            loss: p.loss,
-            max_sampled: p.max_sampled,
-            data: data.interactions,
-            known: data.known,
-            sampler: data.sampler,
-            avx2,
-            stride,
-            rank_weights: data.rank_weights,
         }
     }
 
