@@ -68,6 +68,45 @@ pub(crate) fn dots4_avx2(screen: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
     out
 }
 
+/// The dot product of two arrays of whole vectors of eight (`S` a multiple of 8).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(crate) fn dot_avx2<const S: usize>(a: &[f32; S], b: &[f32; S]) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = _mm256_setzero_ps();
+    for (x, y) in a.as_chunks::<8>().0.iter().zip(b.as_chunks::<8>().0) {
+        // SAFETY: each chunk holds eight f32s; unaligned loads.
+        unsafe {
+            acc = _mm256_fmadd_ps(
+                _mm256_loadu_ps(x.as_ptr()),
+                _mm256_loadu_ps(y.as_ptr()),
+                acc,
+            );
+        }
+    }
+    let four = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    let two = _mm_add_ps(four, _mm_movehl_ps(four, four));
+    _mm_cvtss_f32(_mm_add_ss(two, _mm_movehdup_ps(two)))
+}
+
+/// Copies `S` floats (a multiple of 8) from `src` to `dst` as whole vectors.
+///
+/// # Safety
+/// `src` must be valid for reading `S` floats, `dst` for writing them.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) unsafe fn copy_avx2<const S: usize>(src: *const f32, dst: *mut f32) {
+    use std::arch::x86_64::*;
+    let mut k = 0;
+    while k < S {
+        // SAFETY: k + 8 <= S, within both buffers as the caller guarantees.
+        unsafe { _mm256_storeu_ps(dst.add(k), _mm256_loadu_ps(src.add(k))) };
+        k += 8;
+    }
+}
+
 /// Eight floats from four cells of two each (low half first), as one vector.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]

@@ -9,6 +9,7 @@
 //! - [`update`]: the learning-rate schedules;
 //! - [`losses`]: one function per loss;
 //! - [`packed`]: the same steps for the common fit, on one record per row;
+//! - [`records`]: where the packed kernel's records live;
 //! - here: the kernel, a row's representation, and one thread's pass over an epoch.
 
 mod attributes;
@@ -16,6 +17,7 @@ mod cells;
 mod losses;
 mod packed;
 mod positives;
+mod records;
 mod sampler;
 mod snapshot;
 mod update;
@@ -23,8 +25,9 @@ mod update;
 pub(crate) use attributes::NO_PENDING_SLOT;
 use attributes::{pending_slot, Pending, FLUSH_EVERY};
 pub(crate) use cells::{Cells, Rows};
-pub(crate) use packed::{stride_for, Memory, PackedKernel, Records};
+pub(crate) use packed::{stride_for, PackedKernel};
 pub(crate) use positives::Known;
+pub(crate) use records::{Memory, Records};
 pub(crate) use sampler::Sampler;
 pub(crate) use snapshot::Table;
 

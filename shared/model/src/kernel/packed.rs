@@ -10,13 +10,13 @@
 //! The updates are those of the general kernel (`update.rs`, row-wise adagrad), in
 //! the same order; only the summation order of dot products differs.
 //!
-//! With several threads the records are shared as relaxed atomic cells (see
-//! `cells.rs`); with one, the kernel reads and writes them as plain memory (`Cell`s of
-//! the thread's own buffer), which the compiler moves as whole vectors.
+//! With several threads the records are shared as relaxed atomic cells; with one,
+//! the kernel reads and writes them as the thread's own memory (`records.rs`). Records
+//! are copied and dot products taken as whole vectors of eight (with AVX2, explicitly:
+//! left to itself the compiler called `memcpy` for records of 72 floats and summed
+//! some dot products one float at a time: docs/benchmarks.md).
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-
+use super::records::Memory;
 use super::sampler::bpr_negative;
 use super::{Example, Known, Sampler};
 use crate::csr::Interactions;
@@ -33,80 +33,6 @@ const STRIDES: [usize; 6] = [16, 24, 32, 40, 72, 136];
 /// The record size for `d` components, if the packed kernel covers it.
 pub(crate) fn stride_for(d: usize) -> Option<usize> {
     STRIDES.iter().copied().find(|&s| d + 3 <= s)
-}
-
-/// Sixteen floats on a cache-line boundary.
-#[derive(Clone, Copy, Default)]
-#[repr(C, align(64))]
-struct Line([f32; 16]);
-
-/// One side's records, `stride` floats each.
-#[derive(Clone, Default)]
-pub(crate) struct Records {
-    lines: Vec<Line>,
-    stride: usize,
-    rows: usize,
-}
-
-impl Records {
-    /// `rows` records of `stride` floats, all zero.
-    pub fn new(rows: usize, stride: usize) -> Self {
-        Records {
-            lines: vec![Line::default(); (rows * stride).div_ceil(16)],
-            stride,
-            rows,
-        }
-    }
-
-    /// A copy of `other`'s values (same shape), for the screening snapshot.
-    pub fn copy_from(&mut self, other: &Records) {
-        self.lines.clone_from(&other.lines);
-        self.stride = other.stride;
-        self.rows = other.rows;
-    }
-
-    pub fn stride(&self) -> usize {
-        self.stride
-    }
-
-    pub fn values(&self) -> &[f32] {
-        // SAFETY: `Line` is `repr(C)` around `[f32; 16]` (64 bytes, no padding), so the
-        // buffer is `16 * len` initialised f32s, borrowed shared here.
-        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast(), self.lines.len() * 16) }
-    }
-
-    pub fn values_mut(&mut self) -> &mut [f32] {
-        // SAFETY: as in `values`, borrowed exclusively.
-        unsafe {
-            std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast(), self.lines.len() * 16)
-        }
-    }
-
-    /// The records as one thread's own memory.
-    pub fn exclusive(&mut self) -> &[Cell<f32>] {
-        Cell::from_mut(self.values_mut()).as_slice_of_cells()
-    }
-
-    /// The records as cells the training threads share (see `cells.rs`: relaxed
-    /// atomic loads and stores, two f32s per 64-bit cell).
-    pub fn cells(&mut self) -> &[AtomicU64] {
-        let len = self.lines.len() * 8;
-        // SAFETY: the buffer is 64-byte aligned and holds 16 * lines f32s, so it is a
-        // valid `[AtomicU64]` of 8 * lines cells (every bit pattern is valid). The
-        // exclusive borrow of `self` lasts as long as the view, so nothing accesses
-        // the buffer except through it.
-        unsafe { std::slice::from_raw_parts(self.lines.as_mut_ptr().cast::<AtomicU64>(), len) }
-    }
-}
-
-/// Where the records live: `[AtomicU64]`, cells the training threads share, or
-/// `[Cell<f32>]`, one thread's own records. `row` is a user or item index, below the
-/// number of records.
-pub(crate) trait Memory {
-    fn load<const S: usize>(&self, row: usize, avx2: bool) -> [f32; S];
-    fn store<const S: usize>(&self, row: usize, rec: &[f32; S], avx2: bool);
-    /// Prefetches record `row`'s cache lines.
-    fn prefetch<const S: usize>(&self, row: usize);
 }
 
 /// The packed kernel over one epoch (see the module's documentation).
@@ -160,13 +86,38 @@ impl<const S: usize> Masks<S> {
 
 /// A record's whole vectors of eight.
 #[inline(always)]
-fn chunks<const S: usize>(v: &[f32; S]) -> impl Iterator<Item = &[f32; 8]> {
+pub(super) fn chunks<const S: usize>(v: &[f32; S]) -> impl Iterator<Item = &[f32; 8]> {
     v.as_chunks::<8>().0.iter()
 }
 
 #[inline(always)]
-fn chunks_mut<const S: usize>(v: &mut [f32; S]) -> impl Iterator<Item = &mut [f32; 8]> {
+pub(super) fn chunks_mut<const S: usize>(v: &mut [f32; S]) -> impl Iterator<Item = &mut [f32; 8]> {
     v.as_chunks_mut::<8>().0.iter_mut()
+}
+
+/// The dot product of two records: eight lanes summed over whole vectors, then
+/// across (whole vectors of fixed number: the compiler keeps it in vector registers).
+#[inline(always)]
+fn dot_rec<const S: usize>(a: &[f32; S], b: &[f32; S], avx2: bool) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: `avx2` is only true when the CPU supports AVX2 and FMA.
+        return unsafe { crate::simd::dot_avx2(a, b) };
+    }
+    let _ = avx2;
+    let mut acc = [0.0f32; 8];
+    for (x, y) in chunks(a).zip(chunks(b)) {
+        for j in 0..8 {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    let half = [
+        acc[0] + acc[4],
+        acc[1] + acc[5],
+        acc[2] + acc[6],
+        acc[3] + acc[7],
+    ];
+    (half[0] + half[2]) + (half[1] + half[3])
 }
 
 #[inline(always)]
@@ -242,12 +193,12 @@ impl<M: Memory + ?Sized> PackedKernel<'_, M> {
         let u = self.users.load::<S>(user, self.avx2);
         let pos = self.items.load::<S>(item, self.avx2);
         let screen = m.screen(&u);
-        let threshold = dot(&screen, &pos) - 1.0;
+        let threshold = dot_rec(&screen, &pos, self.avx2) - 1.0;
         if self.snapshot.is_empty() {
             // Against the live records, one draw at a time.
             for sampled in 1..=self.max_sampled {
                 let neg = self.sampler.draw(rng);
-                let score = dot(&screen, &self.items.load::<S>(neg, self.avx2));
+                let score = dot_rec(&screen, &self.items.load::<S>(neg, self.avx2), self.avx2);
                 if score > threshold && !self.known.contains(user, neg) {
                     return self.warp_step::<S>(e, sampled, (user, &u), (item, &pos), neg, m);
                 }
@@ -302,7 +253,7 @@ impl<M: Memory + ?Sized> PackedKernel<'_, M> {
         let pos = self.items.load::<S>(item, self.avx2);
         let neg_rec = self.items.load::<S>(neg, self.avx2);
         let screen = m.screen(&u);
-        let diff = dot(&screen, &pos) - dot(&screen, &neg_rec);
+        let diff = dot_rec(&screen, &pos, self.avx2) - dot_rec(&screen, &neg_rec, self.avx2);
         let l = e.weight * (1.0 - sigmoid(diff));
         self.pairwise::<S>(l, (user, &u), (item, &pos), (neg, &neg_rec), m);
         -e.weight * sigmoid(diff).max(1e-7).ln()
@@ -352,11 +303,11 @@ impl<M: Memory + ?Sized> PackedKernel<'_, M> {
                 g[j] = u[j] * me[j];
             }
         }
-        let mut rec = *p;
-        self.step::<S>(&mut rec, &g, -l, -l, self.item_alpha, m);
+        // The items' gradient is the same vector for both: its squares once.
+        let squares = dot_rec(&g, &g, self.avx2);
+        let rec = self.step::<S>(p, &g, squares, -l, -l, self.item_alpha, m);
         self.items.store::<S>(pos, &rec, self.avx2);
-        let mut rec = *n;
-        self.step::<S>(&mut rec, &g, l, l, self.item_alpha, m);
+        let rec = self.step::<S>(n, &g, squares, l, l, self.item_alpha, m);
         self.items.store::<S>(neg, &rec, self.avx2);
         for (((g, n), p), me) in chunks_mut(&mut g)
             .zip(chunks(n))
@@ -367,36 +318,41 @@ impl<M: Memory + ?Sized> PackedKernel<'_, M> {
                 g[j] = (n[j] - p[j]) * me[j];
             }
         }
-        let mut rec = *u;
-        self.step::<S>(&mut rec, &g, l, 0.0, self.user_alpha, m);
+        let squares = dot_rec(&g, &g, self.avx2);
+        let rec = self.step::<S>(u, &g, squares, l, 0.0, self.user_alpha, m);
         self.users.store::<S>(user, &rec, self.avx2);
     }
 
-    /// Adagrad on one record: gradient `scale * g` on the vector (`g` zero outside
-    /// it), `grad_bias` on the bias (none when 0), L2 penalty `alpha`, one
-    /// accumulator for the vector (the mean of its squared gradients) and one for
-    /// the bias.
+    /// Adagrad on one record: its new value from `old`, for gradient `scale * g` on
+    /// the vector (`g` zero outside it; `squares` its squared norm), `grad_bias` on
+    /// the bias (none when 0), L2 penalty `alpha`, one accumulator for the vector
+    /// (the mean of its squared gradients) and one for the bias. Computed into a new
+    /// record, vector by vector, rather than on a copy of `old`.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn step<const S: usize>(
         &self,
-        rec: &mut [f32; S],
+        old: &[f32; S],
         g: &[f32; S],
+        squares: f32,
         scale: f32,
         grad_bias: f32,
         alpha: f32,
         m: &Masks<S>,
-    ) {
+    ) -> [f32; S] {
         let d = self.d;
-        let rate = self.learning_rate / rec[d + 1].sqrt();
+        let rate = self.learning_rate / old[d + 1].sqrt();
         let bias_rate = if grad_bias != 0.0 {
-            self.learning_rate / rec[d + 2].sqrt()
+            self.learning_rate / old[d + 2].sqrt()
         } else {
             0.0
         };
         let emb_rate = splat(rate);
         let bias_rate = splat(bias_rate);
         let (scale8, grad_bias, alpha) = (splat(scale), splat(grad_bias), splat(alpha));
-        for (((r, g), me), mb) in chunks_mut(rec)
+        let mut rec = [0.0f32; S];
+        for ((((r, o), g), me), mb) in chunks_mut(&mut rec)
+            .zip(chunks(old))
             .zip(chunks(g))
             .zip(chunks(&m.emb))
             .zip(chunks(&m.bias))
@@ -404,97 +360,11 @@ impl<M: Memory + ?Sized> PackedKernel<'_, M> {
             for j in 0..8 {
                 let grad = g[j] * scale8[j] + mb[j] * grad_bias[j];
                 let rate = me[j] * emb_rate[j] + mb[j] * bias_rate[j];
-                r[j] -= rate * (grad + alpha[j] * r[j]);
+                r[j] = o[j] - rate * (grad + alpha[j] * o[j]);
             }
         }
-        // `g` is zero outside the vector.
-        let squares = dot(g, g) * scale * scale;
-        rec[d + 1] += squares / d as f32;
+        rec[d + 1] += squares * scale * scale / d as f32;
         rec[d + 2] += grad_bias[0] * grad_bias[0];
-    }
-}
-
-impl Memory for [AtomicU64] {
-    /// With `avx2`, each eight floats are put together as one vector from their four
-    /// cells and written whole (faster at 64 components than the pieces the compiler
-    /// assembles otherwise: docs/benchmarks.md).
-    #[inline(always)]
-    fn load<const S: usize>(&self, row: usize, avx2: bool) -> [f32; S] {
-        let mut out = [0.0f32; S];
-        let cells = &self[row * (S / 2)..(row + 1) * (S / 2)];
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            for (o, c) in chunks_mut(&mut out).zip(cells.as_chunks::<4>().0) {
-                let c = [
-                    c[0].load(Relaxed),
-                    c[1].load(Relaxed),
-                    c[2].load(Relaxed),
-                    c[3].load(Relaxed),
-                ];
-                // SAFETY: `avx2` is only true when the CPU supports AVX2.
-                *o = unsafe { crate::simd::from_cells_avx2(c) };
-            }
-            return out;
-        }
-        let _ = avx2;
-        for (i, cell) in cells.iter().enumerate() {
-            let v = cell.load(Relaxed);
-            out[2 * i] = f32::from_bits(v as u32);
-            out[2 * i + 1] = f32::from_bits((v >> 32) as u32);
-        }
-        out
-    }
-
-    #[inline(always)]
-    fn store<const S: usize>(&self, row: usize, rec: &[f32; S], avx2: bool) {
-        let cells = &self[row * (S / 2)..(row + 1) * (S / 2)];
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            for (r, c) in chunks(rec).zip(cells.as_chunks::<4>().0) {
-                // SAFETY: `avx2` is only true when the CPU supports AVX2.
-                let v = unsafe { crate::simd::to_cells_avx2(r) };
-                for (cell, v) in c.iter().zip(v) {
-                    cell.store(v, Relaxed);
-                }
-            }
-            return;
-        }
-        let _ = avx2;
-        for (i, cell) in cells.iter().enumerate() {
-            let (lo, hi) = (rec[2 * i].to_bits(), rec[2 * i + 1].to_bits());
-            cell.store(u64::from(lo) | (u64::from(hi) << 32), Relaxed);
-        }
-    }
-
-    #[inline(always)]
-    fn prefetch<const S: usize>(&self, row: usize) {
-        if let Some(first) = self.get(row * (S / 2)) {
-            super::cells::prefetch(first, S * 4);
-        }
-    }
-}
-
-impl Memory for [Cell<f32>] {
-    #[inline(always)]
-    fn load<const S: usize>(&self, row: usize, _avx2: bool) -> [f32; S] {
-        let mut out = [0.0f32; S];
-        for (o, c) in out.iter_mut().zip(&self.as_chunks::<S>().0[row]) {
-            *o = c.get();
-        }
-        out
-    }
-
-    #[inline(always)]
-    fn store<const S: usize>(&self, row: usize, rec: &[f32; S], _avx2: bool) {
-        for (c, v) in self.as_chunks::<S>().0[row].iter().zip(rec) {
-            c.set(*v);
-        }
-    }
-
-    #[inline(always)]
-    fn prefetch<const S: usize>(&self, row: usize) {
-        if let Some(first) = self.get(row * S) {
-            super::cells::prefetch(first, S * 4);
-        }
+        rec
     }
 }
