@@ -182,8 +182,9 @@ impl Model {
             .map(|s| [self.users.pack(s), self.items.pack(s)]);
         let mut snapshot = Records::default();
         let rank_weights = rank_weights(interactions.n_items, self.params.max_sampled);
+        // Once here: each epoch's threads shuffle their blocks (`across_threads`).
+        rng.shuffle(&mut order);
         for epoch in 0..epochs {
-            rng.shuffle(&mut order);
             let data = Data {
                 interactions,
                 positives: &positives,
@@ -198,7 +199,7 @@ impl Model {
                         data,
                         records,
                         &mut snapshot,
-                        (&order, &mut rng),
+                        (&mut order, &mut rng),
                         avx2,
                         shared,
                     );
@@ -206,7 +207,7 @@ impl Model {
                     self.items.unpack(&records[1]);
                     done
                 }
-                None => self.run_epoch(data, &splits, &order, &mut rng, avx2),
+                None => self.run_epoch(data, &splits, &mut order, &mut rng, avx2),
             };
             self.epochs += 1;
             if !self.users.finite() {
@@ -284,7 +285,7 @@ impl Model {
         &mut self,
         data: Data<'_>,
         splits: &[FeatureSplit; 2],
-        order: &[Example],
+        order: &mut [Example],
         rng: &mut Rng,
         avx2: bool,
     ) -> (f64, usize) {

@@ -1,7 +1,7 @@
 //! One epoch of the packed kernel (`kernel::packed`) for `Model::fit_epochs`.
 
 use super::{Data, Model, LIVE_EPOCHS};
-use crate::kernel::{across_threads, Example, Memory, PackedKernel, Records};
+use crate::kernel::{across_threads, shuffle_block, Example, Memory, PackedKernel, Records};
 use crate::params::Loss;
 use crate::rng::Rng;
 
@@ -14,7 +14,7 @@ impl Model {
         data: Data<'_>,
         records: &mut [Records; 2],
         snapshot: &mut Records,
-        (order, rng): (&[Example], &mut Rng),
+        (order, rng): (&mut [Example], &mut Rng),
         avx2: bool,
         shared: bool,
     ) -> (f64, usize) {
@@ -31,6 +31,7 @@ impl Model {
         if threads == 1 && !shared {
             let (users, items) = (users.exclusive(), items.exclusive());
             let kernel = self.packed_kernel(data, users, items, snapshot, avx2, stride);
+            shuffle_block(order, seeds[0]);
             return kernel.run(order, seeds[0]);
         }
         let (users, items) = (users.cells(), items.cells());
