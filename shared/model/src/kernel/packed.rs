@@ -171,6 +171,7 @@ impl<M: Memory + ?Sized> PackedKernel<'_, M> {
             if let Some(next) = examples.get(k + 1) {
                 self.users.prefetch::<S>(next.user as usize);
                 self.items.prefetch::<S>(next.item as usize);
+                self.known.prefetch_bounds(next.user as usize);
             }
             if e.value <= 0.0 {
                 continue;
@@ -190,6 +191,7 @@ impl<M: Memory + ?Sized> PackedKernel<'_, M> {
     #[inline(always)]
     fn warp<const S: usize>(&self, e: &Example, m: &Masks<S>, rng: &mut Rng) -> f32 {
         let (user, item) = (e.user as usize, e.item as usize);
+        self.known.prefetch_row(user);
         let u = self.users.load::<S>(user, self.avx2);
         let pos = self.items.load::<S>(item, self.avx2);
         let screen = m.screen(&u);
