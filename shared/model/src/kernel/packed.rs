@@ -95,8 +95,8 @@ pub(super) fn chunks_mut<const S: usize>(v: &mut [f32; S]) -> impl Iterator<Item
     v.as_chunks_mut::<8>().0.iter_mut()
 }
 
-/// The dot product of two records: eight lanes summed over whole vectors, then
-/// across (whole vectors of fixed number: the compiler keeps it in vector registers).
+/// The dot product of two records: with AVX2 in vector instructions; elsewhere eight
+/// lanes summed over whole vectors, then across.
 #[inline(always)]
 fn dot_rec<const S: usize>(a: &[f32; S], b: &[f32; S], avx2: bool) -> f32 {
     #[cfg(target_arch = "x86_64")]

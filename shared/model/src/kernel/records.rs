@@ -166,8 +166,10 @@ impl Memory for [Cell<f32>] {
         let cells = &self.as_chunks::<S>().0[row];
         #[cfg(target_arch = "x86_64")]
         if avx2 {
-            // SAFETY: as in `load`; `Cell::as_ptr` gives the pointer to write through.
-            unsafe { crate::simd::copy_avx2::<S>(rec.as_ptr(), cells[0].as_ptr()) };
+            // SAFETY: as in `load`; the pointer covers the whole record, and writing
+            // through it is writing through the cells (`Cell` is an `UnsafeCell`).
+            let to = cells.as_ptr().cast::<f32>().cast_mut();
+            unsafe { crate::simd::copy_avx2::<S>(rec.as_ptr(), to) };
             return;
         }
         let _ = avx2;
