@@ -95,8 +95,8 @@ pub(super) fn chunks_mut<const S: usize>(v: &mut [f32; S]) -> impl Iterator<Item
     v.as_chunks_mut::<8>().0.iter_mut()
 }
 
-/// The dot product of two records: with AVX2 in vector instructions; elsewhere eight
-/// lanes summed over whole vectors, then across.
+/// The dot product of two records: with AVX2 in vector instructions (the slices'
+/// `dot` was left partly scalar there), elsewhere `dot`.
 #[inline(always)]
 fn dot_rec<const S: usize>(a: &[f32; S], b: &[f32; S], avx2: bool) -> f32 {
     #[cfg(target_arch = "x86_64")]
@@ -105,19 +105,7 @@ fn dot_rec<const S: usize>(a: &[f32; S], b: &[f32; S], avx2: bool) -> f32 {
         return unsafe { crate::simd::dot_avx2(a, b) };
     }
     let _ = avx2;
-    let mut acc = [0.0f32; 8];
-    for (x, y) in chunks(a).zip(chunks(b)) {
-        for j in 0..8 {
-            acc[j] += x[j] * y[j];
-        }
-    }
-    let half = [
-        acc[0] + acc[4],
-        acc[1] + acc[5],
-        acc[2] + acc[6],
-        acc[3] + acc[7],
-    ];
-    (half[0] + half[2]) + (half[1] + half[3])
+    dot(a, b)
 }
 
 #[inline(always)]
