@@ -13,6 +13,24 @@ pub(crate) fn avx2_fma() -> bool {
     false
 }
 
+/// The CPU has `prefetchw` (prefetch with intent to write: CPUID leaf 0x8000_0001,
+/// ECX bit 8, "PRFCHW"), which the shared records' prefetches use.
+pub(crate) fn prefetchw() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__cpuid, __get_cpuid_max};
+        #[allow(unused_unsafe)]
+        // SAFETY: CPUID is available on every x86-64 CPU; the extended leaf is only
+        // read when the CPU reports it.
+        unsafe {
+            __get_cpuid_max(0x8000_0000).0 >= 0x8000_0001
+                && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 #[inline(always)]
 pub(crate) fn sigmoid(v: f32) -> f32 {
     1.0 / (1.0 + (-v).exp())
@@ -107,33 +125,60 @@ pub(crate) unsafe fn copy_avx2<const S: usize>(src: *const f32, dst: *mut f32) {
     }
 }
 
-/// Eight floats from four cells of two each (low half first), as one vector.
+/// Copies a record of `S` floats (a multiple of 8) out of memory other threads write
+/// concurrently, as whole aligned vectors (see `kernel/cells.rs` on why in assembly).
+///
+/// # Safety
+/// `src` must be 32-byte aligned and valid for reading `S` floats, `dst` valid for
+/// writing them; every concurrent access to `src`'s floats must be one of these
+/// aligned vector moves (`load_shared_avx2`, `store_shared_avx2`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-pub(crate) fn from_cells_avx2(c: [u64; 4]) -> [f32; 8] {
+pub(crate) unsafe fn load_shared_avx2<const S: usize>(src: *const f32, dst: *mut f32) {
     use std::arch::x86_64::*;
-    let v = _mm256_set_epi64x(c[3] as i64, c[2] as i64, c[1] as i64, c[0] as i64);
-    let mut out = [0.0f32; 8];
-    // SAFETY: `out` holds eight f32s; unaligned store.
-    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), _mm256_castsi256_ps(v)) };
-    out
+    let mut k = 0;
+    while k < S {
+        let v: __m256;
+        // SAFETY: k + 8 <= S: an aligned 32-byte read within the record.
+        unsafe {
+            std::arch::asm!(
+                "vmovaps {v}, ymmword ptr [{p}]",
+                p = in(reg) src.add(k),
+                v = out(ymm_reg) v,
+                options(nostack, preserves_flags, readonly),
+            );
+            _mm256_storeu_ps(dst.add(k), v);
+        }
+        k += 8;
+    }
 }
 
-/// The four cells of two floats each that hold `v` (the inverse of `from_cells_avx2`).
+/// Writes a record of `S` floats (a multiple of 8) into memory other threads read
+/// and write concurrently, as whole aligned vectors (the inverse of
+/// `load_shared_avx2`).
+///
+/// # Safety
+/// As `load_shared_avx2`, with `src` the thread's own record and `dst` the shared one.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-pub(crate) fn to_cells_avx2(v: &[f32; 8]) -> [u64; 4] {
+pub(crate) unsafe fn store_shared_avx2<const S: usize>(src: *const f32, dst: *mut f32) {
     use std::arch::x86_64::*;
-    // SAFETY: `v` holds eight f32s; unaligned load.
-    let v = _mm256_castps_si256(unsafe { _mm256_loadu_ps(v.as_ptr()) });
-    [
-        _mm256_extract_epi64::<0>(v) as u64,
-        _mm256_extract_epi64::<1>(v) as u64,
-        _mm256_extract_epi64::<2>(v) as u64,
-        _mm256_extract_epi64::<3>(v) as u64,
-    ]
+    let mut k = 0;
+    while k < S {
+        // SAFETY: k + 8 <= S: an aligned 32-byte write within the record.
+        unsafe {
+            let v = _mm256_loadu_ps(src.add(k));
+            std::arch::asm!(
+                "vmovaps ymmword ptr [{p}], {v}",
+                p = in(reg) dst.add(k),
+                v = in(ymm_reg) v,
+                options(nostack, preserves_flags),
+            );
+        }
+        k += 8;
+    }
 }
 
 /// `out[i] = 1 / sqrt(values[i])`. With AVX2 and FMA: the hardware estimate refined

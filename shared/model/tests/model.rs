@@ -151,6 +151,27 @@ fn multithreaded_training_learns_too() {
     assert!(m.precision_at_k > 0.1, "{m:?}");
 }
 
+/// The packed kernel (identity features, row-wise adagrad) with two threads shares
+/// its records between them: it learns as well as with one thread.
+#[test]
+fn packed_kernel_on_two_threads_learns_like_one() {
+    let (train, test, train_csr) = planted();
+    for loss in [Loss::Warp, Loss::Bpr] {
+        let mut p = params(loss);
+        p.row_adagrad = true;
+        let one = fit_with(p.clone(), &train, 30);
+        p.threads = 2;
+        let two = fit_with(p, &train, 30);
+        assert_ne!(one, two, "{loss:?}: two threads ran");
+        let one = evaluate(&one, &test, Some(&train_csr), 10).expect("evaluates");
+        let two = evaluate(&two, &test, Some(&train_csr), 10).expect("evaluates");
+        assert!(
+            two.precision_at_k > 0.1 && two.precision_at_k > 0.9 * one.precision_at_k,
+            "{loss:?}: two threads {two:?} against one {one:?}"
+        );
+    }
+}
+
 /// With several threads, the shared attribute features of both sides are stepped in
 /// per-thread pending buffers and added to the model every few dozen examples: the
 /// model still learns, and every attribute's parameters and accumulators moved.

@@ -12,6 +12,18 @@
 //! computed on with vector instructions, and stored back: the atomics cost only the
 //! scalar loads and stores of each touched row. What that costs against plain (racy)
 //! vector moves is measured in docs/benchmarks.md.
+//!
+//! The packed kernel's records (`records.rs`) go one step further on x86-64 with AVX2:
+//! they are loaded and stored as whole aligned 32-byte vectors, by `vmovaps` written
+//! in inline assembly (`simd::load_shared_avx2`, `simd::store_shared_avx2`). Rust's
+//! memory model does not see inside an `asm!` block; what the block does is what the
+//! hardware does, and x86-64 performs an aligned vector move as accesses of its
+//! naturally aligned parts, never tearing an aligned 4- or 8-byte value. So each such
+//! move acts as relaxed atomic loads or stores of its cells, which Rust code could
+//! have written, and during a fit every concurrent access to the records is one of
+//! these moves: no access the compiler sees races with another. Plain vector loads
+//! or intrinsics instead would be data races in Rust's model however the hardware
+//! ran them.
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
@@ -153,6 +165,30 @@ pub(super) fn prefetch<T>(ptr: *const T, len: usize) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (ptr, len);
+}
+
+/// Prefetches the cache lines of `len` bytes from `ptr` with intent to write
+/// (`prefetchw`), so that a line another core holds comes over once, owned, rather
+/// than shared for the load and then again for the store. Only a hint, like
+/// `prefetch`; only for CPUs that have the instruction (`simd::prefetchw`).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) fn prefetch_write<T>(ptr: *const T, len: usize) {
+    let start = ptr as usize & !63;
+    let end = ptr as usize + len;
+    let mut line = start;
+    while line < end {
+        // SAFETY: a prefetch is not a memory access: it cannot fault, and it changes
+        // no memory or register state the program sees.
+        unsafe {
+            std::arch::asm!(
+                "prefetchw byte ptr [{p}]",
+                p = in(reg) line,
+                options(nostack, preserves_flags, readonly),
+            )
+        };
+        line += 64;
+    }
 }
 
 #[inline(always)]

@@ -52,6 +52,9 @@ pub(crate) struct PackedKernel<'a, M: Memory + ?Sized> {
     pub known: &'a Known<'a>,
     pub sampler: &'a Sampler,
     pub avx2: bool,
+    /// The CPU has `prefetchw` (`simd::prefetchw`): the next example's records are
+    /// prefetched for writing, since the step writes them.
+    pub prefetchw: bool,
     pub stride: usize,
     /// WARP's weight by the number of draws (see `rank_weights`).
     pub rank_weights: &'a [f32],
@@ -157,8 +160,8 @@ impl<M: Memory + ?Sized> PackedKernel<'_, M> {
         let mut visited = 0usize;
         for (k, e) in examples.iter().enumerate() {
             if let Some(next) = examples.get(k + 1) {
-                self.users.prefetch::<S>(next.user as usize);
-                self.items.prefetch::<S>(next.item as usize);
+                self.users.prefetch::<S>(next.user as usize, self.prefetchw);
+                self.items.prefetch::<S>(next.item as usize, self.prefetchw);
                 self.known.prefetch_bounds(next.user as usize);
             }
             if e.value <= 0.0 {

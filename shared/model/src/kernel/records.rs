@@ -1,11 +1,10 @@
 //! Where the packed kernel's records live: one buffer per side (`Records`), read and
-//! written through `Memory`: as relaxed atomic cells the training threads share
-//! (see `cells.rs`), or as one thread's own memory.
+//! written through `Memory`: as cells the training threads share (relaxed atomics,
+//! or with AVX2 whole aligned vector moves that act as such: see `cells.rs`), or as
+//! one thread's own memory.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-
-use super::packed::{chunks, chunks_mut};
 
 /// Sixteen floats on a cache-line boundary.
 #[derive(Clone, Copy, Default)]
@@ -77,30 +76,26 @@ impl Records {
 pub(crate) trait Memory {
     fn load<const S: usize>(&self, row: usize, avx2: bool) -> [f32; S];
     fn store<const S: usize>(&self, row: usize, rec: &[f32; S], avx2: bool);
-    /// Prefetches record `row`'s cache lines.
-    fn prefetch<const S: usize>(&self, row: usize);
+    /// Prefetches record `row`'s cache lines; with `write`, for writing (see
+    /// `cells::prefetch_write`; only `simd::prefetchw` CPUs may be asked to).
+    fn prefetch<const S: usize>(&self, row: usize, write: bool);
 }
 
 impl Memory for [AtomicU64] {
-    /// With `avx2`, each eight floats are put together as one vector from their four
-    /// cells and written whole (faster at 64 components than the pieces the compiler
-    /// assembles otherwise: docs/benchmarks.md).
+    /// With `avx2`, whole aligned vectors of eight floats moved in assembly (see
+    /// `cells.rs` on why that is sound); one thread's own memory costs no less
+    /// (docs/benchmarks.md). Otherwise relaxed loads and stores of 64-bit cells.
     #[inline(always)]
     fn load<const S: usize>(&self, row: usize, avx2: bool) -> [f32; S] {
         let mut out = [0.0f32; S];
         let cells = &self[row * (S / 2)..(row + 1) * (S / 2)];
         #[cfg(target_arch = "x86_64")]
         if avx2 {
-            for (o, c) in chunks_mut(&mut out).zip(cells.as_chunks::<4>().0) {
-                let c = [
-                    c[0].load(Relaxed),
-                    c[1].load(Relaxed),
-                    c[2].load(Relaxed),
-                    c[3].load(Relaxed),
-                ];
-                // SAFETY: `avx2` is only true when the CPU supports AVX2.
-                *o = unsafe { crate::simd::from_cells_avx2(c) };
-            }
+            // SAFETY: `avx2` is only true when the CPU supports AVX2; the record is
+            // `S` floats (a multiple of 8) at a multiple of 32 bytes into the 64-byte
+            // aligned buffer (`Records::cells`), and with `avx2` every access to the
+            // shared records during the epoch is such a vector move.
+            unsafe { crate::simd::load_shared_avx2::<S>(cells.as_ptr().cast(), out.as_mut_ptr()) };
             return out;
         }
         let _ = avx2;
@@ -117,13 +112,10 @@ impl Memory for [AtomicU64] {
         let cells = &self[row * (S / 2)..(row + 1) * (S / 2)];
         #[cfg(target_arch = "x86_64")]
         if avx2 {
-            for (r, c) in chunks(rec).zip(cells.as_chunks::<4>().0) {
-                // SAFETY: `avx2` is only true when the CPU supports AVX2.
-                let v = unsafe { crate::simd::to_cells_avx2(r) };
-                for (cell, v) in c.iter().zip(v) {
-                    cell.store(v, Relaxed);
-                }
-            }
+            // SAFETY: as in `load`; writing through the cells' pointer is writing
+            // through the cells (atomics are `UnsafeCell`s).
+            let to = cells.as_ptr().cast::<f32>().cast_mut();
+            unsafe { crate::simd::store_shared_avx2::<S>(rec.as_ptr(), to) };
             return;
         }
         let _ = avx2;
@@ -134,8 +126,14 @@ impl Memory for [AtomicU64] {
     }
 
     #[inline(always)]
-    fn prefetch<const S: usize>(&self, row: usize) {
+    fn prefetch<const S: usize>(&self, row: usize, write: bool) {
         if let Some(first) = self.get(row * (S / 2)) {
+            #[cfg(target_arch = "x86_64")]
+            if write {
+                super::cells::prefetch_write(first, S * 4);
+                return;
+            }
+            let _ = write;
             super::cells::prefetch(first, S * 4);
         }
     }
@@ -179,7 +177,8 @@ impl Memory for [Cell<f32>] {
     }
 
     #[inline(always)]
-    fn prefetch<const S: usize>(&self, row: usize) {
+    /// Ignores `write`: no other core holds the thread's own records.
+    fn prefetch<const S: usize>(&self, row: usize, _write: bool) {
         if let Some(first) = self.get(row * S) {
             super::cells::prefetch(first, S * 4);
         }

@@ -64,6 +64,7 @@ impl Model {
             known: data.known,
             sampler: data.sampler,
             avx2,
+            prefetchw: crate::simd::prefetchw(),
             stride,
             rank_weights: data.rank_weights,
         }
