@@ -86,6 +86,13 @@ fn matrix(
 }
 
 impl Dataset {
+    /// Some user or item has a feature besides its own (an attribute).
+    pub fn has_attribute_features(&self) -> bool {
+        [&self.user_features, &self.item_features]
+            .iter()
+            .any(|f| f.nnz() > f.n_rows())
+    }
+
     /// `holdout`: fraction of each user's positives (most recent first) held out, for
     /// users with at least 5 positives; 0 holds out nothing.
     pub fn build(
@@ -273,6 +280,14 @@ mod tests {
         assert_eq!(d.user_features.n_cols(), d.user_ids.len() + 2);
         assert_eq!(d.item_feature_names, vec!["category:shoes"]);
         assert_eq!(d.counts.holdout, 0, "holdout 0 holds out nothing");
+        assert!(d.has_attribute_features());
+        let identity = Dataset::build(&set(), Features::Identity, 0.0).expect("builds");
+        assert!(!identity.has_attribute_features());
+        let mut bare = set();
+        bare.user_features.clear();
+        bare.item_features.clear();
+        let bare = Dataset::build(&bare, Features::Hybrid, 0.0).expect("builds");
+        assert!(!bare.has_attribute_features(), "hybrid without attributes");
     }
 
     #[test]

@@ -68,13 +68,24 @@ impl TrainOptions {
 
     /// The model's parameters for training data with `positives_per_item` positives
     /// per item (`Interactions::positives_per_item`; the recommended rate depends on
-    /// it).
+    /// it), taking `features: hybrid` to mean attribute features.
     pub fn params(&self, positives_per_item: f32) -> Result<Params, ModelError> {
+        self.params_for(positives_per_item, self.features == Features::Hybrid)
+    }
+
+    /// As `params`, for data that has attribute features or not
+    /// (`Dataset::has_attribute_features`): `features: hybrid` on a warehouse without
+    /// any trains as identity features do, and takes their rate.
+    pub fn params_for(
+        &self,
+        positives_per_item: f32,
+        attribute_features: bool,
+    ) -> Result<Params, ModelError> {
         let loss = self.loss.parse::<Loss>()?;
         let recommended = Params::recommended(
             loss,
             self.components,
-            self.features == Features::Hybrid,
+            attribute_features,
             positives_per_item,
         );
         let params = Params {
@@ -151,7 +162,19 @@ mod tests {
             features: Features::Hybrid,
             ..TrainOptions::default()
         };
-        assert_eq!(rate(&hybrid), 0.05);
+        assert_eq!(
+            rate(&hybrid),
+            Params::recommended_hybrid_learning_rate(32, 30.0)
+        );
+        assert!(rate(&hybrid) > rate(&default));
+        let params = |attributes| hybrid.params_for(30.0, attributes).expect("valid");
+        assert_eq!(params(false), default.params(30.0).expect("valid"));
+        assert_eq!(params(true).learning_rate_decay, 0.0);
+        let bpr = TrainOptions {
+            loss: "bpr".into(),
+            ..hybrid.clone()
+        };
+        assert_eq!(rate(&bpr), 0.05);
         // Older option documents with an explicit rate still read, and a bad one is
         // refused naming the field.
         let read: TrainOptions = serde_json::from_str(r#"{"learning_rate": 0.05}"#).expect("reads");

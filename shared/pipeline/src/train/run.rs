@@ -17,7 +17,7 @@ use super::gate::{verdict, Policy};
 use super::registry::{current_pointer, load_version, publish, rfc3339};
 use super::report::report_svg;
 use super::{TrainError, TrainOptions};
-use crate::dataset::{Counts, Dataset};
+use crate::dataset::{Counts, Dataset, Features};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
@@ -60,7 +60,10 @@ impl Pipeline<'_> {
         if data.train.is_empty() {
             return Err(TrainError::NoPositives);
         }
-        let params = options.params(data.train.positives_per_item())?;
+        let params = options.params_for(
+            data.train.positives_per_item(),
+            options.features == Features::Hybrid && data.has_attribute_features(),
+        )?;
         let train_csr = data.train.to_csr();
         // P@10 per epoch on a sample of holdout users keeps the curve cheap.
         let sample_test = sample_rows(&data.test, 1000);
