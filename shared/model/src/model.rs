@@ -313,10 +313,10 @@ impl Model {
             d,
             users: self
                 .users
-                .cells(&self.user_features, params.user_alpha, 0, &splits[0]),
+                .cells(&self.user_features, params.user_alpha, 0, &splits[0], avx2),
             items: self
                 .items
-                .cells(&self.item_features, params.item_alpha, 1, &splits[1]),
+                .cells(&self.item_features, params.item_alpha, 1, &splits[1], avx2),
             params,
             data: data.interactions,
             positives: data.positives,

@@ -51,16 +51,17 @@ impl SideParams {
         alpha: f32,
         index: usize,
         split: &'a FeatureSplit,
+        avx2: bool,
     ) -> Side<'a> {
         let d = self.embeddings.ncols();
         let acc_width = self.emb_acc.ncols();
         Side {
-            emb: Rows::new(as_slice(&mut self.embeddings), d),
+            emb: Rows::new_for(as_slice(&mut self.embeddings), d, avx2),
             bias: Cells::new(as_slice1(&mut self.biases)),
             acc_width,
-            emb_acc: Rows::new(as_slice(&mut self.emb_acc), acc_width),
+            emb_acc: Rows::new_for(as_slice(&mut self.emb_acc), acc_width, avx2),
             bias_acc: Cells::new(as_slice1(&mut self.bias_acc)),
-            emb_step: Rows::new(as_slice(&mut self.emb_step), d),
+            emb_step: Rows::new_for(as_slice(&mut self.emb_step), d, avx2),
             bias_step: Cells::new(as_slice1(&mut self.bias_step)),
             features,
             identity: split.identity,

@@ -181,6 +181,63 @@ pub(crate) unsafe fn store_shared_avx2<const S: usize>(src: *const f32, dst: *mu
     }
 }
 
+/// Copies `n` floats (a multiple of 8) out of 64-bit cells other threads write
+/// concurrently, eight at a time by unaligned vector moves (`vmovups`) in assembly:
+/// the general kernel's `Rows::Vector` (see `kernel/cells.rs`).
+///
+/// # Safety
+/// `src` must be 8-byte aligned and valid for reading `n` floats, `dst` valid for
+/// writing them; every concurrent access to `src`'s cells must be a relaxed 64-bit
+/// atomic access or one of these moves.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) unsafe fn load_shared_unaligned_avx2(src: *const f32, dst: *mut f32, n: usize) {
+    use std::arch::x86_64::*;
+    let mut k = 0;
+    while k + 8 <= n {
+        let v: __m256;
+        // SAFETY: k + 8 <= n: a 32-byte read within the caller's range.
+        unsafe {
+            std::arch::asm!(
+                "vmovups {v}, ymmword ptr [{p}]",
+                p = in(reg) src.add(k),
+                v = out(ymm_reg) v,
+                options(nostack, preserves_flags, readonly),
+            );
+            _mm256_storeu_ps(dst.add(k), v);
+        }
+        k += 8;
+    }
+}
+
+/// Writes `n` floats (a multiple of 8) into 64-bit cells other threads read and
+/// write concurrently (the inverse of `load_shared_unaligned_avx2`).
+///
+/// # Safety
+/// As `load_shared_unaligned_avx2`, with `src` the thread's own values and `dst` the
+/// shared cells.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) unsafe fn store_shared_unaligned_avx2(src: *const f32, dst: *mut f32, n: usize) {
+    use std::arch::x86_64::*;
+    let mut k = 0;
+    while k + 8 <= n {
+        // SAFETY: k + 8 <= n: a 32-byte write within the caller's range.
+        unsafe {
+            let v = _mm256_loadu_ps(src.add(k));
+            std::arch::asm!(
+                "vmovups ymmword ptr [{p}], {v}",
+                p = in(reg) dst.add(k),
+                v = in(ymm_reg) v,
+                options(nostack, preserves_flags),
+            );
+        }
+        k += 8;
+    }
+}
+
 /// `out[i] = 1 / sqrt(values[i])`. With AVX2 and FMA: the hardware estimate refined
 /// by one Newton-Raphson step (relative error about 1e-7, like a correctly rounded
 /// division to within f32 precision), several times faster than a square root and a

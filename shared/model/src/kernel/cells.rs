@@ -13,17 +13,19 @@
 //! scalar loads and stores of each touched row. What that costs against plain (racy)
 //! vector moves is measured in docs/benchmarks.md.
 //!
-//! The packed kernel's records (`records.rs`) go one step further on x86-64 with AVX2:
-//! they are loaded and stored as whole aligned 32-byte vectors, by `vmovaps` written
-//! in inline assembly (`simd::load_shared_avx2`, `simd::store_shared_avx2`). Rust's
-//! memory model does not see inside an `asm!` block; what the block does is what the
-//! hardware does, and x86-64 performs an aligned vector move as accesses of its
-//! naturally aligned parts, never tearing an aligned 4- or 8-byte value. So each such
-//! move acts as relaxed atomic loads or stores of its cells, which Rust code could
-//! have written, and during a fit every concurrent access to the records is one of
-//! these moves: no access the compiler sees races with another. Plain vector loads
-//! or intrinsics instead would be data races in Rust's model however the hardware
-//! ran them.
+//! With AVX2 on x86-64 the packed kernel's records (`records.rs`) and the general
+//! kernel's rows (`Rows::Vector`) go one step further: they are loaded and stored as
+//! whole 32-byte vectors, by `vmovaps` or `vmovups` written in inline assembly
+//! (`simd::load_shared_avx2` and the functions beside it). Rust's memory model does
+//! not see inside an `asm!` block; what the block does is what the hardware does, and
+//! x86-64 performs a vector move as accesses of its naturally aligned parts, never
+//! tearing an aligned 4- or 8-byte value (an 8-byte cell at a multiple of 8 never
+//! crosses a cache line). So each such move acts as relaxed atomic loads or stores of
+//! its 8-byte cells, which Rust code could have written, and during a fit every
+//! concurrent access to a cell is one of these moves or a relaxed atomic access of
+//! the same 8 bytes: no access the compiler sees races with another. Plain vector
+//! loads or intrinsics instead would be data races in Rust's model however the
+//! hardware ran them.
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
@@ -65,14 +67,31 @@ impl<'a> Cells<'a> {
 /// with 64-bit atomics), cells hold two `f32`s each, halving the number of memory
 /// operations; otherwise one. Within a view every access uses the same cell width,
 /// so no two atomic accesses of different sizes ever overlap.
+///
+/// `Vector`: the 64-bit cells of `Wide`, with AVX2 moved eight floats at a time by
+/// unaligned vector moves in assembly (`simd::load_shared_unaligned_avx2`), which act
+/// as relaxed accesses of each cell as the packed kernel's do (module documentation);
+/// a row's last values short of eight as `Wide` moves them. Every access to the view
+/// is one or the other, so every cell is accessed whole, by relaxed 64-bit accesses.
 #[derive(Clone, Copy)]
 pub(crate) enum Rows<'a> {
     Narrow(&'a [AtomicU32]),
     #[cfg(all(target_endian = "little", target_has_atomic = "64"))]
     Wide(&'a [std::sync::atomic::AtomicU64]),
+    #[cfg(target_arch = "x86_64")]
+    Vector(&'a [std::sync::atomic::AtomicU64]),
 }
 
 impl<'a> Rows<'a> {
+    /// `Vector` where `Wide` is possible and `avx2` (the CPU has AVX2: `simd::avx2_fma`).
+    pub fn new_for(values: &'a mut [f32], row_len: usize, avx2: bool) -> Self {
+        match Rows::new(values, row_len) {
+            #[cfg(target_arch = "x86_64")]
+            Rows::Wide(cells) if avx2 => Rows::Vector(cells),
+            rows => rows,
+        }
+    }
+
     pub fn new(values: &'a mut [f32], row_len: usize) -> Self {
         #[cfg(all(target_endian = "little", target_has_atomic = "64"))]
         {
@@ -105,11 +124,23 @@ impl<'a> Rows<'a> {
             Rows::Wide(cells) => {
                 let n = out.len() / 2;
                 let (cells, out) = (&cells[start / 2..start / 2 + n], &mut out[..2 * n]);
-                for i in 0..n {
-                    let v = cells[i].load(Relaxed);
-                    out[2 * i] = f32::from_bits(v as u32);
-                    out[2 * i + 1] = f32::from_bits((v >> 32) as u32);
-                }
+                load_wide(cells, out);
+            }
+            #[cfg(target_arch = "x86_64")]
+            Rows::Vector(cells) => {
+                let n = out.len() / 2;
+                let (cells, out) = (&cells[start / 2..start / 2 + n], &mut out[..2 * n]);
+                let whole = n / 4 * 4;
+                // SAFETY: `Vector` is only made when the CPU has AVX2; the cells hold
+                // `2 * whole` floats, which `out` has room for (see the enum).
+                unsafe {
+                    crate::simd::load_shared_unaligned_avx2(
+                        cells.as_ptr().cast(),
+                        out.as_mut_ptr(),
+                        2 * whole,
+                    )
+                };
+                load_wide(&cells[whole..], &mut out[2 * whole..]);
             }
         }
     }
@@ -121,6 +152,8 @@ impl<'a> Rows<'a> {
             Rows::Narrow(cells) => (cells.as_ptr().cast::<f32>(), cells.len()),
             #[cfg(all(target_endian = "little", target_has_atomic = "64"))]
             Rows::Wide(cells) => (cells.as_ptr().cast::<f32>(), cells.len() * 2),
+            #[cfg(target_arch = "x86_64")]
+            Rows::Vector(cells) => (cells.as_ptr().cast::<f32>(), cells.len() * 2),
         };
         if start + len <= total {
             prefetch(ptr.wrapping_add(start), len * 4);
@@ -136,12 +169,45 @@ impl<'a> Rows<'a> {
             Rows::Wide(cells) => {
                 let n = values.len() / 2;
                 let (cells, values) = (&cells[start / 2..start / 2 + n], &values[..2 * n]);
-                for i in 0..n {
-                    let (lo, hi) = (values[2 * i].to_bits(), values[2 * i + 1].to_bits());
-                    cells[i].store(u64::from(lo) | (u64::from(hi) << 32), Relaxed);
-                }
+                store_wide(cells, values);
+            }
+            #[cfg(target_arch = "x86_64")]
+            Rows::Vector(cells) => {
+                let n = values.len() / 2;
+                let (cells, values) = (&cells[start / 2..start / 2 + n], &values[..2 * n]);
+                let whole = n / 4 * 4;
+                // SAFETY: as in `load`; writing through the cells' pointer is writing
+                // through the cells (atomics are `UnsafeCell`s).
+                unsafe {
+                    crate::simd::store_shared_unaligned_avx2(
+                        values.as_ptr(),
+                        cells.as_ptr().cast::<f32>().cast_mut(),
+                        2 * whole,
+                    )
+                };
+                store_wide(&cells[whole..], &values[2 * whole..]);
             }
         }
+    }
+}
+
+#[cfg(all(target_endian = "little", target_has_atomic = "64"))]
+#[inline(always)]
+fn load_wide(cells: &[std::sync::atomic::AtomicU64], out: &mut [f32]) {
+    for (c, o) in cells.iter().zip(out.as_chunks_mut::<2>().0) {
+        let v = c.load(Relaxed);
+        *o = [f32::from_bits(v as u32), f32::from_bits((v >> 32) as u32)];
+    }
+}
+
+#[cfg(all(target_endian = "little", target_has_atomic = "64"))]
+#[inline(always)]
+fn store_wide(cells: &[std::sync::atomic::AtomicU64], values: &[f32]) {
+    for (c, v) in cells.iter().zip(values.as_chunks::<2>().0) {
+        c.store(
+            u64::from(v[0].to_bits()) | (u64::from(v[1].to_bits()) << 32),
+            Relaxed,
+        );
     }
 }
 
@@ -202,5 +268,45 @@ fn load(cells: &[AtomicU32], out: &mut [f32]) {
 fn store(cells: &[AtomicU32], values: &[f32]) {
     for (c, v) in cells.iter().zip(values) {
         c.store(v.to_bits(), Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rows;
+
+    /// Whole rows and parts of rows, of lengths with and without a tail short of
+    /// eight values, read back what was written and leave their neighbours alone, in
+    /// every view this CPU can make (`Vector` with AVX2).
+    #[test]
+    fn rows_load_and_store_exactly_their_values() {
+        let avx2 = crate::simd::avx2_fma();
+        for len in [2usize, 6, 8, 10, 16, 18, 30, 64, 66] {
+            for vector in [false, true] {
+                let rows = 5;
+                let mut values: Vec<f32> = (0..rows * len).map(|i| i as f32).collect();
+                let before = values.clone();
+                // The allocator's alignment (16 bytes on the platforms built for)
+                // makes the 64-bit views possible.
+                let aligned = (values.as_ptr() as usize).is_multiple_of(8);
+                let view = Rows::new_for(&mut values, len, vector && avx2);
+                #[cfg(target_arch = "x86_64")]
+                assert_eq!(
+                    matches!(view, Rows::Vector(_)),
+                    vector && avx2 && aligned,
+                    "len {len}"
+                );
+                let mut out = vec![0.0; len];
+                view.load(2 * len, &mut out);
+                assert_eq!(out, before[2 * len..3 * len], "len {len}");
+                let new: Vec<f32> = (0..len).map(|i| -(i as f32) - 0.5).collect();
+                view.store(3 * len, &new);
+                view.load(3 * len, &mut out);
+                assert_eq!(out, new, "len {len}");
+                let mut expected = before.clone();
+                expected[3 * len..4 * len].copy_from_slice(&new);
+                assert_eq!(values, expected, "len {len}: only row 3 changed");
+            }
+        }
     }
 }
