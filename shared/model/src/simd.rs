@@ -125,65 +125,10 @@ pub(crate) unsafe fn copy_avx2<const S: usize>(src: *const f32, dst: *mut f32) {
     }
 }
 
-/// Copies a record of `S` floats (a multiple of 8) out of memory other threads write
-/// concurrently, as whole aligned vectors (see `kernel/cells.rs` on why in assembly).
-///
-/// # Safety
-/// `src` must be 32-byte aligned and valid for reading `S` floats, `dst` valid for
-/// writing them; every concurrent access to `src`'s floats must be one of these
-/// aligned vector moves (`load_shared_avx2`, `store_shared_avx2`).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[inline]
-pub(crate) unsafe fn load_shared_avx2<const S: usize>(src: *const f32, dst: *mut f32) {
-    use std::arch::x86_64::*;
-    let mut k = 0;
-    while k < S {
-        let v: __m256;
-        // SAFETY: k + 8 <= S: an aligned 32-byte read within the record.
-        unsafe {
-            std::arch::asm!(
-                "vmovaps {v}, ymmword ptr [{p}]",
-                p = in(reg) src.add(k),
-                v = out(ymm_reg) v,
-                options(nostack, preserves_flags, readonly),
-            );
-            _mm256_storeu_ps(dst.add(k), v);
-        }
-        k += 8;
-    }
-}
-
-/// Writes a record of `S` floats (a multiple of 8) into memory other threads read
-/// and write concurrently, as whole aligned vectors (the inverse of
-/// `load_shared_avx2`).
-///
-/// # Safety
-/// As `load_shared_avx2`, with `src` the thread's own record and `dst` the shared one.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[inline]
-pub(crate) unsafe fn store_shared_avx2<const S: usize>(src: *const f32, dst: *mut f32) {
-    use std::arch::x86_64::*;
-    let mut k = 0;
-    while k < S {
-        // SAFETY: k + 8 <= S: an aligned 32-byte write within the record.
-        unsafe {
-            let v = _mm256_loadu_ps(src.add(k));
-            std::arch::asm!(
-                "vmovaps ymmword ptr [{p}], {v}",
-                p = in(reg) dst.add(k),
-                v = in(ymm_reg) v,
-                options(nostack, preserves_flags),
-            );
-        }
-        k += 8;
-    }
-}
-
 /// Copies `n` floats (a multiple of 8) out of 64-bit cells other threads write
-/// concurrently, eight at a time by unaligned vector moves (`vmovups`) in assembly:
-/// the general kernel's `Rows::Vector` (see `kernel/cells.rs`).
+/// concurrently, eight at a time by vector moves (`vmovups`) in assembly: the packed
+/// kernel's records and the general kernel's `Rows::Vector` (see `kernel/cells.rs`
+/// on why that is sound).
 ///
 /// # Safety
 /// `src` must be 8-byte aligned and valid for reading `n` floats, `dst` valid for
@@ -192,7 +137,7 @@ pub(crate) unsafe fn store_shared_avx2<const S: usize>(src: *const f32, dst: *mu
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-pub(crate) unsafe fn load_shared_unaligned_avx2(src: *const f32, dst: *mut f32, n: usize) {
+pub(crate) unsafe fn load_shared_avx2(src: *const f32, dst: *mut f32, n: usize) {
     use std::arch::x86_64::*;
     let mut k = 0;
     while k + 8 <= n {
@@ -212,15 +157,15 @@ pub(crate) unsafe fn load_shared_unaligned_avx2(src: *const f32, dst: *mut f32, 
 }
 
 /// Writes `n` floats (a multiple of 8) into 64-bit cells other threads read and
-/// write concurrently (the inverse of `load_shared_unaligned_avx2`).
+/// write concurrently (the inverse of `load_shared_avx2`).
 ///
 /// # Safety
-/// As `load_shared_unaligned_avx2`, with `src` the thread's own values and `dst` the
+/// As `load_shared_avx2`, with `src` the thread's own values and `dst` the
 /// shared cells.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-pub(crate) unsafe fn store_shared_unaligned_avx2(src: *const f32, dst: *mut f32, n: usize) {
+pub(crate) unsafe fn store_shared_avx2(src: *const f32, dst: *mut f32, n: usize) {
     use std::arch::x86_64::*;
     let mut k = 0;
     while k + 8 <= n {

@@ -15,8 +15,8 @@
 //!
 //! With AVX2 on x86-64 the packed kernel's records (`records.rs`) and the general
 //! kernel's rows (`Rows::Vector`) go one step further: they are loaded and stored as
-//! whole 32-byte vectors, by `vmovaps` or `vmovups` written in inline assembly
-//! (`simd::load_shared_avx2` and the functions beside it). Rust's memory model does
+//! whole 32-byte vectors, by `vmovups` written in inline assembly
+//! (`simd::load_shared_avx2`, `simd::store_shared_avx2`). Rust's memory model does
 //! not see inside an `asm!` block; what the block does is what the hardware does, and
 //! x86-64 performs a vector move as accesses of its naturally aligned parts, never
 //! tearing an aligned 4- or 8-byte value (an 8-byte cell at a multiple of 8 never
@@ -69,9 +69,9 @@ impl<'a> Cells<'a> {
 /// so no two atomic accesses of different sizes ever overlap.
 ///
 /// `Vector`: the 64-bit cells of `Wide`, with AVX2 moved eight floats at a time by
-/// unaligned vector moves in assembly (`simd::load_shared_unaligned_avx2`), which act
-/// as relaxed accesses of each cell as the packed kernel's do (module documentation);
-/// a row's last values short of eight as `Wide` moves them. Every access to the view
+/// vector moves in assembly (`simd::load_shared_avx2`), which act as relaxed accesses
+/// of each cell as the packed kernel's do (module documentation); a row's last values
+/// short of eight as `Wide` moves them. Every access to the view
 /// is one or the other, so every cell is accessed whole, by relaxed 64-bit accesses.
 #[derive(Clone, Copy)]
 pub(crate) enum Rows<'a> {
@@ -85,6 +85,8 @@ pub(crate) enum Rows<'a> {
 impl<'a> Rows<'a> {
     /// `Vector` where `Wide` is possible and `avx2` (the CPU has AVX2: `simd::avx2_fma`).
     pub fn new_for(values: &'a mut [f32], row_len: usize, avx2: bool) -> Self {
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = avx2;
         match Rows::new(values, row_len) {
             #[cfg(target_arch = "x86_64")]
             Rows::Wide(cells) if avx2 => Rows::Vector(cells),
@@ -134,7 +136,7 @@ impl<'a> Rows<'a> {
                 // SAFETY: `Vector` is only made when the CPU has AVX2; the cells hold
                 // `2 * whole` floats, which `out` has room for (see the enum).
                 unsafe {
-                    crate::simd::load_shared_unaligned_avx2(
+                    crate::simd::load_shared_avx2(
                         cells.as_ptr().cast(),
                         out.as_mut_ptr(),
                         2 * whole,
@@ -179,7 +181,7 @@ impl<'a> Rows<'a> {
                 // SAFETY: as in `load`; writing through the cells' pointer is writing
                 // through the cells (atomics are `UnsafeCell`s).
                 unsafe {
-                    crate::simd::store_shared_unaligned_avx2(
+                    crate::simd::store_shared_avx2(
                         values.as_ptr(),
                         cells.as_ptr().cast::<f32>().cast_mut(),
                         2 * whole,

@@ -95,7 +95,7 @@ impl Memory for [AtomicU64] {
             // `S` floats (a multiple of 8) at a multiple of 32 bytes into the 64-byte
             // aligned buffer (`Records::cells`), and with `avx2` every access to the
             // shared records during the epoch is such a vector move.
-            unsafe { crate::simd::load_shared_avx2::<S>(cells.as_ptr().cast(), out.as_mut_ptr()) };
+            unsafe { crate::simd::load_shared_avx2(cells.as_ptr().cast(), out.as_mut_ptr(), S) };
             return out;
         }
         let _ = avx2;
@@ -115,7 +115,7 @@ impl Memory for [AtomicU64] {
             // SAFETY: as in `load`; writing through the cells' pointer is writing
             // through the cells (atomics are `UnsafeCell`s).
             let to = cells.as_ptr().cast::<f32>().cast_mut();
-            unsafe { crate::simd::store_shared_avx2::<S>(rec.as_ptr(), to) };
+            unsafe { crate::simd::store_shared_avx2(rec.as_ptr(), to, S) };
             return;
         }
         let _ = avx2;
