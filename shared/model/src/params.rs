@@ -168,12 +168,7 @@ impl Params {
     /// width and the data). Below 30 per item the rate stays at 30's: smaller data
     /// was not measured.
     pub fn recommended_learning_rate(no_components: usize, positives_per_item: f32) -> f32 {
-        let per_item = if positives_per_item.is_finite() {
-            positives_per_item.max(30.0)
-        } else {
-            30.0
-        };
-        0.528 / (no_components.max(1) as f32 * per_item).cbrt()
+        0.528 / (no_components.max(1) as f32 * measured_density(positives_per_item)).cbrt()
     }
 
     /// Adagrad's rate for WARP with attribute features (rows L1-normalised):
@@ -186,13 +181,8 @@ impl Params {
     /// so the narrower the embeddings. The density term is the identity rule's,
     /// carried over, not measured with attribute features.
     pub fn recommended_hybrid_learning_rate(no_components: usize, positives_per_item: f32) -> f32 {
-        let per_item = if positives_per_item.is_finite() {
-            positives_per_item.max(30.0)
-        } else {
-            30.0
-        };
         let d = no_components.max(1) as f32;
-        6.9 / (d * d * per_item).cbrt()
+        6.9 / (d * d * measured_density(positives_per_item)).cbrt()
     }
 
     /// Refuses values the model cannot train with, naming the parameter.
@@ -253,6 +243,16 @@ impl Params {
             Schedule::Adagrad { .. } if self.row_adagrad => 1,
             _ => self.no_components,
         }
+    }
+}
+
+/// The positives per item the recommended rates take: at least 30 (sparser data was
+/// not measured), and 30 when unknown.
+fn measured_density(positives_per_item: f32) -> f32 {
+    if positives_per_item.is_finite() {
+        positives_per_item.max(30.0)
+    } else {
+        30.0
     }
 }
 
