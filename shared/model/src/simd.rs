@@ -14,18 +14,23 @@ pub(crate) fn avx2_fma() -> bool {
 }
 
 /// The CPU has `prefetchw` (prefetch with intent to write: CPUID leaf 0x8000_0001,
-/// ECX bit 8, "PRFCHW"), which the shared records' prefetches use.
+/// ECX bit 8, "PRFCHW"), which the shared records' prefetches use. Asked once per
+/// process, as `is_x86_feature_detected!` caches its answers (CPUID exits to the
+/// hypervisor in a virtual machine).
 pub(crate) fn prefetchw() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::{__cpuid, __get_cpuid_max};
-        #[allow(unused_unsafe)]
-        // SAFETY: CPUID is available on every x86-64 CPU; the extended leaf is only
-        // read when the CPU reports it.
-        unsafe {
-            __get_cpuid_max(0x8000_0000).0 >= 0x8000_0001
-                && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
-        }
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| {
+            use std::arch::x86_64::{__cpuid, __get_cpuid_max};
+            #[allow(unused_unsafe)]
+            // SAFETY: CPUID is available on every x86-64 CPU; the extended leaf is
+            // only read when the CPU reports it.
+            unsafe {
+                __get_cpuid_max(0x8000_0000).0 >= 0x8000_0001
+                    && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
+            }
+        })
     }
     #[cfg(not(target_arch = "x86_64"))]
     false
