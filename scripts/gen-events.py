@@ -176,8 +176,12 @@ with open(os.path.join(out, "..", "env.json"), "w") as f:
             "RECO_RDS_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:reco-local",
             "RECO_RDS_DATABASE": "reco",
             "RECO_ARTIFACT_BUCKET": "reco-models",
-            "RECO_REDIS_URL": "redis://host.docker.internal:6379",
             "AWS_ENDPOINT_URL_RDS_DATA": "http://host.docker.internal:8181",
+        },
+        # The warm step, the one training step in the VPC: the bundle and the cache.
+        "WarmFunction": {
+            "RECO_ARTIFACT_BUCKET": "reco-models",
+            "RECO_REDIS_URL": "redis://host.docker.internal:6379",
         },
     }, f, indent=2)
     f.write("\n")

@@ -151,7 +151,8 @@ async fn replay(local: &Local, keys: &TokenKeys, sessions: &[Session]) -> Result
     let addr = listener.local_addr().map_err(listen)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = crate::server::router(Arc::clone(&local.api), None);
-    let server = tokio::spawn(crate::server::serve(listener, router, async move {
+    let limits = crate::server::Limits::default();
+    let server = tokio::spawn(crate::server::serve(listener, router, limits, async move {
         let _ = stopped.await;
     }));
     let http = reqwest::Client::builder()
@@ -331,5 +332,6 @@ pub fn site(config: &reco_core::Config, dir: &DataDir) -> Result<crate::site::De
         catalogue: bytes.into(),
         customers: parsed.customers.into_iter().collect(),
         keys: dir.token_key(config)?,
+        max_body_bytes: config.max_body_bytes,
     })
 }

@@ -1,6 +1,7 @@
 //! The local runner: data-dir layout, the token secret, and the HTTP server that
 //! puts the shared API on embedded storage.
 
+mod body;
 pub mod demo;
 mod error;
 pub mod server;
@@ -61,6 +62,11 @@ impl DataDir {
         self.root.join("token-secret")
     }
 
+    /// The operator's secret: admin tokens are signed with it, and only with it.
+    pub fn admin_secret_file(&self) -> PathBuf {
+        self.root.join("admin-secret")
+    }
+
     /// The configured secret (`RECO_TOKEN_SECRET`) when set; otherwise the data dir's
     /// secret, created with 32 random bytes on first use (mode 0600).
     pub fn token_key(&self, config: &Config) -> Result<TokenKeys, Error> {
@@ -68,7 +74,19 @@ impl DataDir {
             return TokenKeys::parse(&secret.0)
                 .map_err(|e| Error::Usage(format!("RECO_TOKEN_SECRET: {e}")));
         }
-        let path = self.token_secret_file();
+        Self::key_file(&self.token_secret_file())
+    }
+
+    /// The key admin tokens are signed and verified with: the data dir's
+    /// `admin-secret`, created with 32 random bytes on first use (mode 0600). Never the
+    /// visitor key: whoever signs visitor tokens cannot sign an admin token.
+    pub fn admin_key(&self) -> Result<TokenKeys, Error> {
+        Self::key_file(&self.admin_secret_file())
+    }
+
+    /// The key set in `path`, created on first use.
+    fn key_file(path: &Path) -> Result<TokenKeys, Error> {
+        let path = path.to_path_buf();
         match std::fs::read_to_string(&path) {
             Ok(secret) => TokenKeys::parse(&secret)
                 .map_err(|e| Error::Usage(format!("{}: {e}", path.display()))),
@@ -84,7 +102,7 @@ impl DataDir {
                     Ok(mut f) => f.write_all(secret.as_bytes()).map_err(Error::at(&path))?,
                     // Another process created it first: use theirs.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        return self.token_key(config);
+                        return Self::key_file(&path);
                     }
                     Err(e) => return Err(Error::at(&path)(e)),
                 }
@@ -99,6 +117,8 @@ impl DataDir {
 pub struct Local {
     pub api: Arc<Api>,
     pub deadpool: Deadpool,
+    /// The session store the API and the deadpool share.
+    pub sessions: Arc<SqliteSessionStore>,
     pub warehouse: SqliteWarehouse,
     pub artifacts: FolderArtifactStore,
     /// The model the recommendation routes serve, read from `artifacts`.
@@ -137,6 +157,7 @@ pub fn open(config: &Config, dir: &DataDir) -> Result<Local, Error> {
     let sqlite_store =
         Arc::new(SqliteSessionStore::open(&sessions_db).map_err(Error::at(&sessions_db))?);
     let store: Arc<dyn SessionStore> = sqlite_store.clone();
+    let lease: Arc<dyn reco_core::JobLease> = sqlite_store.clone();
     let warehouse_db = dir.warehouse_db();
     let warehouse = SqliteWarehouse::open(&warehouse_db).map_err(Error::at(&warehouse_db))?;
     let clock = Arc::new(SystemClock);
@@ -155,17 +176,21 @@ pub fn open(config: &Config, dir: &DataDir) -> Result<Local, Error> {
         max_body_bytes: config.max_body_bytes,
         recommender: Some(Arc::new(Recommender::new(Arc::clone(&models)))),
         admin: Some(Arc::new(reco_api::admin::Admin {
+            tokens: dir
+                .admin_key()?
+                .with_max_ttl(config.token_max_ttl_secs as i64),
             artifacts: Arc::new(artifacts.clone()),
             models: Some(Arc::clone(&models)),
-            sessions: sqlite_store,
+            sessions: sqlite_store.clone(),
             warehouse: Arc::new(warehouse.clone()),
             session_timeout_secs: config.session_timeout_secs,
         })),
     };
-    let deadpool = Deadpool::new(store, Arc::new(warehouse.clone()), clock, config);
+    let deadpool = Deadpool::new(store, lease, Arc::new(warehouse.clone()), clock, config);
     Ok(Local {
         api: Arc::new(api),
         deadpool,
+        sessions: sqlite_store,
         warehouse,
         artifacts,
         models,

@@ -37,6 +37,8 @@ pub struct DemoSite {
     pub catalogue: Bytes,
     pub customers: std::collections::HashSet<String>,
     pub keys: TokenKeys,
+    /// The largest `POST /demo/token` body read: the API's `RECO_MAX_BODY_BYTES`.
+    pub max_body_bytes: usize,
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -125,8 +127,13 @@ pub fn routes(demo: Option<Arc<DemoSite>>) -> Router {
     router.merge(storefront)
 }
 
-/// `POST /demo/token {"session_id", "customer_id"?}` -> `{"token", "expires_in"}`.
-async fn token(State(site): State<Arc<DemoSite>>, body: Bytes) -> Response {
+/// `POST /demo/token {"session_id", "customer_id"?}` -> `{"token", "expires_in"}`. The
+/// body is read as the API's are: up to the same size, within the server's body time.
+async fn token(State(site): State<Arc<DemoSite>>, body: Body) -> Response {
+    let body = match crate::body::read_body(body, site.max_body_bytes).await {
+        Ok(body) => body,
+        Err(e) => return e.into_response().map(Body::from),
+    };
     match sign(&site, &body) {
         Ok(token) => {
             let json = serde_json::json!({"token": token, "expires_in": DEMO_TOKEN_TTL_SECS});

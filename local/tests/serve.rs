@@ -185,7 +185,12 @@ async fn data_folder_is_readable_by_the_owner_only() {
             & 0o777
     };
     assert_eq!(mode(dir.clone()), 0o700);
-    for file in ["token-secret", "sessions.sqlite", "warehouse.sqlite"] {
+    for file in [
+        "token-secret",
+        "admin-secret",
+        "sessions.sqlite",
+        "warehouse.sqlite",
+    ] {
         assert_eq!(mode(dir.join(file)), 0o600, "{file}");
     }
     drop(server);

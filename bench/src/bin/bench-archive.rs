@@ -50,7 +50,13 @@ async fn measure(name: &str, warehouse: Arc<dyn Warehouse>, n: usize, views: usi
         deadpool_batch: 200,
         ..Config::default()
     };
-    let deadpool = Deadpool::new(store, warehouse, Arc::new(SystemClock), &config);
+    let deadpool = Deadpool::new(
+        store.clone(),
+        store,
+        warehouse,
+        Arc::new(SystemClock),
+        &config,
+    );
     let start = Instant::now();
     let report = deadpool.run(None).await;
     let secs = start.elapsed().as_secs_f64();

@@ -1,7 +1,8 @@
 //! The deadpool function: wiring of the deadpool use case onto DynamoDB and Aurora
 //! (RDS Data API), and one invocation per scheduled event, bounded by the Lambda's
-//! deadline. Counts go to the log as structured fields and as a CloudWatch Embedded
-//! Metric Format line.
+//! deadline. Counts go to the log as structured fields and, when the run did or met
+//! something, as a CloudWatch Embedded Metric Format line: an idle run publishes no
+//! metric, so an idle month bills no custom metric.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -35,8 +36,10 @@ pub fn build(
 ) -> Deadpool {
     let store = DynamoSessionStore::new(dynamodb, config.sessions_table.clone());
     let warehouse = AuroraWarehouse::new(rdsdata, target);
+    let store = Arc::new(store);
     Deadpool::new(
-        Arc::new(store),
+        store.clone(),
+        store,
         Arc::new(warehouse),
         Arc::new(SystemClock),
         config,
@@ -56,6 +59,7 @@ fn emf_line(report: &DeadpoolReport, namespace: &str, now_ms: i64) -> String {
                     {"Name": "SessionsRaced", "Unit": "Count"},
                     {"Name": "SessionsFailed", "Unit": "Count"},
                     {"Name": "SessionsQuarantined", "Unit": "Count"},
+                    {"Name": "LeaseBusy", "Unit": "Count"},
                 ],
             }],
         },
@@ -64,6 +68,7 @@ fn emf_line(report: &DeadpoolReport, namespace: &str, now_ms: i64) -> String {
         "SessionsRaced": report.raced,
         "SessionsFailed": report.failed,
         "SessionsQuarantined": report.quarantined,
+        "LeaseBusy": u8::from(report.lease_busy),
         "OutOfTime": report.out_of_time,
     })
     .to_string()
@@ -83,7 +88,9 @@ pub async fn handle(deadpool: &Deadpool, event: LambdaEvent<Value>) -> Result<Va
         failed = report.failed,
         quarantined = report.quarantined,
         batches = report.batches,
+        deferred = report.deferred,
         out_of_time = report.out_of_time,
+        lease_busy = report.lease_busy,
         "deadpool run"
     );
     let now_ms = SystemTime::now()
@@ -91,7 +98,9 @@ pub async fn handle(deadpool: &Deadpool, event: LambdaEvent<Value>) -> Result<Va
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     // EMF: CloudWatch turns this stdout line into metrics.
-    println!("{}", emf_line(&report, "reco", now_ms));
+    if worth_a_metric(&report) {
+        println!("{}", emf_line(&report, "reco", now_ms));
+    }
     Ok(json!({
         "archived": report.archived,
         "raced": report.raced,
@@ -99,7 +108,16 @@ pub async fn handle(deadpool: &Deadpool, event: LambdaEvent<Value>) -> Result<Va
         "quarantined": report.quarantined,
         "batches": report.batches,
         "out_of_time": report.out_of_time,
+        "deferred": report.deferred,
+        "lease_busy": report.lease_busy,
     }))
+}
+
+/// Whether a run publishes its counts: only when it found work or was kept from it.
+fn worth_a_metric(report: &DeadpoolReport) -> bool {
+    report.archived + report.raced + report.failed + report.quarantined > 0
+        || report.lease_busy
+        || report.out_of_time
 }
 
 #[cfg(test)]
@@ -124,7 +142,7 @@ mod tests {
             .iter()
             .filter_map(|m| m["Name"].as_str())
             .collect();
-        assert_eq!(names.len(), 4);
+        assert_eq!(names.len(), 5);
         for name in &names {
             assert!(line[name].is_number(), "{name} has a value");
         }
@@ -135,5 +153,22 @@ mod tests {
             ),
             (Some(7), Some(3))
         );
+    }
+
+    #[test]
+    fn an_idle_run_publishes_no_metric_a_busy_lease_does() {
+        assert!(!worth_a_metric(&DeadpoolReport::default()));
+        let busy = DeadpoolReport {
+            lease_busy: true,
+            ..DeadpoolReport::default()
+        };
+        assert!(worth_a_metric(&busy));
+        let line: Value = serde_json::from_str(&emf_line(&busy, "reco", 1)).expect("JSON");
+        assert_eq!(line["LeaseBusy"], 1);
+        assert_eq!(line["SessionsArchived"], 0);
+        assert!(worth_a_metric(&DeadpoolReport {
+            failed: 1,
+            ..DeadpoolReport::default()
+        }));
     }
 }

@@ -1,6 +1,7 @@
-//! The predict function: the recommendation routes on the model kept in memory (read
-//! from ElastiCache, or from S3 and then written to ElastiCache), with the visitor's
-//! live session read from DynamoDB. API Gateway events go through the shared HTTP API,
+//! The predict function: the recommendation routes on the model kept in memory (the
+//! version S3's pointer names, read from ElastiCache when it matches the digest in S3,
+//! else from S3 and then written to ElastiCache), with the visitor's live session read
+//! from DynamoDB. API Gateway events go through the shared HTTP API,
 //! as for track-view.
 
 use std::sync::Arc;
@@ -25,8 +26,8 @@ pub fn iam_actions() -> Vec<&'static str> {
     .concat()
 }
 
-/// The model source: S3 (`artifacts`) through the cache, refreshed every
-/// `RECO_MODEL_REFRESH_SECS`.
+/// The model source: S3 (`artifacts`) through the cache (keys of the namespace
+/// `RECO_CACHE_NAMESPACE`), refreshed every `RECO_MODEL_REFRESH_SECS`.
 pub fn model_source(
     config: &Config,
     artifacts: Arc<dyn ArtifactStore>,
@@ -37,6 +38,7 @@ pub fn model_source(
         cache,
         Duration::from_secs(config.model_refresh_secs),
     )
+    .with_namespace(&config.cache_namespace)
 }
 
 /// Builds the API once per cold start.

@@ -3,13 +3,18 @@
 //! - `{"action": "train", "options": {...}}`: fit and write `models/<version>/`;
 //!   returns `{version, metrics, current_metrics, baseline_popular, gate_passed, ...}`
 //!   (publishing is the next step's job).
-//! - `{"action": "publish", "version": "..."}`: write `models/current.json`.
+//! - `{"action": "publish", "version": "..."}`: record the version's cache digest
+//!   (`models/<version>/cache.json`), then write `models/current.json`.
 //! - `{"action": "warm", "version"?: "..."}`: load the version (default: current) into
-//!   Redis; answers `{"skipped": true}` when no `RECO_REDIS_URL` is configured.
+//!   Redis under the `RECO_CACHE_NAMESPACE` keys, and says whether they match the
+//!   digest publishing recorded (`digest_matches`: predict uses them only then);
+//!   answers `{"skipped": true}` when no `RECO_REDIS_URL` is configured. Warming never
+//!   changes which version predict serves: `models/current.json` does.
 //! - `{"action": "refresh-status"}`: `{"refreshing": bool}`, whether the training
 //!   set's refresh (started by the state machine, which may outlive the Data API's
 //!   call limit) is still running in the database.
-//! - `{"action": "rollback", "to"?: "..."}`: republish an earlier version.
+//! - `{"action": "rollback", "to"?: "..."}`: republish an earlier version (predict
+//!   serves it from its next refresh).
 //!
 //! Training stops with an error naming the Lambda deadline (with a minute's margin)
 //! rather than being killed.
@@ -54,6 +59,12 @@ pub fn iam_actions() -> Vec<&'static str> {
     .concat()
 }
 
+/// The AWS actions of the warm function (the same binary without a warehouse): it
+/// reads the published version from S3 and fills the cache.
+pub fn warm_iam_actions() -> Vec<&'static str> {
+    [reco_s3::iam::OBJECTS_READ, reco_s3::iam::BUCKET].concat()
+}
+
 /// Why a step failed. Lambda reports it with `errorType` = the variant's name
 /// (`Train.Deadline`, `Input`, ...) so that the state machine and the logs can tell
 /// the cases apart.
@@ -67,6 +78,12 @@ pub enum StepError {
     Warehouse(#[from] reco_core::WarehouseError),
     #[error("encoding the result: {0}")]
     Output(serde_json::Error),
+    /// A step that needs the warehouse, in a function deployed without one (the warm
+    /// function: RECO_RDS_RESOURCE_ARN and RECO_RDS_SECRET_ARN unset).
+    #[error(
+        "this function has no warehouse (RECO_RDS_RESOURCE_ARN, RECO_RDS_SECRET_ARN unset): {0}"
+    )]
+    NoWarehouse(String),
 }
 
 impl StepError {
@@ -77,6 +94,7 @@ impl StepError {
         match self {
             StepError::Input(_) => "Input".into(),
             StepError::Output(_) => "Output".into(),
+            StepError::NoWarehouse(_) => "NoWarehouse".into(),
             StepError::Warehouse(reco_core::WarehouseError::Unavailable(_)) => {
                 "Warehouse.Unavailable".into()
             }
@@ -112,9 +130,22 @@ impl From<StepError> for Diagnostic {
 
 /// The clients, built once per cold start.
 pub struct Steps {
-    pub warehouse: Box<dyn Warehouse>,
+    /// The warehouse, or why this function has none (the warm function is deployed
+    /// without it: warm, publish and rollback need only the artifacts and the cache).
+    pub warehouse: Result<Box<dyn Warehouse>, reco_core::ConfigError>,
     pub artifacts: Box<dyn ArtifactStore>,
     pub cache: Option<Box<dyn EmbeddingCache>>,
+    /// The namespace of the cache keys (`RECO_CACHE_NAMESPACE`).
+    pub cache_namespace: String,
+}
+
+impl Steps {
+    fn warehouse(&self) -> Result<&dyn Warehouse, StepError> {
+        match &self.warehouse {
+            Ok(w) => Ok(w.as_ref()),
+            Err(e) => Err(StepError::NoWarehouse(e.to_string())),
+        }
+    }
 }
 
 pub async fn handle(steps: &Steps, event: LambdaEvent<Value>) -> Result<Value, StepError> {
@@ -127,7 +158,7 @@ pub async fn handle(steps: &Steps, event: LambdaEvent<Value>) -> Result<Value, S
             options.publish = false;
             options.refresh = false;
             let pipeline = Pipeline {
-                warehouse: steps.warehouse.as_ref(),
+                warehouse: steps.warehouse()?,
                 artifacts: steps.artifacts.as_ref(),
                 clock: &clock,
             };
@@ -178,14 +209,23 @@ pub async fn handle(steps: &Steps, event: LambdaEvent<Value>) -> Result<Value, S
                         .version
                 }
             };
-            let report =
-                reco_pipeline::warm::warm(cache, steps.artifacts.as_ref(), &version).await?;
-            Ok(
-                json!({ "version": version, "items": report.items, "users": report.users, "skipped": false }),
+            let report = reco_pipeline::warm::warm(
+                cache,
+                &steps.cache_namespace,
+                steps.artifacts.as_ref(),
+                &version,
             )
+            .await?;
+            Ok(json!({
+                "version": version,
+                "items": report.items,
+                "users": report.users,
+                "digest_matches": report.digest_matches,
+                "skipped": false,
+            }))
         }
         Step::RefreshStatus => {
-            let refreshing = steps.warehouse.refresh_in_progress().await?;
+            let refreshing = steps.warehouse()?.refresh_in_progress().await?;
             Ok(json!({ "refreshing": refreshing }))
         }
         Step::Rollback { to } => {

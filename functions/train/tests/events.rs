@@ -5,7 +5,7 @@
 mod shop;
 
 use lambda_runtime::{Context, LambdaEvent};
-use reco_core::EmbeddingCache;
+use reco_core::{ArtifactStore, EmbeddingCache};
 use reco_rdsdata::{AuroraWarehouse, Target};
 use reco_testkit::{run_prefix, service_env};
 use serde_json::Value;
@@ -62,13 +62,14 @@ async fn each_step_event_runs_against_the_services() {
         .expect("redis");
     let store = reco_s3::S3ArtifactStore::new(s3, bucket, "reco");
     let steps = train::Steps {
-        warehouse: Box::new(warehouse.clone()),
+        warehouse: Ok(Box::new(warehouse.clone())),
         artifacts: Box::new(store.clone()),
         cache: Some(Box::new(
             reco_redis::RedisCache::connect(&redis_url)
                 .await
                 .expect("redis"),
         )),
+        cache_namespace: run_prefix(),
     };
 
     // Nothing published yet: rollback and warm refuse.
@@ -116,10 +117,17 @@ async fn each_step_event_runs_against_the_services() {
         .await
         .expect("warms");
     assert_eq!(warmed["version"], version.as_str());
-    assert_eq!(
-        redis.get("reco:current").await.expect("get"),
-        Some(version.as_bytes().to_vec())
-    );
+    assert_eq!(warmed["digest_matches"], true, "{warmed}");
+    // The version's entries under the namespace's keys, and no pointer in the cache:
+    // which version serves is models/current.json.
+    let items_key = format!("reco:{}:{version}:items", steps.cache_namespace);
+    assert!(redis.get(&items_key).await.expect("get").is_some());
+    assert_eq!(redis.get("reco:current").await.expect("get"), None);
+    assert!(store
+        .get(&format!("models/{version}/cache.json"))
+        .await
+        .expect("get")
+        .is_some());
 
     // The state machine polls a refresh that outlived its Data API call.
     let status = train::handle(&steps, invocation(event("refresh-status.json")))
@@ -133,11 +141,12 @@ async fn each_step_event_runs_against_the_services() {
         .expect("free port")
         .port();
     let down = train::Steps {
-        warehouse: Box::new(warehouse.clone()),
+        warehouse: Ok(Box::new(warehouse.clone())),
         artifacts: Box::new(store.clone()),
         cache: Some(Box::new(
             reco_redis::RedisCache::new(&format!("redis://127.0.0.1:{port}")).expect("url"),
         )),
+        cache_namespace: run_prefix(),
     };
     let retrained = train::handle(&down, invocation(event("train.json")))
         .await
@@ -152,14 +161,36 @@ async fn each_step_event_runs_against_the_services() {
         .expect_err("the cache is down");
     assert_eq!(e.error_type(), "Train.Cache", "{e}");
     let none = train::Steps {
-        warehouse: Box::new(warehouse.clone()),
+        warehouse: Ok(Box::new(warehouse.clone())),
         artifacts: Box::new(store.clone()),
         cache: None,
+        cache_namespace: run_prefix(),
     };
     let skipped = train::handle(&none, invocation(event("warm.json")))
         .await
         .expect("a run without a cache succeeds");
     assert_eq!(skipped, serde_json::json!({"skipped": true}));
+
+    // The warm function: the same binary without a warehouse. It warms; a step that
+    // needs the warehouse says why it cannot run.
+    let warm_only = train::Steps {
+        warehouse: Err(reco_core::ConfigError {
+            var: "RECO_RDS_RESOURCE_ARN",
+            message: "not set".into(),
+        }),
+        artifacts: Box::new(store.clone()),
+        cache: None,
+        cache_namespace: run_prefix(),
+    };
+    let skipped = train::handle(&warm_only, invocation(event("warm.json")))
+        .await
+        .expect("warms without a warehouse");
+    assert_eq!(skipped, serde_json::json!({"skipped": true}));
+    let e = train::handle(&warm_only, invocation(event("train.json")))
+        .await
+        .expect_err("no warehouse to train on");
+    assert_eq!(e.error_type(), "NoWarehouse", "{e}");
+    assert!(e.to_string().contains("RECO_RDS_RESOURCE_ARN"), "{e}");
 
     let bad = serde_json::json!({"action": "retrain-everything"});
     let e = train::handle(&steps, invocation(bad))
@@ -178,4 +209,5 @@ async fn each_step_event_runs_against_the_services() {
 #[test]
 fn policy_allows_exactly_what_the_code_calls() {
     reco_testkit::iam::assert_policy_allows_exactly("TrainFunction", &train::iam_actions());
+    reco_testkit::iam::assert_policy_allows_exactly("WarmFunction", &train::warm_iam_actions());
 }

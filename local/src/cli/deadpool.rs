@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use reco_core::Config;
+use reco_core::{Clock, Config, SystemClock};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,10 +23,22 @@ pub async fn run(config: &Config, args: Args) -> Result<(), reco::Error> {
     };
     let (_, local) = reco::open_at(&config, &data_dir)?;
     let r = local.deadpool.run(None).await;
+    if r.lease_busy {
+        println!("another deadpool run holds the lease (reco serve on this folder?): nothing done");
+        return Ok(());
+    }
     println!(
         "archived {} sessions ({} raced with new views, {} quarantined, {} failed)",
         r.archived, r.raced, r.quarantined, r.failed
     );
+    // Archived sessions past RECO_ARCHIVED_TTL_DAYS go, as DynamoDB's TTL deletes them.
+    let deleted = local
+        .sessions
+        .delete_expired(SystemClock.now(), reco_embedded::sessions::EXPIRED_BATCH)
+        .await?;
+    if deleted > 0 {
+        println!("deleted {deleted} archived sessions past their expiry");
+    }
     if r.failed > 0 {
         return Err(reco::Error::NotArchived(r.failed));
     }

@@ -1,12 +1,13 @@
 //! `reco serve`: the API (and, for a demo shop, the storefront) on the data dir, with
-//! the deadpool and retraining on timers as the schedules run them in AWS.
+//! the deadpool (and the deletion of expired archived sessions) and retraining on
+//! timers as the schedules run them in AWS.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reco_core::Config;
+use reco_core::{Clock, Config, SystemClock};
 
 use super::schedule::every;
 
@@ -57,6 +58,15 @@ pub async fn serve(
             if report.archived + report.raced + report.failed + report.quarantined > 0 {
                 tracing::info!(?report, "deadpool");
             }
+            // Archived sessions past RECO_ARCHIVED_TTL_DAYS go, as DynamoDB's TTL
+            // deletes them in AWS.
+            let now = SystemClock.now();
+            let batch = reco_embedded::sessions::EXPIRED_BATCH;
+            match archiver.sessions.delete_expired(now, batch).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "expired archived sessions deleted"),
+                Err(e) => tracing::warn!(error = %e, "deleting expired archived sessions failed"),
+            }
         }
     });
     // Retraining on a timer, as the daily schedule runs it in AWS.
@@ -80,7 +90,9 @@ pub async fn serve(
         println!("storefront: http://{bound}/demo/  (API and /reco.js at http://{bound}/)");
     }
     tracing::info!(addr = %bound, data_dir = %data_dir.display(), "serving");
-    reco::server::serve(listener, reco::server::router(api, demo), shutdown_signal())
+    let router = reco::server::router(api, demo);
+    let limits = reco::server::Limits::default();
+    reco::server::serve(listener, router, limits, shutdown_signal())
         .await
         .map_err(|source| reco::Error::Listen {
             addr: bound.to_string(),

@@ -42,7 +42,12 @@ pub async fn run(config: &Config, args: Args) -> Result<(), reco::Error> {
             .map_err(|e| reco::Error::Usage(format!("--customer {e}")))?;
     }
     let dir = reco::open_dir(&data_dir)?;
-    let key = dir.token_key(config)?;
+    // Admin tokens have a key of their own (DATA_DIR/admin-secret).
+    let key = if admin {
+        dir.admin_key()?
+    } else {
+        dir.token_key(config)?
+    };
     let now = SystemClock.now().seconds();
     let claims = TokenClaims {
         sid: session,

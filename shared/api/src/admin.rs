@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{header, Response};
-use reco_core::{ArtifactStore, SessionStatistics, Timestamp, Warehouse};
+use reco_core::{ArtifactStore, SessionStatistics, Timestamp, TokenKeys, Warehouse};
 use reco_serving::loader::read_version;
 use reco_serving::registry::{
     self, read_pointer, Manifest, Pointer, CURRENT_KEY, MANIFEST_FILE, REPORT_FILE,
@@ -25,6 +25,10 @@ use crate::ApiError;
 
 /// What the admin routes read and write.
 pub struct Admin {
+    /// The operator's key: admin tokens are signed with it, never with the visitor
+    /// key, so that whoever signs visitor tokens (the site's backend) cannot act as
+    /// an operator.
+    pub tokens: TokenKeys,
     pub artifacts: Arc<dyn ArtifactStore>,
     /// The model this process serves, told to reload after a rollback.
     pub models: Option<Arc<ModelSource>>,

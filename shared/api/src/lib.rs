@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use std::sync::Arc;
 
-use reco_core::{SessionDoc, SessionService, TokenClaims, TokenKeys};
+use reco_core::{SessionDoc, SessionService, TokenClaims, TokenError, TokenKeys};
 use reco_serving::Recommender;
 use serde_json::{json, Value};
 
@@ -79,7 +79,6 @@ impl Api {
     async fn route(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
         let path = request.uri().path().to_string();
         let route = match_route(request.method(), &path)?;
-        let claims = self.authenticate(&request)?;
         let admin_route = matches!(
             route,
             Route::AdminModels
@@ -87,6 +86,7 @@ impl Api {
                 | Route::AdminReport(_)
                 | Route::AdminRollback
         );
+        let claims = self.authenticate(&request, admin_route)?;
         if admin_route && !claims.adm {
             return Err(ApiError::forbidden(
                 "admin_required",
@@ -211,7 +211,15 @@ impl Api {
             .ok_or_else(|| ApiError::not_found("recommendations are not served here"))
     }
 
-    fn authenticate(&self, request: &Request<Bytes>) -> Result<TokenClaims, ApiError> {
+    /// The token's claims, verified with the admin key on the admin routes and with
+    /// the visitor key elsewhere: neither key verifies the other's tokens. A token the
+    /// other key signed is told apart (403, `admin_required` / `admin_token`) from one
+    /// no key signed (401).
+    fn authenticate(
+        &self,
+        request: &Request<Bytes>,
+        admin_route: bool,
+    ) -> Result<TokenClaims, ApiError> {
         let value = request
             .headers()
             .get(header::AUTHORIZATION)
@@ -223,10 +231,35 @@ impl Api {
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?;
+        let token = token.trim();
         let now = self.sessions.clock().now().seconds();
-        self.tokens
-            .verify(token.trim(), now)
-            .map_err(|e| ApiError::unauthorized(&e.to_string()))
+        let admin_keys = self.admin.as_ref().map(|a| &a.tokens);
+        let (keys, other) = if admin_route {
+            match admin_keys {
+                Some(keys) => (keys, Some(&self.tokens)),
+                None => return Err(ApiError::not_found("the admin routes are not served here")),
+            }
+        } else {
+            (&self.tokens, admin_keys)
+        };
+        match keys.verify(token, now) {
+            Ok(claims) => Ok(claims),
+            Err(e @ TokenError::BadSignature) | Err(e @ TokenError::UnknownKey) => {
+                match other.map(|o| o.verify(token, now)) {
+                    Some(Ok(_)) if admin_route => Err(ApiError::forbidden(
+                        "admin_required",
+                        "this route needs an admin token (reco token --admin), signed with \
+                         the admin key",
+                    )),
+                    Some(Ok(_)) => Err(ApiError::forbidden(
+                        "admin_token",
+                        "an admin token is for the /v1/admin routes only",
+                    )),
+                    _ => Err(ApiError::unauthorized(&e.to_string())),
+                }
+            }
+            Err(e) => Err(ApiError::unauthorized(&e.to_string())),
+        }
     }
 }
 

@@ -31,6 +31,7 @@ fn api_on(store: Scripted, artifacts: Arc<MemoryArtifacts>) -> Api {
         max_body_bytes: 1024,
         recommender: Some(Arc::new(Recommender::new(Arc::clone(&models)))),
         admin: Some(Arc::new(reco_api::admin::Admin {
+            tokens: common::admin_key(),
             artifacts,
             models: Some(models),
             sessions: store,
@@ -142,7 +143,9 @@ type Case<'a> = (&'a str, &'a str, Option<&'a str>, String, u16, &'a str);
 #[tokio::test]
 async fn each_client_error_answers_its_documented_code() {
     let (api, key) = api();
+    let admin_key = common::admin_key();
     let sign = |sid: &str, cid: Option<&str>, adm: bool| {
+        let key = if adm { &admin_key } else { &key };
         key.sign(&TokenClaims {
             sid: sid.into(),
             cid: cid.map(str::to_string),
@@ -155,6 +158,18 @@ async fn each_client_error_answers_its_documented_code() {
     let customer = sign("s1", Some("c1"), false);
     let other = sign("s2", None, false);
     let admin = sign("admin", None, true);
+    let claims = |adm: bool| TokenClaims {
+        sid: "s1".into(),
+        cid: None,
+        iat: 1_800_000_000,
+        exp: 1_800_003_600,
+        adm,
+    };
+    let visitor_signed_admin = key.sign(&claims(true));
+    let admin_signed_visitor = admin_key.sign(&claims(false));
+    let unsigned_admin = TokenKeys::new("a-key-nobody-here-holds-32-bytes!")
+        .expect("key")
+        .sign(&claims(true));
     let big = format!(r#"{{"item_id":"{}"}}"#, "x".repeat(2000));
     let cases: Vec<Case> = vec![
         (
@@ -276,6 +291,40 @@ async fn each_client_error_answers_its_documented_code() {
             String::new(),
             403,
             "admin_required",
+        ),
+        // The visitor key never verifies an admin token, even one that claims to be.
+        (
+            "GET",
+            "/v1/admin/models",
+            Some(&visitor_signed_admin),
+            String::new(),
+            403,
+            "admin_required",
+        ),
+        (
+            "POST",
+            "/v1/admin/rollback",
+            Some(&visitor_signed_admin),
+            r#"{"version":"v1"}"#.to_string(),
+            403,
+            "admin_required",
+        ),
+        // Nor the admin key a visitor token.
+        (
+            "GET",
+            "/v1/popular",
+            Some(&admin_signed_visitor),
+            String::new(),
+            403,
+            "admin_token",
+        ),
+        (
+            "GET",
+            "/v1/admin/models",
+            Some(&unsigned_admin),
+            String::new(),
+            401,
+            "unauthorized",
         ),
     ];
     let documented = documented_codes(&spec());

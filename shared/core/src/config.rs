@@ -21,6 +21,19 @@ pub const MAX_VIEWS_LIMIT: u32 = 1000;
 /// larger count before it was reduced are still archived.
 pub const MAX_ACTIVE_SHARDS: u32 = 64;
 
+/// The serving cache's namespace when `RECO_CACHE_NAMESPACE` is unset.
+pub const DEFAULT_CACHE_NAMESPACE: &str = "default";
+
+/// Whether `namespace` may prefix serving-cache keys: 1 to 128 characters of
+/// `A-Z a-z 0-9 _ -` (no `:`, so one namespace's keys never look like another's).
+/// Every CloudFormation stack name is one: template.yaml passes the stack's name.
+pub fn valid_cache_namespace(namespace: &str) -> bool {
+    (1..=128).contains(&namespace.len())
+        && namespace
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// A secret value: kept out of `Debug` output and logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
@@ -45,6 +58,7 @@ pub const VARIABLES: &[&str] = &[
     "RECO_ARTIFACT_BUCKET",
     "RECO_ARTIFACT_PREFIX",
     "RECO_REDIS_URL",
+    "RECO_CACHE_NAMESPACE",
     "RECO_MODEL_REFRESH_SECS",
     "RECO_TOKEN_SECRET",
     "RECO_TOKEN_MAX_TTL_SECS",
@@ -88,6 +102,9 @@ pub struct Config {
     pub artifact_prefix: String,
     /// `RECO_REDIS_URL`: the serving cache (`redis://` or `rediss://`).
     pub redis_url: Option<String>,
+    /// `RECO_CACHE_NAMESPACE`: the prefix of this deployment's serving-cache keys, so
+    /// that deployments sharing one cache never read each other's entries.
+    pub cache_namespace: String,
     /// `RECO_TOKEN_SECRET`: the token secret or key set itself.
     pub token_secret: Option<Secret>,
     /// `RECO_TOKEN_SECRET_ARN`: the Secrets Manager secret holding it.
@@ -122,6 +139,7 @@ impl Default for Config {
             artifact_bucket: None,
             artifact_prefix: String::new(),
             redis_url: None,
+            cache_namespace: DEFAULT_CACHE_NAMESPACE.to_string(),
             token_secret: None,
             token_secret_arn: None,
             rds_resource_arn: None,
@@ -231,6 +249,19 @@ impl Config {
             artifact_bucket: text("RECO_ARTIFACT_BUCKET"),
             artifact_prefix: text("RECO_ARTIFACT_PREFIX").unwrap_or_default(),
             redis_url: text("RECO_REDIS_URL"),
+            cache_namespace: match text("RECO_CACHE_NAMESPACE") {
+                None => d.cache_namespace,
+                Some(v) if valid_cache_namespace(&v) => v,
+                Some(v) => {
+                    return Err(ConfigError {
+                        var: "RECO_CACHE_NAMESPACE",
+                        message: format!(
+                            "`{}` is not 1 to 64 characters of A-Z a-z 0-9 _ -",
+                            v.escape_debug()
+                        ),
+                    })
+                }
+            },
             token_secret: text("RECO_TOKEN_SECRET").map(Secret),
             token_secret_arn: text("RECO_TOKEN_SECRET_ARN"),
             rds_resource_arn: text("RECO_RDS_RESOURCE_ARN"),
@@ -357,6 +388,28 @@ mod tests {
         let e = Config::from_lookup(|k| (k == "AWS_S3_FORCE_PATH_STYLE").then(|| "yes".into()))
             .expect_err("refused");
         assert_eq!(e.var, "AWS_S3_FORCE_PATH_STYLE");
+    }
+
+    #[test]
+    fn cache_namespaces_are_checked() {
+        assert_eq!(
+            Config::from_lookup(|_| None)
+                .expect("default")
+                .cache_namespace,
+            DEFAULT_CACHE_NAMESPACE
+        );
+        let long = "n".repeat(128);
+        for good in ["reco-prod", "Stack_2", long.as_str()] {
+            let c = Config::from_lookup(|k| (k == "RECO_CACHE_NAMESPACE").then(|| good.into()))
+                .expect("valid");
+            assert_eq!(c.cache_namespace, good);
+        }
+        let too_long = "n".repeat(129);
+        for bad in ["a:b", "a b", "é", "a/b", too_long.as_str()] {
+            let e = Config::from_lookup(|k| (k == "RECO_CACHE_NAMESPACE").then(|| bad.into()))
+                .expect_err("refused");
+            assert_eq!(e.var, "RECO_CACHE_NAMESPACE", "{bad}");
+        }
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! active and are archived again next run) and duplicates nothing (warehouse writes
 //! are upserts); a view that arrives meanwhile keeps its session active, to be
 //! archived complete later.
+//!
+//! One run at a time: a run first takes the `deadpool` lease ([`JobLease`]); a run
+//! that finds it held exits at once (`lease_busy`). The lease expires, so a run that
+//! dies holding it blocks the others only until then.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -13,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::domain::SessionDoc;
-use crate::ports::{Clock, SessionStore, Warehouse, WarehouseError};
+use crate::ports::{Clock, JobLease, SessionStore, Warehouse, WarehouseError};
+use crate::Timestamp;
 
 pub use crate::config::MAX_ACTIVE_SHARDS;
 
@@ -30,12 +35,24 @@ pub struct DeadpoolReport {
     /// Refused by the warehouse (bad data): set aside with the reason, for an operator.
     pub quarantined: usize,
     pub batches: usize,
+    /// Active sessions the index offered that were not idle yet: their next check
+    /// moved to their last view.
+    pub deferred: usize,
     /// The run stopped at its deadline with work left.
     pub out_of_time: bool,
+    /// Another run held the lease: this one did nothing.
+    pub lease_busy: bool,
 }
+
+/// The lease's name.
+pub const LEASE: &str = "deadpool";
+/// How long a lease lasts past the run's deadline, or from the start of a run without
+/// one; a run extends it at every batch.
+pub const LEASE_SECS: i64 = 300;
 
 pub struct Deadpool {
     store: Arc<dyn SessionStore>,
+    lease: Arc<dyn JobLease>,
     warehouse: Arc<dyn Warehouse>,
     clock: Arc<dyn Clock>,
     timeout_ms: i64,
@@ -50,6 +67,7 @@ pub struct Deadpool {
 impl Deadpool {
     pub fn new(
         store: Arc<dyn SessionStore>,
+        lease: Arc<dyn JobLease>,
         warehouse: Arc<dyn Warehouse>,
         clock: Arc<dyn Clock>,
         config: &Config,
@@ -59,6 +77,7 @@ impl Deadpool {
             (clock.now().millis() / 1000).rem_euclid(i64::from(config.active_shards.max(1)));
         Deadpool {
             store,
+            lease,
             warehouse,
             clock,
             timeout_ms: config.session_timeout_secs as i64 * 1000,
@@ -72,6 +91,48 @@ impl Deadpool {
     /// Archives until no inactive session is left or `deadline` (minus a margin for
     /// the batch in flight) is reached.
     pub async fn run(&self, deadline: Option<Instant>) -> DeadpoolReport {
+        let owner = lease_owner();
+        let lease_until = |now: Timestamp| {
+            let left = deadline.map_or(0, |d| {
+                d.saturating_duration_since(Instant::now()).as_millis() as i64
+            });
+            Timestamp(now.millis() + left + LEASE_SECS * 1000)
+        };
+        let now = self.clock.now();
+        match self
+            .lease
+            .take_lease(LEASE, &owner, now, lease_until(now))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!("another deadpool run holds the lease; this run exits");
+                return DeadpoolReport {
+                    lease_busy: true,
+                    ..DeadpoolReport::default()
+                };
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "taking the deadpool lease failed; this run exits");
+                return DeadpoolReport {
+                    failed: 1,
+                    ..DeadpoolReport::default()
+                };
+            }
+        }
+        let report = self.archive_all(deadline, &owner, lease_until).await;
+        if let Err(e) = self.lease.release_lease(LEASE, &owner).await {
+            tracing::warn!(error = %e, "releasing the deadpool lease failed; it expires");
+        }
+        report
+    }
+
+    async fn archive_all(
+        &self,
+        deadline: Option<Instant>,
+        owner: &str,
+        lease_until: impl Fn(Timestamp) -> Timestamp,
+    ) -> DeadpoolReport {
         let mut report = DeadpoolReport::default();
         let now = self.clock.now();
         let cutoff = crate::Timestamp(now.millis() - self.timeout_ms);
@@ -86,6 +147,27 @@ impl Deadpool {
                 if deadline.is_some_and(|d| Instant::now() + margin >= d) {
                     report.out_of_time = true;
                     return report;
+                }
+                // Each batch extends the lease; a run that lost it (it outlived its
+                // expiry and another run took over) stops.
+                if report.batches > 0 {
+                    let at = self.clock.now();
+                    match self
+                        .lease
+                        .take_lease(LEASE, owner, at, lease_until(at))
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!("the deadpool lease passed to another run; stopping");
+                            return report;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "extending the deadpool lease failed; stopping");
+                            report.failed += 1;
+                            return report;
+                        }
+                    }
                 }
                 let found = match self.store.inactive(shard, cutoff, self.batch).await {
                     Ok(found) => found,
@@ -106,6 +188,17 @@ impl Deadpool {
                         Ok(Some(doc)) if doc.is_active && doc.last_update < cutoff => {
                             docs.push(doc)
                         }
+                        // Still in use: not worth a look before its last view times out.
+                        Ok(Some(doc)) if doc.is_active => {
+                            match self.store.defer(id, doc.last_update).await {
+                                Ok(true) => report.deferred += 1,
+                                Ok(false) => {}
+                                Err(e) => {
+                                    tracing::warn!(session_id = %id, error = %e, "deferring session failed");
+                                    report.failed += 1;
+                                }
+                            }
+                        }
                         Ok(_) => {}
                         Err(e) => {
                             tracing::warn!(session_id = %id, error = %e, "reading session failed");
@@ -114,13 +207,13 @@ impl Deadpool {
                     }
                 }
                 report.batches += 1;
-                let before = report.archived + report.quarantined;
+                let before = report.archived + report.quarantined + report.deferred;
                 if !docs.is_empty() && !self.write(&docs, expires_at, &mut report).await {
                     break;
                 }
                 // A batch that moved nothing out of the index (stale index entries,
                 // failed deactivations) would come back unchanged: next shard.
-                if !full || report.archived + report.quarantined == before {
+                if !full || report.archived + report.quarantined + report.deferred == before {
                     break;
                 }
             }
@@ -189,4 +282,17 @@ impl Deadpool {
             }
         }
     }
+}
+
+/// A name for one run's hold on the lease: random, so that no two runs share one.
+fn lease_owner() -> String {
+    let mut raw = [0u8; 12];
+    if getrandom::fill(&mut raw).is_err() {
+        // No randomness: the process id and the time still tell runs apart.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        return format!("{}-{nanos}", std::process::id());
+    }
+    raw.iter().map(|b| format!("{b:02x}")).collect()
 }

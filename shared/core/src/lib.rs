@@ -15,7 +15,7 @@ pub use config::{Config, ConfigError};
 pub use deadpool::{Deadpool, DeadpoolReport};
 pub use domain::{Impression, SessionDoc, Timestamp, View};
 pub use ports::{
-    AppendOutcome, ArtifactError, ArtifactStore, CacheError, Clock, EmbeddingCache,
+    AppendOutcome, ArtifactError, ArtifactStore, CacheError, Clock, EmbeddingCache, JobLease,
     SessionStatistics, SessionStats, SessionStore, StoreError, SystemClock, Warehouse,
     WarehouseError,
 };

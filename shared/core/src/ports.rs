@@ -220,6 +220,33 @@ pub trait SessionStore: Send + Sync {
         cutoff: Timestamp,
         limit: usize,
     ) -> Result<Vec<(String, Timestamp)>, StoreError>;
+
+    /// Tells the store that an active session found by [`SessionStore::inactive`] is
+    /// not idle yet: it needs no look before `check_at` (its `last_update`). A store
+    /// whose index is keyed by the time of the next check (DynamoDB: written once per
+    /// session, not at every view) moves the session's entry there; a store that
+    /// indexes `last_update` itself has nothing to move. Returns whether an entry moved.
+    async fn defer(&self, session_id: &str, check_at: Timestamp) -> Result<bool, StoreError>;
+}
+
+/// A lease on a named job, so that at most one run of it works at a time across
+/// processes (Lambda instances, `reco serve` and `reco deadpool` on one folder). A
+/// holder that dies keeps it only until its expiry.
+#[async_trait]
+pub trait JobLease: Send + Sync {
+    /// Takes (or, for its holder, extends) the lease `name` for `owner` until `until`,
+    /// if nobody holds it or its holder's lease expired before `now`. Returns whether
+    /// `owner` holds it now.
+    async fn take_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease up, if `owner` still holds it.
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError>;
 }
 
 /// What an operator sees of the session store: counts, the archiving backlog and the

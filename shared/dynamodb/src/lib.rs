@@ -11,7 +11,18 @@
 //! their own budget),
 //! `expires_at` (N, epoch seconds, the TTL attribute, set on archiving) and
 //! `quarantine_reason` (S, set when the warehouse refused the session: the deadpool
-//! leaves it for an operator).
+//! leaves it for an operator) and `idle_check` (N, epoch ms: the sparse index's sort
+//! key, the earliest time the session can be idle).
+//!
+//! `idle_check` is set by a session's first view and not by the others: an index key
+//! that changed at every view would cost DynamoDB two index writes per view (delete
+//! and put the entry). It never passes `last_update`, so querying it below a cutoff
+//! finds every idle session; the deadpool re-reads each, and moves the entry of a
+//! session still in use to its `last_update` ([`SessionStore::defer`]), once per
+//! timeout at most.
+//!
+//! The table also holds the deadpool's lease, as the item `#lease#deadpool` (session
+//! ids cannot hold `#`) with `lease_owner` (S) and `lease_until` (N, epoch ms).
 
 use std::collections::HashMap;
 
@@ -20,13 +31,14 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
+pub mod billing;
 mod codec;
 mod table;
 
 pub use codec::decode;
 use codec::{encode_impression, number};
 use reco_core::ports::{AppendRequest, SessionState};
-use reco_core::{AppendOutcome, SessionDoc, SessionStore, StoreError, Timestamp};
+use reco_core::{AppendOutcome, JobLease, SessionDoc, SessionStore, StoreError, Timestamp};
 pub use table::create_sessions_table;
 
 /// The IAM actions this adapter calls, by use: what a function's policy must allow on
@@ -41,7 +53,11 @@ pub mod iam {
 }
 
 /// Name of the sparse index over active sessions (also in template.yaml).
-pub const ACTIVE_INDEX: &str = "active-by-last-update";
+pub const ACTIVE_INDEX: &str = "active-by-idle-check";
+/// The index's sort key (also in template.yaml).
+pub const IDLE_CHECK: &str = "idle_check";
+/// Key of a lease item: `#lease#` and the lease's name.
+const LEASE_KEY_PREFIX: &str = "#lease#";
 /// The TTL attribute (also in template.yaml).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
@@ -146,7 +162,8 @@ impl SessionStore for DynamoSessionStore {
              view_count = if_not_exists(view_count, :zero) + :n, \
              byte_count = if_not_exists(byte_count, :zero) + :bytes, \
              last_update = :now, session_start = if_not_exists(session_start, :start), \
-             is_active = :true, active_shard = if_not_exists(active_shard, :shard)",
+             is_active = :true, active_shard = if_not_exists(active_shard, :shard), \
+             idle_check = if_not_exists(idle_check, :now)",
         );
         // A new session, or an active one with room for every view of this request, in
         // count and in bytes (sessions written before byte counting count as empty).
@@ -308,6 +325,75 @@ impl SessionStore for DynamoSessionStore {
     ) -> Result<Vec<(String, Timestamp)>, StoreError> {
         self.query_inactive(shard, cutoff, limit).await
     }
+
+    async fn defer(&self, session_id: &str, check_at: Timestamp) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("session_id", AttributeValue::S(session_id.to_string()))
+            .update_expression("SET idle_check = :at")
+            // Only forward, never past the session's last view, and only while it is
+            // in the index.
+            .condition_expression(
+                "is_active = :true AND attribute_exists(active_shard) \
+                 AND idle_check < :at AND last_update >= :at",
+            )
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":at", AttributeValue::N(check_at.millis().to_string()))
+            .send()
+            .await;
+        applied(result)
+    }
+}
+
+#[async_trait]
+impl JobLease for DynamoSessionStore {
+    async fn take_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(
+                "session_id",
+                AttributeValue::S(format!("{LEASE_KEY_PREFIX}{name}")),
+            )
+            .update_expression("SET lease_owner = :owner, lease_until = :until")
+            .condition_expression(
+                "attribute_not_exists(session_id) OR lease_owner = :owner OR lease_until < :now",
+            )
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
+            .expression_attribute_values(":until", AttributeValue::N(until.millis().to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.millis().to_string()))
+            .send()
+            .await;
+        applied(result)
+    }
+
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(
+                "session_id",
+                AttributeValue::S(format!("{LEASE_KEY_PREFIX}{name}")),
+            )
+            .update_expression("SET lease_until = :zero")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .send()
+            .await;
+        // Not applied: someone else holds it now, nothing of ours to give up.
+        applied(result).map(|_| ())
+    }
 }
 
 impl DynamoSessionStore {
@@ -332,15 +418,7 @@ impl DynamoSessionStore {
         for (name, value) in values {
             call = call.expression_attribute_values(*name, value.clone());
         }
-        match call.send().await {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error(e)),
-        }
+        applied(call.send().await)
     }
 
     async fn query_inactive(
@@ -357,7 +435,7 @@ impl DynamoSessionStore {
                 .query()
                 .table_name(&self.table)
                 .index_name(ACTIVE_INDEX)
-                .key_condition_expression("active_shard = :shard AND last_update < :cutoff")
+                .key_condition_expression("active_shard = :shard AND idle_check < :cutoff")
                 .expression_attribute_values(":shard", AttributeValue::N(shard.to_string()))
                 .expression_attribute_values(
                     ":cutoff",
@@ -373,7 +451,7 @@ impl DynamoSessionStore {
                     Some(AttributeValue::S(s)) => s.clone(),
                     _ => return Err(StoreError::Corrupt("index entry without session_id".into())),
                 };
-                found.push((id, Timestamp(number(item, "last_update")?)));
+                found.push((id, Timestamp(number(item, IDLE_CHECK)?)));
             }
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -381,6 +459,27 @@ impl DynamoSessionStore {
             }
         }
         Ok(found)
+    }
+}
+
+/// Whether a conditional update was applied: `false` when its condition failed.
+fn applied<R>(
+    result: Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        SdkError<UpdateItemError, R>,
+    >,
+) -> Result<bool, StoreError>
+where
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(sdk_error(e)),
     }
 }
 

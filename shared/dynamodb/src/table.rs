@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use reco_core::StoreError;
 
-use crate::{sdk_error, ACTIVE_INDEX, TTL_ATTRIBUTE};
+use crate::{sdk_error, ACTIVE_INDEX, IDLE_CHECK, TTL_ATTRIBUTE};
 
 /// Creates the sessions table exactly as template.yaml declares it (a test checks
 /// that the two agree): on-demand, keyed by `session_id`, with the sparse
@@ -30,7 +30,7 @@ pub async fn create_sessions_table(client: &Client, table: &str) -> Result<(), S
     let index = GlobalSecondaryIndex::builder()
         .index_name(ACTIVE_INDEX)
         .key_schema(key("active_shard", KeyType::Hash)?)
-        .key_schema(key("last_update", KeyType::Range)?)
+        .key_schema(key(IDLE_CHECK, KeyType::Range)?)
         .projection(
             Projection::builder()
                 .projection_type(ProjectionType::KeysOnly)
@@ -44,7 +44,7 @@ pub async fn create_sessions_table(client: &Client, table: &str) -> Result<(), S
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attr("session_id", ScalarAttributeType::S)?)
         .attribute_definitions(attr("active_shard", ScalarAttributeType::N)?)
-        .attribute_definitions(attr("last_update", ScalarAttributeType::N)?)
+        .attribute_definitions(attr(IDLE_CHECK, ScalarAttributeType::N)?)
         .key_schema(key("session_id", KeyType::Hash)?)
         .global_secondary_indexes(index)
         .send()

@@ -62,7 +62,7 @@ async fn archived_items_carry_ttl_and_leave_the_active_index() {
         .query()
         .table_name(&table)
         .index_name(ACTIVE_INDEX)
-        .key_condition_expression("active_shard = :s AND last_update < :cutoff")
+        .key_condition_expression("active_shard = :s AND idle_check < :cutoff")
         .expression_attribute_values(":s", AttributeValue::N("3".into()))
         .expression_attribute_values(":cutoff", AttributeValue::N("9999999999999".into()))
         .send()

@@ -3,10 +3,13 @@
 
 pub mod artifacts;
 pub mod cache;
+pub mod lease;
+pub mod schema;
 pub mod sessions;
 pub mod warehouse;
 
 pub use artifacts::FolderArtifactStore;
 pub use cache::MemoryCache;
+pub use schema::NewerSchema;
 pub use sessions::SqliteSessionStore;
 pub use warehouse::SqliteWarehouse;

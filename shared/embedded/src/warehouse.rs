@@ -1,5 +1,6 @@
 //! The warehouse on SQLite: the same tables and views as Aurora (migrations/sqlite),
-//! for the local runner. Migrations are applied on open, each once.
+//! for the local runner. Migrations are applied on open, each once; a file migrated
+//! by a newer build (one with more migrations) is refused.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,11 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The version of the layout this build writes, recorded in the file's
+/// `user_version`: one per migration, so adding a migration raises it. A file
+/// recording a newer one is refused.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
 #[derive(Clone)]
 pub struct SqliteWarehouse {
     conn: Arc<Mutex<Connection>>,
@@ -55,11 +61,12 @@ fn error(e: rusqlite::Error) -> WarehouseError {
 
 impl SqliteWarehouse {
     pub fn open(path: &Path) -> Result<Self, WarehouseError> {
-        Self::init(Connection::open(path).map_err(error)?)
+        let file = crate::schema::file_name(path);
+        Self::init(Connection::open(path).map_err(error)?, &file)
     }
 
     pub fn in_memory() -> Result<Self, WarehouseError> {
-        Self::init(Connection::open_in_memory().map_err(error)?)
+        Self::init(Connection::open_in_memory().map_err(error)?, ":memory:")
     }
 
     /// Whether anonymous sessions take part in training as `session:<id>` users
@@ -77,9 +84,14 @@ impl SqliteWarehouse {
         Ok(())
     }
 
-    fn init(mut conn: Connection) -> Result<Self, WarehouseError> {
+    /// Readies the database `file` on `conn`: refuses it if a newer build migrated
+    /// it, else applies the migrations it lacks and records [`SCHEMA_VERSION`].
+    fn init(mut conn: Connection, file: &str) -> Result<Self, WarehouseError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(error)?;
+        if let Some(newer) = crate::schema::newer(&conn, file, SCHEMA_VERSION).map_err(error)? {
+            return Err(WarehouseError::Other(newer.to_string()));
+        }
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(error)?;
         conn.pragma_update(None, "foreign_keys", "ON")
@@ -109,6 +121,7 @@ impl SqliteWarehouse {
             }
             tx.commit().map_err(error)?;
         }
+        crate::schema::record(&conn, SCHEMA_VERSION).map_err(error)?;
         Ok(SqliteWarehouse {
             conn: Arc::new(Mutex::new(conn)),
         })

@@ -52,8 +52,10 @@ async fn deadpool_meets_its_contract_on_sqlite() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteSessionStore::open(&dir.path().join("s.sqlite")).expect("store");
     let warehouse = SqliteWarehouse::open(&dir.path().join("w.sqlite")).expect("warehouse");
+    let store = Arc::new(store);
     reco_testkit::deadpool_contract(
-        Arc::new(store),
+        store.clone(),
+        store,
         Arc::new(warehouse.clone()),
         &Probe(warehouse),
     )
@@ -65,8 +67,10 @@ async fn deadpool_quarantines_a_refused_session_on_sqlite() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteSessionStore::open(&dir.path().join("s.sqlite")).expect("store");
     let warehouse = SqliteWarehouse::open(&dir.path().join("w.sqlite")).expect("warehouse");
+    let store = Arc::new(store);
     reco_testkit::deadpool_quarantines_what_the_warehouse_refuses(
-        Arc::new(store),
+        store.clone(),
+        store,
         Arc::new(warehouse),
     )
     .await;
@@ -77,7 +81,16 @@ async fn deadpool_reaches_every_shard_on_sqlite() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteSessionStore::open(&dir.path().join("s.sqlite")).expect("store");
     let warehouse = SqliteWarehouse::open(&dir.path().join("w.sqlite")).expect("warehouse");
-    reco_testkit::deadpool_reaches_every_shard(Arc::new(store), Arc::new(warehouse)).await;
+    let store = Arc::new(store);
+    reco_testkit::deadpool_reaches_every_shard(store.clone(), store, Arc::new(warehouse)).await;
+}
+
+#[tokio::test]
+async fn deadpool_runs_one_at_a_time_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(SqliteSessionStore::open(&dir.path().join("s.sqlite")).expect("store"));
+    let warehouse = SqliteWarehouse::open(&dir.path().join("w.sqlite")).expect("warehouse");
+    reco_testkit::deadpool_runs_one_at_a_time(store.clone(), store, Arc::new(warehouse)).await;
 }
 
 #[tokio::test]

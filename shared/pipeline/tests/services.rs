@@ -7,8 +7,9 @@ mod common;
 use reco_core::{ArtifactStore, EmbeddingCache, SystemClock};
 use reco_pipeline::import::read_files;
 use reco_pipeline::train::{current_pointer, Pipeline, TrainOptions};
-use reco_pipeline::warm::{self, CURRENT};
+use reco_pipeline::warm;
 use reco_rdsdata::{AuroraWarehouse, Target};
+use reco_serving::registry::{self, CacheDigest};
 use reco_testkit::{run_prefix, service_env};
 
 #[tokio::test]
@@ -82,29 +83,38 @@ async fn import_train_publish_and_warm_on_real_services() {
     let cache = reco_redis::RedisCache::connect(&redis_url)
         .await
         .expect("redis");
-    let report = warm::warm(&cache, &store, &outcome.version)
+    let ns = run_prefix();
+    let report = warm::warm(&cache, &ns, &store, &outcome.version)
         .await
         .expect("warmed");
     assert_eq!(report.items, outcome.counts.items);
     assert!(report.users > 0 && report.users <= outcome.counts.users);
-    assert_eq!(
-        cache.get(CURRENT).await.expect("get"),
-        Some(outcome.version.as_bytes().to_vec())
-    );
-    let bundle = cache
-        .get(&warm::items_key(&outcome.version))
+    assert!(report.digest_matches);
+    // The items part is what the digest recorded in S3 (when publishing) describes.
+    let digest: CacheDigest = registry::read_cache_digest(&store, &outcome.version)
+        .await
+        .expect("digest readable")
+        .expect("recorded when published");
+    let bytes = cache
+        .get(&warm::items_key(&ns, &outcome.version))
         .await
         .expect("get")
         .expect("bundle");
-    let bundle = reco_serving::Bundle::from_bytes(&bundle).expect("a serving bundle");
-    assert_eq!(bundle.items.ids.len(), outcome.counts.items);
-    assert_eq!(bundle.items.dim, 16);
-    assert!(bundle.users.is_none(), "customers have keys of their own");
+    assert!(digest.matches(&bytes));
+    let (items, customers) =
+        reco_serving::Bundle::from_cache_items(&bytes).expect("a cached items part");
+    assert_eq!(items.ids.len(), outcome.counts.items);
+    assert_eq!(items.dim, 16);
+    assert_eq!(customers.len(), report.users);
     let user = cache
-        .get(&warm::user_key(&outcome.version, "c7"))
+        .get(&warm::user_key(&ns, &outcome.version, "c7"))
         .await
         .expect("get")
         .expect("user record");
+    assert_eq!(
+        customers.get("c7"),
+        Some(&reco_serving::cached::sha256(&user))
+    );
     let user = reco_serving::UserRecord::from_bytes(&user).expect("a user record");
     assert_eq!(user.kind, reco_serving::UserKind::Trained);
     assert_eq!(user.vector.len(), 16);

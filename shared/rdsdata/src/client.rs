@@ -11,8 +11,16 @@ use reco_core::WarehouseError;
 
 use crate::{AuroraWarehouse, Target, BATCH_SETS};
 
-/// Attempts per call, the first included.
+/// Attempts per call, the first included, for transient failures other than a
+/// resuming database.
 const ATTEMPTS: u32 = 5;
+/// How long a call waits for a database resuming from auto-pause (Aurora Serverless
+/// v2 at 0 ACUs takes about 15 s): it is asked again, at most 2 s apart, until then.
+pub const RESUME_WAIT: Duration = Duration::from_secs(60);
+
+fn resuming<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    matches!(e, SdkError::ServiceError(s) if s.err().code() == Some("DatabaseResumingException"))
+}
 
 /// Whether an error is worth retrying: throttling, an unreachable or resuming
 /// database, server-side failures and lost connections.
@@ -67,10 +75,23 @@ where
     Fut: Future<Output = Result<T, SdkError<E, R>>>,
 {
     let mut attempt = 0;
+    let mut resume_polls = 0u32;
+    let started = std::time::Instant::now();
     loop {
         match call().await {
             Ok(out) => return Ok(out),
-            Err(e) if transient(&e) && attempt + 1 < ATTEMPTS => {
+            // A paused cluster wakes on the first call: wait for it, not an error.
+            Err(e) if resuming(&e) && started.elapsed() < RESUME_WAIT => {
+                if resume_polls == 0 {
+                    tracing::info!(call = what, "the database is resuming; waiting for it");
+                }
+                let pause = Duration::from_millis(100 << resume_polls.min(5))
+                    .min(Duration::from_secs(2))
+                    .min(RESUME_WAIT.saturating_sub(started.elapsed()));
+                tokio::time::sleep(pause).await;
+                resume_polls += 1;
+            }
+            Err(e) if transient(&e) && !resuming(&e) && attempt + 1 < ATTEMPTS => {
                 tracing::warn!(attempt, call = what, error = %DisplayErrorContext(&e), "retrying");
                 tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
                 attempt += 1;

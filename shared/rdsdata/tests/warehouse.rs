@@ -97,7 +97,7 @@ async fn deadpool_meets_its_contract_on_dynamodb_and_aurora() {
     let rds = warehouse().await;
     let (client, table) = sessions_table().await;
     let store = Arc::new(DynamoSessionStore::new(client, table));
-    reco_testkit::deadpool_contract(store, Arc::new(rds.clone()), &Probe(rds)).await;
+    reco_testkit::deadpool_contract(store.clone(), store, Arc::new(rds.clone()), &Probe(rds)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +105,12 @@ async fn deadpool_quarantines_a_refused_session_on_dynamodb_and_aurora() {
     let rds = warehouse().await;
     let (client, table) = sessions_table().await;
     let store = Arc::new(DynamoSessionStore::new(client, table));
-    reco_testkit::deadpool_quarantines_what_the_warehouse_refuses(store, Arc::new(rds)).await;
+    reco_testkit::deadpool_quarantines_what_the_warehouse_refuses(
+        store.clone(),
+        store,
+        Arc::new(rds),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,7 +118,17 @@ async fn deadpool_reaches_every_shard_on_dynamodb_and_aurora() {
     let rds = warehouse().await;
     let (client, table) = sessions_table().await;
     let store = Arc::new(DynamoSessionStore::new(client, table));
-    reco_testkit::deadpool_reaches_every_shard(store, Arc::new(rds)).await;
+    reco_testkit::deadpool_reaches_every_shard(store.clone(), store, Arc::new(rds)).await;
+}
+
+/// Two runs started together on one table: one archives, the other exits at once; a
+/// dead run's lease expires; a session in use is deferred, not archived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadpool_runs_one_at_a_time_on_dynamodb_and_aurora() {
+    let rds = warehouse().await;
+    let (client, table) = sessions_table().await;
+    let store = Arc::new(DynamoSessionStore::new(client, table));
+    reco_testkit::deadpool_runs_one_at_a_time(store.clone(), store, Arc::new(rds)).await;
 }
 
 async fn load_fixture(rds: &AuroraWarehouse) {
@@ -329,6 +344,7 @@ async fn ten_thousand_sessions_in_one_run() {
         r.expect("seeding task");
     }
     let deadpool = Deadpool::new(
+        store.clone(),
         store.clone(),
         Arc::new(rds.clone()),
         Arc::new(SystemClock),

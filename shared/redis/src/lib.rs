@@ -3,8 +3,10 @@
 //! first use so that a cache that is down fails only the calls that need it. Values
 //! larger than [`CHUNK_BYTES`] are stored in parts under `<key>#<n>` with a small
 //! marker under the key itself, and pipelines are bounded in bytes, so a large serving
-//! bundle is written within the client's response timeout. The server should run
-//! with `maxmemory-policy allkeys-lru`.
+//! bundle is written within the client's response timeout. A value read back is at
+//! most [`MAX_VALUE_BYTES`], and a marker whose sizes do not add up, or parts of the
+//! wrong size, read as a miss: what the cache holds never decides how much memory a
+//! reader sets aside. The server should run with `maxmemory-policy allkeys-lru`.
 
 use std::time::Duration;
 
@@ -16,12 +18,14 @@ use tokio::sync::OnceCell;
 
 /// Largest value written in one `SET`; larger values are split into parts.
 pub const CHUNK_BYTES: usize = 1 << 20;
+/// Largest value read back, as for objects read from S3 (`reco_s3::MAX_OBJECT_BYTES`).
+pub const MAX_VALUE_BYTES: usize = 2 << 30;
 /// Largest pipeline, in bytes of values, sent in one round trip.
 const PIPELINE_BYTES: usize = 8 << 20;
 /// Largest pipeline, in commands.
 const PIPELINE_COMMANDS: usize = 500;
 /// Marks a value stored in parts: `MARKER <parts> <total bytes>`.
-const MARKER: &[u8] = b"\x00reco-chunked-v1 ";
+pub const MARKER: &[u8] = b"\x00reco-chunked-v1 ";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -92,11 +96,15 @@ fn split(entries: Vec<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// The parts and total size a marker announces, if they are what [`split`] writes
+/// for a value of at most [`MAX_VALUE_BYTES`].
 fn parse_marker(value: &[u8]) -> Option<(usize, usize)> {
     let rest = value.strip_prefix(MARKER)?;
     let text = std::str::from_utf8(rest).ok()?;
     let (parts, total) = text.split_once(' ')?;
-    Some((parts.parse().ok()?, total.parse().ok()?))
+    let (parts, total): (usize, usize) = (parts.parse().ok()?, total.parse().ok()?);
+    (total > 0 && total <= MAX_VALUE_BYTES && parts == total.div_ceil(CHUNK_BYTES))
+        .then_some((parts, total))
 }
 
 #[async_trait]
@@ -147,24 +155,36 @@ impl EmbeddingCache for RedisCache {
         let Some(value) = value else {
             return Ok(None);
         };
-        let Some((parts, total)) = parse_marker(&value) else {
+        if !value.starts_with(MARKER) {
             return Ok(Some(value));
+        }
+        let Some((parts, total)) = parse_marker(&value) else {
+            tracing::warn!(key, "malformed part marker in the cache: read as a miss");
+            return Ok(None);
         };
-        let mut whole = Vec::with_capacity(total);
+        // Grown as parts arrive, each checked against the marker: never more than
+        // the value's bytes, whatever the marker says.
+        let mut whole = Vec::new();
         for n in 0..parts {
             let part: Option<Vec<u8>> = redis::cmd("GET")
                 .arg(part_key(key, n))
                 .query_async(&mut conn)
                 .await
                 .map_err(error)?;
-            match part {
-                Some(p) => whole.extend_from_slice(&p),
-                // A part aged out (LRU): the value is gone as a whole.
-                None => return Ok(None),
+            // A part aged out (LRU): the value is gone as a whole.
+            let Some(part) = part else {
+                return Ok(None);
+            };
+            let expected = CHUNK_BYTES.min(total - n * CHUNK_BYTES);
+            if part.len() != expected {
+                tracing::warn!(
+                    key,
+                    part = n,
+                    "cached part of the wrong size: read as a miss"
+                );
+                return Ok(None);
             }
-        }
-        if whole.len() != total {
-            return Ok(None);
+            whole.extend_from_slice(&part);
         }
         Ok(Some(whole))
     }
@@ -183,5 +203,30 @@ mod tests {
         assert_eq!(parse_marker(&out[3].1), Some((3, CHUNK_BYTES * 2 + 5)));
         assert_eq!(out[2].1.len(), 5);
         assert_eq!(parse_marker(b"plain"), None);
+    }
+
+    #[test]
+    fn markers_that_do_not_add_up_are_refused() {
+        let marker = |text: &str| [MARKER, text.as_bytes()].concat();
+        assert_eq!(parse_marker(&marker("1 5")), Some((1, 5)));
+        assert_eq!(
+            parse_marker(&marker(&format!("2 {}", CHUNK_BYTES + 1))),
+            Some((2, CHUNK_BYTES + 1))
+        );
+        for bad in [
+            "1 200000000000".to_string(),
+            format!(
+                "{} {}",
+                (MAX_VALUE_BYTES + 1).div_ceil(CHUNK_BYTES),
+                MAX_VALUE_BYTES + 1
+            ),
+            "1000000 5".to_string(),
+            format!("1 {}", CHUNK_BYTES + 1),
+            "0 0".to_string(),
+            "1 -5".to_string(),
+            "x 5".to_string(),
+        ] {
+            assert_eq!(parse_marker(&marker(&bad)), None, "{bad}");
+        }
     }
 }

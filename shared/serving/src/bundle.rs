@@ -19,24 +19,24 @@
 //! | `user_feature_offsets`, `user_feature_index`, `user_feature_weight` | U32, U32, F32 | features-only users' features |
 //!
 //! The cache holds the same file without the user tensors under the version's items
-//! key, and each customer as a [`UserRecord`] under their own key.
+//! key, plus `cached_user_ids` (U8, the customers, sorted,
+//! joined by `\n`) and `cached_user_sha256` (U8 [users, 32], the SHA-256 of each
+//! customer's record), and each customer as a [`UserRecord`] under their own key
+//! (written and read by the `cached` module). The bytes are a function of the bundle
+//! (header keys sorted), so every writer of a version's cache entries writes the same
+//! bytes, and one digest recorded in the artifact store checks them.
 
 use std::collections::HashMap;
 
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensors};
 
-pub const FORMAT: &str = "reco-serving";
-pub const FORMAT_VERSION: &str = "1";
+use crate::tensors::{
+    err, f32_bytes, f32s, names_bytes, names_from, open, raw, serialize, u32_bytes, u32s, Owned,
+};
+pub use crate::tensors::{BundleError, FORMAT, FORMAT_VERSION};
+
 /// No category.
 pub const NO_CATEGORY: u32 = u32::MAX;
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("serving bundle: {0}")]
-pub struct BundleError(pub String);
-
-fn err(m: impl Into<String>) -> BundleError {
-    BundleError(m.into())
-}
 
 /// How the model knows a customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,29 +182,6 @@ pub struct Bundle {
     pub users: Option<HashMap<String, UserRecord>>,
 }
 
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn u32_bytes(v: &[u32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn names_bytes(what: &str, names: &[String]) -> Result<Vec<u8>, BundleError> {
-    if names.iter().any(|n| n.contains('\n')) {
-        return Err(err(format!("{what}: a name contains a newline")));
-    }
-    Ok(names.join("\n").into_bytes())
-}
-
-fn names_from(bytes: &[u8], what: &str) -> Result<Vec<String>, BundleError> {
-    if bytes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let text = std::str::from_utf8(bytes).map_err(|_| err(format!("{what}: not UTF-8")))?;
-    Ok(text.split('\n').map(str::to_string).collect())
-}
-
 impl Items {
     fn check(&self) -> Result<(), BundleError> {
         let n = self.ids.len();
@@ -232,58 +209,92 @@ impl Items {
     }
 }
 
-impl Bundle {
-    /// The bundle as a safetensors file; without users when `users` is `None` (the
-    /// cache's items part).
-    pub fn to_bytes(&self) -> Result<Vec<u8>, BundleError> {
-        let it = &self.items;
-        it.check()?;
-        let n = it.ids.len();
-        let mut owned: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)> = vec![
+impl Items {
+    /// The item tensors of a bundle file.
+    pub(crate) fn tensors(&self) -> Result<Vec<Owned>, BundleError> {
+        self.check()?;
+        let n = self.ids.len();
+        Ok(vec![
             (
                 "item_ids",
                 Dtype::U8,
                 vec![],
-                names_bytes("item ids", &it.ids)?,
+                names_bytes("item ids", &self.ids)?,
             ),
             (
                 "item_vectors",
                 Dtype::F32,
-                vec![n, it.dim],
-                f32_bytes(&it.vectors),
+                vec![n, self.dim],
+                f32_bytes(&self.vectors),
             ),
-            ("item_biases", Dtype::F32, vec![n], f32_bytes(&it.biases)),
+            ("item_biases", Dtype::F32, vec![n], f32_bytes(&self.biases)),
             (
                 "item_categories",
                 Dtype::U32,
                 vec![n],
-                u32_bytes(&it.categories),
+                u32_bytes(&self.categories),
             ),
             (
                 "category_names",
                 Dtype::U8,
                 vec![],
-                names_bytes("categories", &it.category_names)?,
+                names_bytes("categories", &self.category_names)?,
             ),
             (
                 "item_popularity",
                 Dtype::F32,
                 vec![n],
-                f32_bytes(&it.popularity),
+                f32_bytes(&self.popularity),
             ),
             (
                 "user_feature_names",
                 Dtype::U8,
                 vec![],
-                names_bytes("user features", &it.user_feature_names)?,
+                names_bytes("user features", &self.user_feature_names)?,
             ),
             (
                 "user_feature_vectors",
                 Dtype::F32,
-                vec![it.user_feature_names.len(), it.dim],
-                f32_bytes(&it.user_feature_vectors),
+                vec![self.user_feature_names.len(), self.dim],
+                f32_bytes(&self.user_feature_vectors),
             ),
-        ];
+        ])
+    }
+
+    /// Reads the item tensors, refusing anything inconsistent.
+    pub(crate) fn read(st: &SafeTensors<'_>) -> Result<Items, BundleError> {
+        let ids = names_from(&raw(st, "item_ids", Dtype::U8)?, "item ids")?;
+        let dim = st
+            .tensor("item_vectors")
+            .map_err(|_| err("missing tensor item_vectors"))?
+            .shape()
+            .get(1)
+            .copied()
+            .ok_or_else(|| err("item_vectors is not 2-d"))?;
+        let items = Items {
+            vectors: f32s(st, "item_vectors")?,
+            biases: f32s(st, "item_biases")?,
+            categories: u32s(st, "item_categories")?,
+            category_names: names_from(&raw(st, "category_names", Dtype::U8)?, "categories")?,
+            popularity: f32s(st, "item_popularity")?,
+            user_feature_names: names_from(
+                &raw(st, "user_feature_names", Dtype::U8)?,
+                "user features",
+            )?,
+            user_feature_vectors: f32s(st, "user_feature_vectors")?,
+            ids,
+            dim,
+        };
+        items.check()?;
+        Ok(items)
+    }
+}
+
+impl Bundle {
+    /// The bundle as a safetensors file; without users when `users` is `None`.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, BundleError> {
+        let it = &self.items;
+        let mut owned = it.tensors()?;
         if let Some(users) = &self.users {
             let mut ids: Vec<&String> = users.keys().collect();
             ids.sort();
@@ -355,88 +366,24 @@ impl Bundle {
                 ),
             ]);
         }
-        let mut views = Vec::with_capacity(owned.len());
-        for (name, dtype, shape, bytes) in &owned {
-            let shape = if shape.is_empty() {
-                vec![bytes.len()]
-            } else {
-                shape.clone()
-            };
-            let view =
-                TensorView::new(*dtype, shape, bytes).map_err(|e| err(format!("{name}: {e}")))?;
-            views.push((name.to_string(), view));
-        }
-        let mut meta = HashMap::new();
-        meta.insert("format".to_string(), FORMAT.to_string());
-        meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
-        safetensors::tensor::serialize(views, Some(meta)).map_err(|e| err(e.to_string()))
+        serialize(&owned)
     }
 
     /// Reads a bundle written by [`Bundle::to_bytes`], refusing anything inconsistent.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, BundleError> {
-        let (_, meta) =
-            SafeTensors::read_metadata(bytes).map_err(|e| err(format!("not safetensors: {e}")))?;
-        let meta = meta.metadata().clone().unwrap_or_default();
-        if meta.get("format").map(String::as_str) != Some(FORMAT)
-            || meta.get("format_version").map(String::as_str) != Some(FORMAT_VERSION)
-        {
-            return Err(err(format!("not a {FORMAT} version {FORMAT_VERSION} file")));
-        }
-        let st = SafeTensors::deserialize(bytes).map_err(|e| err(e.to_string()))?;
-        let raw = |name: &str, dtype: Dtype| -> Result<Vec<u8>, BundleError> {
-            let t = st
-                .tensor(name)
-                .map_err(|_| err(format!("missing tensor {name}")))?;
-            if t.dtype() != dtype {
-                return Err(err(format!("{name}: expected {dtype:?}")));
-            }
-            Ok(t.data().to_vec())
-        };
-        let f32s = |name: &str| -> Result<Vec<f32>, BundleError> {
-            Ok(raw(name, Dtype::F32)?
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect())
-        };
-        let u32s = |name: &str| -> Result<Vec<u32>, BundleError> {
-            Ok(raw(name, Dtype::U32)?
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect())
-        };
-        let ids = names_from(&raw("item_ids", Dtype::U8)?, "item ids")?;
-        let dim = st
-            .tensor("item_vectors")
-            .map_err(|_| err("missing tensor item_vectors"))?
-            .shape()
-            .get(1)
-            .copied()
-            .ok_or_else(|| err("item_vectors is not 2-d"))?;
-        let items = Items {
-            vectors: f32s("item_vectors")?,
-            biases: f32s("item_biases")?,
-            categories: u32s("item_categories")?,
-            category_names: names_from(&raw("category_names", Dtype::U8)?, "categories")?,
-            popularity: f32s("item_popularity")?,
-            user_feature_names: names_from(
-                &raw("user_feature_names", Dtype::U8)?,
-                "user features",
-            )?,
-            user_feature_vectors: f32s("user_feature_vectors")?,
-            ids,
-            dim,
-        };
-        items.check()?;
+        let st = open(bytes)?;
+        let items = Items::read(&st)?;
+        let dim = items.dim;
         let users = if st.tensor("user_ids").is_ok() {
-            let ids = names_from(&raw("user_ids", Dtype::U8)?, "user ids")?;
-            let vectors = f32s("user_vectors")?;
-            let biases = f32s("user_biases")?;
-            let kinds = raw("user_kinds", Dtype::U8)?;
-            let pos_off = u32s("user_positive_offsets")?;
-            let pos = u32s("user_positives")?;
-            let feat_off = u32s("user_feature_offsets")?;
-            let feat_i = u32s("user_feature_index")?;
-            let feat_w = f32s("user_feature_weight")?;
+            let ids = names_from(&raw(&st, "user_ids", Dtype::U8)?, "user ids")?;
+            let vectors = f32s(&st, "user_vectors")?;
+            let biases = f32s(&st, "user_biases")?;
+            let kinds = raw(&st, "user_kinds", Dtype::U8)?;
+            let pos_off = u32s(&st, "user_positive_offsets")?;
+            let pos = u32s(&st, "user_positives")?;
+            let feat_off = u32s(&st, "user_feature_offsets")?;
+            let feat_i = u32s(&st, "user_feature_index")?;
+            let feat_w = f32s(&st, "user_feature_weight")?;
             let u = ids.len();
             if vectors.len() != u * dim
                 || biases.len() != u
@@ -553,6 +500,52 @@ mod tests {
         let mut b = sample();
         b.items.categories[0] = 7;
         assert!(b.to_bytes().unwrap_err().0.contains("category"));
+    }
+
+    #[test]
+    fn the_same_bundle_always_gives_the_same_bytes() {
+        let b = sample();
+        let first = b.to_bytes().unwrap();
+        let parts = b.cache_parts().unwrap();
+        // The metadata map is a new hash map every time: its order would vary.
+        for _ in 0..20 {
+            assert_eq!(b.to_bytes().unwrap(), first);
+            assert_eq!(b.cache_parts().unwrap(), parts);
+        }
+    }
+
+    #[test]
+    fn the_cached_items_part_lists_each_customer_with_their_record_digest() {
+        let b = sample();
+        let parts = b.cache_parts().unwrap();
+        let ids: Vec<&str> = parts.users.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["c1", "c2"]);
+        let (items, digests) = Bundle::from_cache_items(&parts.items).unwrap();
+        assert_eq!(items, b.items);
+        assert_eq!(digests.len(), 2);
+        for (id, record) in &parts.users {
+            assert_eq!(digests.get(id), Some(&crate::cached::sha256(record)));
+            assert_eq!(
+                UserRecord::from_bytes(record).unwrap(),
+                b.users.as_ref().unwrap()[id]
+            );
+        }
+        for unknown in ["", "c0", "c11", "c3", "d"] {
+            assert_eq!(digests.get(unknown), None, "{unknown}");
+        }
+        // Read as a bundle, the items part is the items alone.
+        let plain = Bundle::from_bytes(&parts.items).unwrap();
+        assert_eq!(plain.items, b.items);
+        assert!(plain.users.is_none());
+        // A full bundle is not an items part.
+        assert!(Bundle::from_cache_items(&b.to_bytes().unwrap()).is_err());
+        let no_users = Bundle {
+            items: b.items.clone(),
+            users: None,
+        };
+        let (_, digests) =
+            Bundle::from_cache_items(&no_users.cache_parts().unwrap().items).unwrap();
+        assert!(digests.is_empty());
     }
 
     #[test]

@@ -1,18 +1,22 @@
 //! Serving: the model registry (where versions live in the artifact store and the
-//! cache), the serving bundle training writes, the version kept in memory, and the
-//! recommendation use case the predict Lambda and `reco serve` share.
+//! cache), the serving bundle training writes and its copy in the cache, the version
+//! kept in memory, and the recommendation use case the predict Lambda and `reco serve`
+//! share.
 
 pub mod bundle;
+pub mod cached;
 pub mod loader;
 pub mod model;
 pub mod recommend;
 pub mod registry;
+mod tensors;
 
 pub use bundle::{Bundle, Items, UserKind, UserRecord};
+pub use cached::{CacheParts, UserDigests};
 pub use loader::{ModelSource, ServeError};
 pub use model::ServingModel;
 pub use recommend::{
     PopularRequest, Reason, RecommendRequest, Recommendation, Recommender, Scored, SimilarRequest,
     Strategy, MAX_EXCLUDE, MAX_K,
 };
-pub use registry::{Manifest, Pointer};
+pub use registry::{CacheDigest, Manifest, Pointer};

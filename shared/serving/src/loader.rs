@@ -1,13 +1,18 @@
 //! Keeping the published version in memory: S3 (or a folder) -> cache -> memory.
 //!
-//! - Cold start: the version named by the cache's `reco:current`, its items part read
-//!   from the cache; on a miss (or without a cache) the pointer `models/current.json`
-//!   and `models/<version>/serving.safetensors` from the artifact store, verified
-//!   against the manifest's SHA-256, then written into the cache (items, customers,
-//!   `reco:current`) for the next instance, in the background.
-//! - Every `refresh` at most, the artifact store's pointer is read again (it is the
-//!   truth: a rollback is seen too); a new version is loaded beside the old one and
-//!   swapped in with one pointer write, so a request sees one version or the other.
+//! - Which version serves is the artifact store's pointer `models/current.json` (the
+//!   truth, so a rollback is seen too), read at a cold start and every `refresh` at
+//!   most. The cache holds versioned entries under the deployment's namespace, never
+//!   which version is current, so no cache write can change what is served.
+//! - A version is read from the cache when its items part there matches the digest the
+//!   artifact store records for it (`models/<version>/cache.json`); its customers are
+//!   then read one by one, each checked against the SHA-256 the items part lists for
+//!   them. A miss or a mismatch (logged) reads the artifact store instead:
+//!   `models/<version>/serving.safetensors`, verified against the manifest's SHA-256.
+//!   The cache is then refilled in the background for the next instance: the whole
+//!   version after an items part, the one customer after a customer.
+//! - A new version is loaded beside the old one and swapped in with one pointer write,
+//!   so a request sees one version or the other.
 //! - A version that fails to load (bad checksum, damaged file) is refused: the model
 //!   in memory keeps serving, and the refusal is logged.
 //! - The cache is optional and never needed: each call has a timeout; after a failure
@@ -20,10 +25,11 @@ use std::time::{Duration, Instant};
 use reco_core::{ArtifactStore, CacheError, EmbeddingCache, SessionError};
 
 use crate::bundle::{Bundle, BundleError, UserRecord};
+use crate::cached::{self, CacheParts};
 use crate::model::{ServingModel, Source};
 use crate::registry::{self, cache, read_pointer, VersionError};
 
-/// Timeout of a small cache call (the version, one customer).
+/// Timeout of a small cache call (one customer).
 pub const CACHE_CALL_TIMEOUT: Duration = Duration::from_millis(250);
 /// Timeout of reading a version's items part from the cache.
 pub const CACHE_BUNDLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,46 +59,36 @@ pub enum CacheFillError {
     Cache(#[from] CacheError),
 }
 
-/// Entries that put `version` in the cache: its items part, each customer, and last
-/// `reco:current` (written separately by [`write_to_cache`]).
-pub fn cache_entries(
-    version: &str,
-    bundle: &Bundle,
-) -> Result<Vec<(String, Vec<u8>)>, BundleError> {
-    let items = Bundle {
-        items: bundle.items.clone(),
-        users: None,
-    }
-    .to_bytes()?;
-    let mut entries = vec![(cache::items(version), items)];
-    if let Some(users) = &bundle.users {
-        entries.extend(
-            users
-                .iter()
-                .map(|(id, r)| (cache::user(version, id), r.to_bytes())),
-        );
-    }
-    Ok(entries)
-}
-
-/// Writes `version` into the cache, `reco:current` last so that readers never see a
-/// version whose keys are not all there.
+/// Writes `version` into the cache under `namespace`: each customer, then the items
+/// part. Returns the number of entries.
 pub async fn write_to_cache(
     cache_port: &dyn EmbeddingCache,
+    namespace: &str,
     version: &str,
     bundle: &Bundle,
 ) -> Result<usize, CacheFillError> {
-    let entries = cache_entries(version, bundle)?;
+    write_parts(cache_port, namespace, version, bundle.cache_parts()?).await
+}
+
+/// Writes `parts` (from [`Bundle::cache_parts`]) as `version`'s entries under
+/// `namespace`, the items part last, so that a reader who finds it finds the customers
+/// it lists.
+pub async fn write_parts(
+    cache_port: &dyn EmbeddingCache,
+    namespace: &str,
+    version: &str,
+    parts: CacheParts,
+) -> Result<usize, CacheFillError> {
+    let mut entries: Vec<(String, Vec<u8>)> = parts
+        .users
+        .into_iter()
+        .map(|(id, record)| (cache::user(namespace, version, &id), record))
+        .collect();
+    entries.push((cache::items(namespace, version), parts.items));
     let n = entries.len();
     for chunk in chunks(entries, 1000) {
         cache_port.put_many(chunk, Some(cache::TTL_SECS)).await?;
     }
-    cache_port
-        .put_many(
-            vec![(cache::CURRENT.to_string(), version.as_bytes().to_vec())],
-            None,
-        )
-        .await?;
     Ok(n)
 }
 
@@ -139,6 +135,7 @@ impl State {
 pub struct ModelSource {
     artifacts: Arc<dyn ArtifactStore>,
     cache: Option<Arc<dyn EmbeddingCache>>,
+    namespace: String,
     refresh: Duration,
     cache_backoff: Duration,
     state: RwLock<State>,
@@ -155,6 +152,7 @@ impl ModelSource {
         ModelSource {
             artifacts,
             cache,
+            namespace: cache::DEFAULT_NAMESPACE.to_string(),
             refresh,
             cache_backoff: CACHE_BACKOFF,
             state: RwLock::new(State {
@@ -165,6 +163,13 @@ impl ModelSource {
             loading: tokio::sync::Mutex::new(()),
             cache_down_until: Mutex::new(None),
         }
+    }
+
+    /// The namespace of this deployment's cache keys (`RECO_CACHE_NAMESPACE`, checked
+    /// by the configuration; default [`cache::DEFAULT_NAMESPACE`]).
+    pub fn with_namespace(mut self, namespace: &str) -> Self {
+        self.namespace = namespace.to_string();
+        self
     }
 
     /// How long the cache is left alone after a failure (default [`CACHE_BACKOFF`]).
@@ -244,14 +249,6 @@ impl ModelSource {
         &self,
         model: Option<Arc<ServingModel>>,
     ) -> Result<Arc<ServingModel>, ServeError> {
-        // Cold: the cache says what to serve, and holds it.
-        if model.is_none() {
-            if let Some(m) = self.load_cached().await {
-                let m = Arc::new(m);
-                self.set(Some(Arc::clone(&m)), None);
-                return Ok(m);
-            }
-        }
         let pointer = match read_pointer(self.artifacts.as_ref()).await {
             Ok(p) => p,
             Err(e) => {
@@ -275,9 +272,9 @@ impl ModelSource {
                 return Ok(Arc::clone(m));
             }
         }
-        match self.load_published(&pointer.version).await {
+        match self.load(&pointer.version).await {
             Ok(m) => {
-                tracing::info!(version = %m.version, items = m.len(), "serving a new version");
+                tracing::info!(version = %m.version, source = ?m.source, items = m.len(), "serving a new version");
                 let m = Arc::new(m);
                 self.set(Some(Arc::clone(&m)), None);
                 Ok(m)
@@ -299,36 +296,82 @@ impl ModelSource {
         }
     }
 
-    /// The cache's current version, if the cache has it whole.
-    async fn load_cached(&self) -> Option<ServingModel> {
-        let version = self.cache_get(cache::CURRENT, CACHE_CALL_TIMEOUT).await?;
-        let version = String::from_utf8(version).ok()?;
-        if !registry::valid_version(&version) {
+    /// `version` from the cache if it holds it as the artifact store records it, else
+    /// from the artifact store.
+    async fn load(&self, version: &str) -> Result<ServingModel, VersionError> {
+        if let Some(m) = self.load_cached(version).await {
+            return Ok(m);
+        }
+        self.load_published(version, true).await
+    }
+
+    /// `version`'s items part from the cache, if it matches the digest recorded in the
+    /// artifact store.
+    async fn load_cached(&self, version: &str) -> Option<ServingModel> {
+        if self.cache.is_none() || self.cache_down() {
             return None;
         }
-        let bytes = self
-            .cache_get(&cache::items(&version), CACHE_BUNDLE_TIMEOUT)
-            .await?;
-        match Bundle::from_bytes(&bytes).and_then(|b| ServingModel::new(&version, b, Source::Cache))
+        // The digest from the artifact store and the items part from the cache, at once.
+        let key = cache::items(&self.namespace, version);
+        let (digest, bytes) = tokio::join!(
+            registry::read_cache_digest(self.artifacts.as_ref(), version),
+            self.cache_get(&key, CACHE_BUNDLE_TIMEOUT)
+        );
+        let digest = match digest {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                tracing::info!(
+                    version,
+                    "no cache digest recorded; reading the artifact store"
+                );
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(version, error = %e, "cache digest unreadable; reading the artifact store");
+                return None;
+            }
+        };
+        let Some(bytes) = bytes else {
+            tracing::info!(
+                key,
+                "items part not in the cache; reading the artifact store"
+            );
+            return None;
+        };
+        if !digest.matches(&bytes) {
+            tracing::warn!(
+                key,
+                bytes = bytes.len(),
+                "cached items part does not match the digest in the artifact store; reading the artifact store"
+            );
+            return None;
+        }
+        match Bundle::from_cache_items(&bytes)
+            .and_then(|(items, users)| ServingModel::from_cache(version, items, users))
         {
             Ok(m) => Some(m),
             Err(e) => {
-                tracing::warn!(version, error = %e, "cached version unreadable; reading the artifact store");
+                tracing::warn!(key, error = %e, "cached items part unreadable; reading the artifact store");
                 None
             }
         }
     }
 
-    /// Reads `version` from the artifact store and puts it in the cache for others.
-    async fn load_published(&self, version: &str) -> Result<ServingModel, VersionError> {
+    /// Reads `version` from the artifact store, and with `fill` puts it in the cache for
+    /// others, in the background.
+    async fn load_published(
+        &self,
+        version: &str,
+        fill: bool,
+    ) -> Result<ServingModel, VersionError> {
         let bundle = read_version(self.artifacts.as_ref(), version).await?;
-        if let Some(c) = &self.cache {
-            if !self.cache_down() {
-                let c = Arc::clone(c);
+        if fill {
+            if let Some(c) = self.usable_cache() {
+                let namespace = self.namespace.clone();
                 let version = version.to_string();
                 let bundle = bundle.clone();
                 tokio::spawn(async move {
-                    match write_to_cache(c.as_ref(), &version, &bundle).await {
+                    match write_to_cache(c.as_ref(), &namespace, &version, &bundle).await {
                         Ok(n) => tracing::info!(version, entries = n, "cache filled"),
                         Err(e) => tracing::warn!(version, error = %e, "cache not filled"),
                     }
@@ -339,8 +382,10 @@ impl ModelSource {
     }
 
     /// The customer's record, and the model to use it with: from memory when the
-    /// version was read from the artifact store, else from the cache; when the cache
-    /// fails, the version is read whole from the artifact store (once) instead.
+    /// version was read from the artifact store; else from the cache, checked against
+    /// the digest the version lists for the customer (a customer it does not list is
+    /// not in the version). A customer missing from the cache, or not matching, or a
+    /// cache that fails, is read from the artifact store with the whole version (once).
     pub async fn user(
         &self,
         model: Arc<ServingModel>,
@@ -350,26 +395,65 @@ impl ModelSource {
             let r = users.get(customer_id).cloned();
             return (model, r);
         }
-        if self.cache.is_some() && !self.cache_down() {
-            let key = cache::user(&model.version, customer_id);
-            match self.cache_try(&key, CACHE_CALL_TIMEOUT).await {
-                Ok(Some(bytes)) => match UserRecord::from_bytes(&bytes) {
-                    Ok(r) if r.vector.len() == model.dim() => return (model, Some(r)),
-                    _ => tracing::warn!(customer_id, "cached customer unreadable"),
-                },
-                // The version's keys are all written before it becomes current.
-                Ok(None) => return (model, None),
-                Err(()) => {}
+        let mut put_back = false;
+        if let Some(digests) = model.user_digests() {
+            let Some(expected) = digests.get(customer_id).copied() else {
+                return (model, None);
+            };
+            if self.cache.is_some() && !self.cache_down() {
+                let key = cache::user(&self.namespace, &model.version, customer_id);
+                match self.cache_try(&key, CACHE_CALL_TIMEOUT).await {
+                    Ok(Some(bytes)) if cached::sha256(&bytes) == expected => {
+                        match UserRecord::from_bytes(&bytes) {
+                            Ok(r) if r.vector.len() == model.dim() => return (model, Some(r)),
+                            _ => tracing::warn!(key, "cached customer unreadable"),
+                        }
+                    }
+                    Ok(Some(_)) => {
+                        tracing::warn!(key, "cached customer does not match the version's digest; reading the artifact store");
+                        put_back = true;
+                    }
+                    Ok(None) => {
+                        tracing::info!(
+                            key,
+                            "customer not in the cache; reading the artifact store"
+                        );
+                        put_back = true;
+                    }
+                    Err(()) => {}
+                }
             }
         }
-        // The cache cannot say: read the whole version once.
+        let (model, record) = self.user_from_artifacts(model, customer_id).await;
+        if let (true, Some(r), Some(c)) = (put_back, &record, self.usable_cache()) {
+            let key = cache::user(&self.namespace, &model.version, customer_id);
+            let value = r.to_bytes();
+            tokio::spawn(async move {
+                if let Err(e) = c
+                    .put_many(vec![(key.clone(), value)], Some(cache::TTL_SECS))
+                    .await
+                {
+                    tracing::warn!(key, error = %e, "customer not put back in the cache");
+                }
+            });
+        }
+        (model, record)
+    }
+
+    /// Reads `model`'s version whole from the artifact store (once: a request that
+    /// finds it read meanwhile uses that) and the customer from it.
+    async fn user_from_artifacts(
+        &self,
+        model: Arc<ServingModel>,
+        customer_id: &str,
+    ) -> (Arc<ServingModel>, Option<UserRecord>) {
         let _guard = self.loading.lock().await;
         let (now, _, _) = self.snapshot();
         if let Some(now) = now.filter(|m| m.version == model.version && m.users().is_some()) {
             let r = now.users().and_then(|u| u.get(customer_id).cloned());
             return (now, r);
         }
-        match self.load_published(&model.version).await {
+        match self.load_published(&model.version, false).await {
             Ok(m) => {
                 let m = Arc::new(m);
                 {
@@ -392,6 +476,11 @@ impl ModelSource {
                 (model, None)
             }
         }
+    }
+
+    /// The cache, unless there is none or it is being left alone after a failure.
+    fn usable_cache(&self) -> Option<Arc<dyn EmbeddingCache>> {
+        self.cache.as_ref().filter(|_| !self.cache_down()).cloned()
     }
 
     fn cache_down(&self) -> bool {

@@ -1,14 +1,15 @@
 //! A version in memory, laid out for answering: the item matrix for exact top-k (for
 //! large catalogues, the vectors in half precision and their int8 copy), norms for
-//! cosine similarity, categories and popularity orders, and, when read from the
-//! artifact store, every customer.
+//! cosine similarity, categories and popularity orders, and every customer when read
+//! from the artifact store, or each customer's record digest when read from the cache.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use reco_model::topk::{dot, Bitset, HalfMatrix, ItemMatrix, QuantizedItems};
 
-use crate::bundle::{Bundle, BundleError, UserRecord, NO_CATEGORY};
+use crate::bundle::{Bundle, BundleError, Items as BundleItems, UserRecord, NO_CATEGORY};
+use crate::cached::UserDigests;
 
 /// Catalogues at least this large keep their vectors in half precision and are scanned
 /// through an int8 copy first.
@@ -53,6 +54,9 @@ pub struct ServingModel {
     user_feature_names: Vec<String>,
     user_feature_vectors: Vec<f32>,
     users: Option<HashMap<String, UserRecord>>,
+    /// When read from the cache: each customer's record digest, which a record read
+    /// from the cache must match.
+    user_digests: Option<UserDigests>,
 }
 
 impl ServingModel {
@@ -126,7 +130,20 @@ impl ServingModel {
             user_feature_names: it.user_feature_names,
             user_feature_vectors: it.user_feature_vectors,
             users: bundle.users,
+            user_digests: None,
         })
+    }
+
+    /// A version read from the cache: its items, and the digest of each customer's
+    /// cached record.
+    pub fn from_cache(
+        version: &str,
+        items: BundleItems,
+        user_digests: UserDigests,
+    ) -> Result<Self, BundleError> {
+        let mut model = Self::new(version, Bundle { items, users: None }, Source::Cache)?;
+        model.user_digests = Some(user_digests);
+        Ok(model)
     }
 
     pub fn len(&self) -> usize {
@@ -185,6 +202,12 @@ impl ServingModel {
     /// The customers, when this version was read from the artifact store.
     pub fn users(&self) -> Option<&HashMap<String, UserRecord>> {
         self.users.as_ref()
+    }
+
+    /// The digest of each customer's cached record, when this version was read from
+    /// the cache.
+    pub fn user_digests(&self) -> Option<&UserDigests> {
+        self.user_digests.as_ref()
     }
 
     pub fn category(&self, name: &str) -> Option<usize> {
@@ -263,7 +286,6 @@ impl ServingModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::Items as BundleItems;
 
     fn catalogue(n: usize, dim: usize) -> Bundle {
         let mut s = 88172645463325252u64;

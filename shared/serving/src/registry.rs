@@ -8,12 +8,15 @@
 //! - `models/<version>/manifest.json`: the [`Manifest`], with the SHA-256 of every file;
 //! - `models/<version>/model.safetensors`: the full model (training can resume from it);
 //! - `models/<version>/serving.safetensors`: the [`crate::bundle`] predict loads;
-//! - `models/<version>/report.svg`, `models/<version>/popular.json`.
+//! - `models/<version>/report.svg`, `models/<version>/popular.json`;
+//! - `models/<version>/cache.json`: the [`CacheDigest`] of the version's items part in
+//!   the cache, written when the version is published, rolled back to or warmed.
 //!
-//! Cache:
-//! - `reco:current`: the version being served;
-//! - `reco:<version>:items`: the items part of the serving bundle;
-//! - `reco:<version>:user:<customer>`: one customer's record.
+//! Cache, under the deployment's namespace (`RECO_CACHE_NAMESPACE`), versioned only:
+//! which version serves is the artifact store's pointer, never the cache's.
+//! - `reco:<namespace>:<version>:items`: the items part of the serving bundle, with
+//!   each customer's id and the SHA-256 of their record;
+//! - `reco:<namespace>:<version>:user:<customer>`: one customer's record.
 
 use std::collections::BTreeMap;
 
@@ -28,6 +31,7 @@ pub const MODEL_FILE: &str = "model.safetensors";
 pub const SERVING_FILE: &str = "serving.safetensors";
 pub const REPORT_FILE: &str = "report.svg";
 pub const POPULAR_FILE: &str = "popular.json";
+pub const CACHE_DIGEST_FILE: &str = "cache.json";
 
 /// `models/<version>/<file>`.
 pub fn file_key(version: &str, file: &str) -> String {
@@ -41,20 +45,86 @@ pub fn valid_version(version: &str) -> bool {
     reco_core::ids::model_version(version).is_ok()
 }
 
-/// Cache keys.
+/// Cache keys. `namespace` is a checked `RECO_CACHE_NAMESPACE` (no `:`), and
+/// versions are [`valid_version`]s, so two namespaces' keys never meet.
 pub mod cache {
-    /// The version being served.
-    pub const CURRENT: &str = "reco:current";
+    pub use reco_core::config::DEFAULT_CACHE_NAMESPACE as DEFAULT_NAMESPACE;
+
     /// Versioned keys live this long; a newer version replaces them before then.
     pub const TTL_SECS: u64 = 7 * 86_400;
 
-    pub fn items(version: &str) -> String {
-        format!("reco:{version}:items")
+    pub fn items(namespace: &str, version: &str) -> String {
+        format!("reco:{namespace}:{version}:items")
     }
 
-    pub fn user(version: &str, customer_id: &str) -> String {
-        format!("reco:{version}:user:{customer_id}")
+    pub fn user(namespace: &str, version: &str, customer_id: &str) -> String {
+        format!("reco:{namespace}:{version}:user:{customer_id}")
     }
+}
+
+/// `models/<version>/cache.json`: what the cache's items part of the version must be.
+/// The cache is shared and less trusted than the artifact store, so predict uses a
+/// cached items part only when it matches this digest, and a cached customer only
+/// when it matches the SHA-256 the items part lists for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheDigest {
+    /// SHA-256 (lower-case hex) of the items part.
+    pub items_sha256: String,
+    /// Its length in bytes.
+    pub items_bytes: u64,
+}
+
+impl CacheDigest {
+    pub fn of(items_part: &[u8]) -> Self {
+        CacheDigest {
+            items_sha256: sha256_hex(items_part),
+            items_bytes: items_part.len() as u64,
+        }
+    }
+
+    /// Whether `bytes` are the items part this digest describes.
+    pub fn matches(&self, bytes: &[u8]) -> bool {
+        bytes.len() as u64 == self.items_bytes && sha256_hex(bytes) == self.items_sha256
+    }
+}
+
+/// Reads `version`'s cache digest: `None` when none was recorded (a version published
+/// before digests were).
+pub async fn read_cache_digest(
+    store: &dyn ArtifactStore,
+    version: &str,
+) -> Result<Option<CacheDigest>, VersionError> {
+    if !valid_version(version) {
+        return Err(VersionError::NotAVersion(version.to_string()));
+    }
+    match store.get(&file_key(version, CACHE_DIGEST_FILE)).await? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(VersionError::CacheDigest),
+    }
+}
+
+/// Writes `version`'s cache digest (the same bytes for the same version: writing it
+/// again changes nothing).
+pub async fn write_cache_digest(
+    store: &dyn ArtifactStore,
+    version: &str,
+    digest: &CacheDigest,
+) -> Result<(), VersionError> {
+    if !valid_version(version) {
+        return Err(VersionError::NotAVersion(version.to_string()));
+    }
+    let bytes = serde_json::to_vec_pretty(digest).map_err(VersionError::CacheDigest)?;
+    store
+        .put(
+            &file_key(version, CACHE_DIGEST_FILE),
+            bytes,
+            "application/json",
+        )
+        .await?;
+    Ok(())
 }
 
 /// `models/current.json`: the published version and the ones before it.
@@ -203,6 +273,8 @@ pub enum VersionError {
     Missing(&'static str),
     #[error("the manifest: {0}")]
     Manifest(#[source] serde_json::Error),
+    #[error("the cache digest: {0}")]
+    CacheDigest(#[source] serde_json::Error),
     #[error(transparent)]
     Verify(#[from] VerifyError),
     #[error("the serving bundle: {0}")]
@@ -251,6 +323,23 @@ mod tests {
         for bad in ["", "..", "../x", "a/b", ".hidden", "a b", "v\n"] {
             assert!(!valid_version(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn cache_keys_are_namespaced_and_digests_check_length_and_hash() {
+        assert_eq!(cache::items("a", "v1"), "reco:a:v1:items");
+        assert_eq!(cache::user("b", "v1", "c:7"), "reco:b:v1:user:c:7");
+        assert_ne!(cache::items("a", "v1"), cache::items("b", "v1"));
+        let d = CacheDigest::of(b"items");
+        assert!(d.matches(b"items"));
+        assert!(!d.matches(b"itemz"));
+        let longer = CacheDigest {
+            items_bytes: 6,
+            ..d.clone()
+        };
+        assert!(!longer.matches(b"items"));
+        let round: CacheDigest = serde_json::from_slice(&serde_json::to_vec(&d).unwrap()).unwrap();
+        assert_eq!(round, d);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use reco_core::ports::AppendRequest;
-use reco_core::{AppendOutcome, SessionDoc, SessionStore, Timestamp, View};
+use reco_core::{AppendOutcome, JobLease, SessionDoc, SessionStore, Timestamp, View};
 
 use crate::support::{append_ok, views, T0};
 use crate::{run_prefix, ManualClock};
@@ -88,15 +88,19 @@ impl SessionStore for WithFault {
     ) -> Result<Vec<(String, Timestamp)>, reco_core::StoreError> {
         self.inner.inactive(shard, cutoff, limit).await
     }
+    async fn defer(&self, id: &str, at: Timestamp) -> Result<bool, reco_core::StoreError> {
+        self.inner.defer(id, at).await
+    }
 }
 
-fn deadpool(
+pub(crate) fn deadpool(
     store: Arc<dyn SessionStore>,
+    lease: &Arc<dyn JobLease>,
     warehouse: Arc<dyn reco_core::Warehouse>,
     clock: Arc<ManualClock>,
     config: &reco_core::Config,
 ) -> reco_core::Deadpool {
-    reco_core::Deadpool::new(store, warehouse, clock, config)
+    reco_core::Deadpool::new(store, Arc::clone(lease), warehouse, clock, config)
 }
 
 /// The deadpool's guarantees on any store and warehouse: a crash between the
@@ -104,6 +108,7 @@ fn deadpool(
 /// the deadpool is never lost; archived sessions carry their expiry.
 pub async fn deadpool_contract(
     store: Arc<dyn SessionStore>,
+    lease: Arc<dyn JobLease>,
     warehouse: Arc<dyn reco_core::Warehouse>,
     probe: &dyn WarehouseProbe,
 ) {
@@ -141,6 +146,7 @@ pub async fn deadpool_contract(
     });
     let report = deadpool(
         crashing,
+        &lease,
         Arc::clone(&warehouse),
         Arc::clone(&clock),
         &config,
@@ -162,6 +168,7 @@ pub async fn deadpool_contract(
     // Rerun: every session archived once, no row duplicated.
     let report = deadpool(
         Arc::clone(&store),
+        &lease,
         Arc::clone(&warehouse),
         Arc::clone(&clock),
         &config,
@@ -195,6 +202,7 @@ pub async fn deadpool_contract(
     // Nothing left to do.
     let report = deadpool(
         Arc::clone(&store),
+        &lease,
         Arc::clone(&warehouse),
         Arc::clone(&clock),
         &config,
@@ -223,9 +231,15 @@ pub async fn deadpool_contract(
             at: t2,
         },
     });
-    let report = deadpool(racing, Arc::clone(&warehouse), Arc::clone(&clock), &config)
-        .run(None)
-        .await;
+    let report = deadpool(
+        racing,
+        &lease,
+        Arc::clone(&warehouse),
+        Arc::clone(&clock),
+        &config,
+    )
+    .run(None)
+    .await;
     assert_eq!((report.archived, report.raced), (0, 1), "{report:?}");
     let doc = store.get(&sid).await.expect("read").expect("kept");
     assert!(doc.is_active, "the racing view kept the session active");
@@ -234,6 +248,7 @@ pub async fn deadpool_contract(
     clock.set(t2 + timeout_ms + 1000);
     let report = deadpool(
         Arc::clone(&store),
+        &lease,
         Arc::clone(&warehouse),
         Arc::clone(&clock),
         &config,
@@ -297,7 +312,7 @@ impl reco_core::Warehouse for SlowWarehouse {
 }
 
 /// Appends `v` to a session of the deadpool's tests, at `now`, in `shard`.
-async fn seed(
+pub(crate) async fn seed(
     store: &dyn SessionStore,
     sid: &str,
     customer: Option<&str>,
@@ -324,7 +339,7 @@ async fn seed(
     assert_eq!(out, AppendOutcome::Appended);
 }
 
-async fn is_active(store: &dyn SessionStore, sid: &str) -> bool {
+pub(crate) async fn is_active(store: &dyn SessionStore, sid: &str) -> bool {
     store.get(sid).await.expect("read").expect("kept").is_active
 }
 
@@ -343,6 +358,7 @@ fn ids_in_shard(prefix: &str, shards: u32, shard: u32, n: usize) -> Vec<String> 
 /// run neither retries it nor stalls.
 pub async fn deadpool_quarantines_what_the_warehouse_refuses(
     store: Arc<dyn SessionStore>,
+    lease: Arc<dyn JobLease>,
     warehouse: Arc<dyn reco_core::Warehouse>,
 ) {
     let prefix = run_prefix();
@@ -357,7 +373,7 @@ pub async fn deadpool_quarantines_what_the_warehouse_refuses(
         seed(store.as_ref(), sid, customer, &views(sid, 2, T0), T0, 0).await;
     }
     let clock = ManualClock::at(T0 + config.session_timeout_secs as i64 * 1000 + 1000);
-    let dp = deadpool(Arc::clone(&store), warehouse, clock, &config);
+    let dp = deadpool(Arc::clone(&store), &lease, warehouse, clock, &config);
     let report = dp.run(None).await;
     assert_eq!(
         (report.archived, report.quarantined, report.failed),
@@ -380,6 +396,7 @@ pub async fn deadpool_quarantines_what_the_warehouse_refuses(
 /// Sessions indexed under a larger shard count than the current one are found too.
 pub async fn deadpool_reaches_every_shard(
     store: Arc<dyn SessionStore>,
+    lease: Arc<dyn JobLease>,
     warehouse: Arc<dyn reco_core::Warehouse>,
 ) {
     let prefix = run_prefix();
@@ -402,7 +419,13 @@ pub async fn deadpool_reaches_every_shard(
         inner: Arc::clone(&warehouse),
         delay: std::time::Duration::from_millis(1500),
     });
-    let dp = deadpool(Arc::clone(&store), slow, Arc::clone(&clock), &config);
+    let dp = deadpool(
+        Arc::clone(&store),
+        &lease,
+        slow,
+        Arc::clone(&clock),
+        &config,
+    );
     let mut reached = false;
     for run in 0..8 {
         // Room for the deadline margin (5 s) and one batch.
@@ -430,7 +453,7 @@ pub async fn deadpool_reaches_every_shard(
         active_shards: 4,
         ..config
     };
-    let dp = deadpool(Arc::clone(&store), warehouse, clock, &fewer);
+    let dp = deadpool(Arc::clone(&store), &lease, warehouse, clock, &fewer);
     let report = dp.run(None).await;
     assert!(report.archived > 0, "{report:?}");
     for sid in &last_shard {

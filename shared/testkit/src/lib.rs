@@ -15,6 +15,7 @@ pub mod deadpool_contract;
 pub mod events;
 pub mod fixture;
 pub mod iam;
+pub mod lease_contract;
 pub mod services;
 pub mod session_contract;
 pub mod shop;
@@ -26,6 +27,7 @@ pub use deadpool_contract::{
     deadpool_contract, deadpool_quarantines_what_the_warehouse_refuses,
     deadpool_reaches_every_shard, WarehouseProbe,
 };
+pub use lease_contract::deadpool_runs_one_at_a_time;
 pub use services::{run_prefix, service_env};
 pub use session_contract::{archive_rules, customer_rules, session_store_contract};
 pub use warehouse_contract::{

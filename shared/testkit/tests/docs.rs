@@ -1,6 +1,7 @@
 //! The README says what there is: its table of resources lists every resource of
 //! template.yaml (and nothing else), every parameter of the template is named, and its
-//! table of environment variables lists exactly what `Config` reads.
+//! table of environment variables lists exactly what `Config` reads; and docs/cost.md is
+//! what `scripts/cost` makes of template.yaml and docs/cost-units.json.
 
 use std::collections::BTreeSet;
 
@@ -75,4 +76,88 @@ fn the_variables_table_lists_what_config_reads() {
         .map(|v| v.to_string())
         .collect();
     assert_eq!(listed, read);
+}
+
+/// The tools virtualenv's python (scripts/setup makes it, with PyYAML): `$VENV`, else
+/// `$RECO_TOOLS_DIR/venv`, else `~/.cache/reco/tools/venv`, as the scripts find it.
+fn tools_python() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    let venv = std::env::var_os("VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("RECO_TOOLS_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+                        .join(".cache/reco/tools")
+                })
+                .join("venv")
+        });
+    let python = venv.join("bin/python");
+    assert!(
+        python.is_file(),
+        "no python at {}: scripts/cost needs the tools virtualenv (PyYAML); create it with \
+         `ROOT=$PWD bash -c 'source scripts/setup'` or run scripts/test",
+        python.display()
+    );
+    python
+}
+
+/// docs/cost.md is what scripts/cost makes of template.yaml and docs/cost-units.json
+/// (and the README quotes its headline figures): a change to a billed resource, or to a
+/// price or a measured input, must come with the regenerated document.
+#[test]
+fn the_cost_document_is_what_the_template_gives() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let python = tools_python();
+    let out = std::process::Command::new(&python)
+        .arg("scripts/cost")
+        .arg("--check")
+        .current_dir(root)
+        .output()
+        .unwrap_or_else(|e| panic!("running {} scripts/cost --check: {e}", python.display()));
+    assert!(
+        out.status.success(),
+        "scripts/cost --check failed (run scripts/cost and commit docs/cost.md):\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// README's checklist of a new account's defaults holds for template.yaml: no function
+/// reserves or provisions concurrency (a new account has 10 in all, and Lambda keeps 10
+/// unreserved), and none asks for more than 3008 MB.
+#[test]
+fn the_template_fits_a_new_accounts_lambda_defaults() {
+    let template = reco_testkit::iam::template();
+    let globals = &template["Globals"]["Function"];
+    for key in [
+        "ReservedConcurrentExecutions",
+        "ProvisionedConcurrencyConfig",
+    ] {
+        assert!(globals[key].is_null(), "Globals.Function sets {key}");
+    }
+    let default_memory = globals["MemorySize"].as_u64().unwrap_or(128);
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    let mut functions = 0;
+    for (name, resource) in resources {
+        let kind = resource["Type"].as_str().unwrap_or_default();
+        if !matches!(kind, "AWS::Serverless::Function" | "AWS::Lambda::Function") {
+            continue;
+        }
+        functions += 1;
+        let properties = &resource["Properties"];
+        for key in [
+            "ReservedConcurrentExecutions",
+            "ProvisionedConcurrencyConfig",
+        ] {
+            assert!(properties[key].is_null(), "{name:?} sets {key}");
+        }
+        let memory = properties["MemorySize"].as_u64().unwrap_or(default_memory);
+        assert!(
+            memory <= 3008,
+            "{name:?}: {memory} MB, above a new account's 3008 MB"
+        );
+    }
+    assert!(functions >= 5, "{functions} functions");
 }

@@ -4,6 +4,10 @@
 //! unmodified `aws-sdk-rdsdata` client works against it through
 //! `AWS_ENDPOINT_URL_RDS_DATA`. Signatures and ARNs are accepted, not checked; the
 //! `database` member picks the PostgreSQL database.
+//!
+//! Like a paused Aurora Serverless v2 cluster, it can answer the first N calls with
+//! `DatabaseResumingException` ([`Emulator::answer_resuming`], `--resuming-calls N`),
+//! so that clients' waiting for a resume can be tested.
 
 mod bind;
 mod error;
@@ -14,6 +18,7 @@ use bind::bind;
 pub use error::ApiError;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,6 +51,8 @@ pub struct Emulator {
     default_db: String,
     pools: std::sync::Mutex<HashMap<String, Vec<Client>>>,
     transactions: std::sync::Mutex<HashMap<String, Transaction>>,
+    /// Calls still to be answered with `DatabaseResumingException`.
+    resuming: AtomicU32,
 }
 
 impl Emulator {
@@ -60,6 +67,7 @@ impl Emulator {
             default_db,
             pools: std::sync::Mutex::new(HashMap::new()),
             transactions: std::sync::Mutex::new(HashMap::new()),
+            resuming: AtomicU32::new(0),
         }))
     }
 
@@ -138,6 +146,24 @@ impl Emulator {
             .ok_or_else(|| ApiError::transaction_not_found(id))
     }
 
+    /// Answers the next `calls` calls, whatever they are, with
+    /// `DatabaseResumingException`, as a cluster resuming from auto-pause does.
+    pub fn answer_resuming(&self, calls: u32) {
+        self.resuming.store(calls, Ordering::SeqCst);
+    }
+
+    /// Calls still to be answered as resuming.
+    pub fn resuming_calls_left(&self) -> u32 {
+        self.resuming.load(Ordering::SeqCst)
+    }
+
+    /// Takes one of the calls to answer as resuming, if any is left.
+    fn take_resuming(&self) -> bool {
+        self.resuming
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
     /// Rolls back transactions idle for longer than `TRANSACTION_IDLE`.
     pub fn expire_idle(&self) {
         if let Ok(mut txs) = self.transactions.lock() {
@@ -154,7 +180,30 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
         .route("/BeginTransaction", post(begin))
         .route("/CommitTransaction", post(commit))
         .route("/RollbackTransaction", post(rollback))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&emulator),
+            resuming,
+        ))
         .with_state(emulator)
+}
+
+/// Answers a call as a resuming cluster does while the emulator is told to.
+async fn resuming(
+    State(em): State<Arc<Emulator>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if em.take_resuming() {
+        return ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "DatabaseResumingException",
+            message: "The Aurora DB instance is resuming after being auto-paused. \
+                      Please wait a few seconds and try again."
+                .into(),
+        }
+        .into_response();
+    }
+    next.run(request).await
 }
 
 fn parse(body: &Bytes) -> Result<Map<String, Value>, ApiError> {

@@ -16,7 +16,7 @@ async fn main() -> ExitCode {
             .cloned()
     };
     let (Some(listen), Some(postgres)) = (get("--listen"), get("--postgres")) else {
-        eprintln!("usage: rdsdata-emulator --listen 127.0.0.1:PORT --postgres postgres://USER@HOST:PORT/DB");
+        eprintln!("usage: rdsdata-emulator --listen 127.0.0.1:PORT --postgres postgres://USER@HOST:PORT/DB [--resuming-calls N]");
         return ExitCode::from(2);
     };
     let emulator = match rdsdata_emulator::Emulator::new(&postgres) {
@@ -26,6 +26,15 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(n) = get("--resuming-calls") {
+        match n.parse() {
+            Ok(n) => emulator.answer_resuming(n),
+            Err(_) => {
+                eprintln!("error: --resuming-calls {n}: not a count");
+                return ExitCode::from(2);
+            }
+        }
+    }
     // A test tool with no authentication: never beyond this machine.
     let listen = match rdsdata_emulator::loopback_only(&listen) {
         Ok(addr) => addr,

@@ -19,6 +19,7 @@ use reco_serving::registry::{self, Baseline, Compared, Counts, Manifest, Pointer
 
 pub const NOW_MS: i64 = 1_800_000_000_000;
 pub const SECRET: &str = "0123456789abcdef0123456789abcdef";
+pub const ADMIN_SECRET: &str = "fedcba9876543210fedcba9876543210";
 
 /// Answers every append with one fixed outcome, and `get` with `doc`.
 pub struct Scripted {
@@ -61,6 +62,9 @@ impl SessionStore for Scripted {
         _: usize,
     ) -> Result<Vec<(String, Timestamp)>, StoreError> {
         Ok(Vec::new())
+    }
+    async fn defer(&self, _: &str, _: Timestamp) -> Result<bool, StoreError> {
+        Ok(false)
     }
 }
 
@@ -191,9 +195,16 @@ pub fn key() -> TokenKeys {
     TokenKeys::new(SECRET).expect("key")
 }
 
-/// A token for session `sid` (and customer `cid`), an admin token when `adm`.
+/// The operator's key, of its own.
+pub fn admin_key() -> TokenKeys {
+    TokenKeys::new(ADMIN_SECRET).expect("admin key")
+}
+
+/// A token for session `sid` (and customer `cid`); an admin token, signed with the
+/// admin key, when `adm`.
 pub fn sign(sid: &str, cid: Option<&str>, adm: bool) -> String {
-    key().sign(&TokenClaims {
+    let key = if adm { admin_key() } else { key() };
+    key.sign(&TokenClaims {
         sid: sid.into(),
         cid: cid.map(str::to_string),
         iat: NOW_MS / 1000,

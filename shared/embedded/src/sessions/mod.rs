@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 mod append;
+mod expire;
 mod migrate;
 mod views;
 
@@ -23,6 +24,13 @@ use reco_core::{
 use rusqlite::{params, Connection, OptionalExtension};
 
 use append::{write_queued, Answer, AppendJob};
+pub use expire::EXPIRED_BATCH;
+
+/// The version of the layout below (tables, columns, and how rows encode views) that
+/// this build writes, recorded in the file's `user_version`. A file recording a newer
+/// one is refused. Raise it by one with every change to that layout (and migrate the
+/// older layouts in `init`).
+pub const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS session_docs (
@@ -44,6 +52,10 @@ CREATE TABLE IF NOT EXISTS session_docs (
 -- append changes the session's own row and nothing else.
 CREATE INDEX IF NOT EXISTS session_docs_shard
     ON session_docs (active_shard) WHERE active_shard IS NOT NULL;
+-- Archived sessions by expiry, for deleting those past it (expire.rs). Appends leave
+-- expires_at alone, so they never change this index.
+CREATE INDEX IF NOT EXISTS session_docs_expiry
+    ON session_docs (expires_at) WHERE expires_at IS NOT NULL;
 -- A session's older views, in chunks of lines (see views.rs); its newest views are
 -- in its row's recent column.
 CREATE TABLE IF NOT EXISTS session_doc_view_chunks (
@@ -224,7 +236,7 @@ impl SqliteSessionStore {
     /// Opens (creating if needed) the database file.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(db_error)?;
-        let store = Self::init(conn)?;
+        let store = Self::init(conn, &crate::schema::file_name(path))?;
         // Checkpoints run beside the writer rather than inside its commits: a
         // checkpoint in the commit that crosses the WAL's threshold would hold every
         // queued append for as long as it copies pages back. A passive checkpoint from
@@ -247,14 +259,21 @@ impl SqliteSessionStore {
 
     /// A private in-memory store.
     pub fn in_memory() -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory().map_err(db_error)?)
+        Self::init(Connection::open_in_memory().map_err(db_error)?, ":memory:")
     }
 
-    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+    /// Readies the database `file` on `conn`: refuses it if a newer build wrote it,
+    /// else creates or migrates its tables and records [`SCHEMA_VERSION`].
+    fn init(mut conn: Connection, file: &str) -> Result<Self, StoreError> {
         // Room for every statement of the store (the default holds 16).
         conn.set_prepared_statement_cache_capacity(64);
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db_error)?;
+        // Before anything is written: an older layout's writes would lose a newer
+        // layout's data.
+        if let Some(newer) = crate::schema::newer(&conn, file, SCHEMA_VERSION).map_err(db_error)? {
+            return Err(StoreError::Other(newer.to_string()));
+        }
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db_error)?;
         // In WAL mode, NORMAL keeps every acknowledged append across a crash of the
@@ -300,6 +319,7 @@ impl SqliteSessionStore {
             }
         }
         migrate::views_into_chunks(&mut conn).map_err(db_error)?;
+        crate::schema::record(&conn, SCHEMA_VERSION).map_err(db_error)?;
         Ok(SqliteSessionStore {
             conn: Arc::new(Mutex::new(conn)),
             pending: Arc::new(Mutex::new(Vec::new())),
@@ -307,7 +327,7 @@ impl SqliteSessionStore {
         })
     }
 
-    async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(crate) async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -429,6 +449,12 @@ impl SessionStore for SqliteSessionStore {
             rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
         })
         .await
+    }
+
+    /// The SQLite index holds `last_update` itself (an index entry costs nothing more
+    /// here), so [`SessionStore::inactive`] never offers a session still in use.
+    async fn defer(&self, _session_id: &str, _check_at: Timestamp) -> Result<bool, StoreError> {
+        Ok(false)
     }
 }
 

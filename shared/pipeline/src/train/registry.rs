@@ -1,10 +1,12 @@
 //! Published versions in the artifact store, in the layout `reco_serving::registry`
-//! defines: load and verify a version, publish it, roll back.
+//! defines: load and verify a version, publish it, roll back. Publishing and rolling
+//! back record the version's cache digest before moving the pointer.
 
 use reco_core::{ArtifactStore, Timestamp};
 use reco_model::artifact::{self, Catalog};
 use reco_model::Model;
-use reco_serving::registry::{self, Manifest, Pointer, CURRENT_KEY, MODEL_FILE};
+use reco_serving::loader;
+use reco_serving::registry::{self, CacheDigest, Manifest, Pointer, CURRENT_KEY, MODEL_FILE};
 
 use super::TrainError;
 
@@ -40,14 +42,29 @@ pub async fn current_pointer(store: &dyn ArtifactStore) -> Result<Option<Pointer
     Ok(registry::read_pointer(store).await?)
 }
 
-/// Publishes `version` (already written): verifies it loads, then writes the pointer
-/// in one put. The pointer keeps the versions before it for rollback.
+/// Writes `models/<version>/cache.json`, the digest of the version's items part in
+/// the serving cache, from its verified serving bundle.
+async fn record_cache_digest(store: &dyn ArtifactStore, version: &str) -> Result<(), TrainError> {
+    let unusable = |reason| TrainError::unusable(version, reason);
+    let bundle = loader::read_version(store, version)
+        .await
+        .map_err(unusable)?;
+    let digest = CacheDigest::of(&bundle.cache_parts()?.items);
+    registry::write_cache_digest(store, version, &digest)
+        .await
+        .map_err(unusable)
+}
+
+/// Publishes `version` (already written): verifies it loads, records its cache
+/// digest, then writes the pointer in one put. The pointer keeps the versions before
+/// it for rollback.
 pub async fn publish(
     store: &dyn ArtifactStore,
     version: &str,
     now: Timestamp,
 ) -> Result<Pointer, TrainError> {
     load_version(store, version).await?;
+    record_cache_digest(store, version).await?;
     let mut previous = Vec::new();
     if let Some(current) = current_pointer(store).await? {
         if current.version != version {
@@ -96,6 +113,7 @@ pub async fn rollback(
             .ok_or(TrainError::NoEarlierVersion)?,
     };
     load_version(store, &target).await?;
+    record_cache_digest(store, &target).await?;
     let pointer = reco_serving::registry::rolled_back(current, &target, rfc3339(now));
     put_pointer(store, &pointer).await?;
     Ok(pointer)
