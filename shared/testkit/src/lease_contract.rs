@@ -29,20 +29,17 @@ pub async fn deadpool_runs_one_at_a_time(
         seed(store.as_ref(), sid, None, &views(sid, 2, T0), T0, 0).await;
     }
     let clock = ManualClock::at(T0 + timeout_ms + 1000);
-    let a = deadpool(
-        Arc::clone(&store),
-        &lease,
-        Arc::clone(&warehouse),
-        Arc::clone(&clock),
-        &config,
-    );
-    let b = deadpool(
-        Arc::clone(&store),
-        &lease,
-        Arc::clone(&warehouse),
-        Arc::clone(&clock),
-        &config,
-    );
+    // A deadpool on this store, as another Lambda instance would build it.
+    let instance = || {
+        deadpool(
+            Arc::clone(&store),
+            &lease,
+            Arc::clone(&warehouse),
+            Arc::clone(&clock),
+            &config,
+        )
+    };
+    let (a, b) = (instance(), instance());
     let (ra, rb) = tokio::join!(a.run(None), b.run(None));
     assert!(
         ra.lease_busy != rb.lease_busy,
@@ -78,27 +75,11 @@ pub async fn deadpool_runs_one_at_a_time(
         .await
         .expect("lease");
     assert!(held, "the lease was free");
-    let report = deadpool(
-        Arc::clone(&store),
-        &lease,
-        Arc::clone(&warehouse),
-        Arc::clone(&clock),
-        &config,
-    )
-    .run(None)
-    .await;
+    let report = instance().run(None).await;
     assert!(report.lease_busy, "{report:?}");
     assert!(is_active(store.as_ref(), &sid).await);
     clock.set(t2 + 60_001);
-    let report = deadpool(
-        Arc::clone(&store),
-        &lease,
-        Arc::clone(&warehouse),
-        Arc::clone(&clock),
-        &config,
-    )
-    .run(None)
-    .await;
+    let report = instance().run(None).await;
     assert!(
         !report.lease_busy,
         "the dead run's lease expired: {report:?}"
@@ -113,15 +94,7 @@ pub async fn deadpool_runs_one_at_a_time(
     let t4 = t3 + timeout_ms;
     seed(store.as_ref(), &sid, None, &views("second", 1, t4), t4, 0).await;
     clock.set(t4 + timeout_ms / 2);
-    let report = deadpool(
-        Arc::clone(&store),
-        &lease,
-        Arc::clone(&warehouse),
-        Arc::clone(&clock),
-        &config,
-    )
-    .run(None)
-    .await;
+    let report = instance().run(None).await;
     assert_eq!((report.archived, report.failed), (0, 0), "{report:?}");
     assert!(report.deferred <= 1, "{report:?}");
     assert!(
@@ -129,27 +102,11 @@ pub async fn deadpool_runs_one_at_a_time(
         "in use: not archived"
     );
     // ... a second look finds nothing to move ...
-    let report = deadpool(
-        Arc::clone(&store),
-        &lease,
-        Arc::clone(&warehouse),
-        Arc::clone(&clock),
-        &config,
-    )
-    .run(None)
-    .await;
+    let report = instance().run(None).await;
     assert_eq!((report.archived, report.deferred), (0, 0), "{report:?}");
     // ... and it is archived, both views, once idle.
     clock.set(t4 + timeout_ms + 1000);
-    let report = deadpool(
-        Arc::clone(&store),
-        &lease,
-        warehouse,
-        Arc::clone(&clock),
-        &config,
-    )
-    .run(None)
-    .await;
+    let report = instance().run(None).await;
     assert_eq!(report.archived, 1, "{report:?}");
     let doc = store.get(&sid).await.expect("read").expect("kept");
     assert!(!doc.is_active);
