@@ -102,16 +102,7 @@ async fn a_ten_view_session_costs_at_most_1_2_write_units_per_view() {
     assert_eq!(sid.len(), 40);
     let mut views_only = Tally::default();
     for i in 0..10 {
-        let at = T0 + i as i64 * VIEW_GAP_MS;
-        let views = [View {
-            item_id: id40("item", i),
-            viewed_at: Timestamp(at),
-            recommendation_id: None,
-        }];
-        let before = raw(&client, &table, &sid).await;
-        append(&store, &sid, &views, &[], at).await;
-        let after = raw(&client, &table, &sid).await;
-        views_only.add(before.as_ref(), after.as_ref());
+        view(&store, &client, &table, &sid, i, &mut views_only).await;
     }
     let per_view = f64::from(views_only.table + views_only.index) / 10.0;
     let if_last_update = f64::from(views_only.table + views_only.index_if_last_update) / 10.0;
@@ -149,15 +140,7 @@ async fn a_ten_view_session_costs_at_most_1_2_write_units_per_view() {
     let mut impressions = Tally::default();
     for i in 0..10 {
         let at = T0 + i as i64 * VIEW_GAP_MS;
-        let views = [View {
-            item_id: id40("item", i),
-            viewed_at: Timestamp(at),
-            recommendation_id: None,
-        }];
-        let before = raw(&client, &table, &sid2).await;
-        append(&store, &sid2, &views, &[], at).await;
-        let after = raw(&client, &table, &sid2).await;
-        mixed_views.add(before.as_ref(), after.as_ref());
+        let after = view(&store, &client, &table, &sid2, i, &mut mixed_views).await;
         let shown = [Impression {
             recommendation_id: format!("{:032x}", i + 1),
             model_version: "20261207T000000Z-0123abcd".into(),
@@ -192,6 +175,29 @@ async fn a_ten_view_session_costs_at_most_1_2_write_units_per_view() {
              {measured}: update the file and run scripts/cost"
         );
     }
+}
+
+/// Records the `i`-th view of the measured sessions (a 40-byte item id, at
+/// `T0 + i` gaps) in `sid`, tallies what it cost, and returns the item after it.
+async fn view(
+    store: &DynamoSessionStore,
+    client: &Client,
+    table: &str,
+    sid: &str,
+    i: usize,
+    tally: &mut Tally,
+) -> Option<Item> {
+    let at = T0 + i as i64 * VIEW_GAP_MS;
+    let views = [View {
+        item_id: id40("item", i),
+        viewed_at: Timestamp(at),
+        recommendation_id: None,
+    }];
+    let before = raw(client, table, sid).await;
+    append(store, sid, &views, &[], at).await;
+    let after = raw(client, table, sid).await;
+    tally.add(before.as_ref(), after.as_ref());
+    after
 }
 
 async fn append(
