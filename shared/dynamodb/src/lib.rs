@@ -56,8 +56,10 @@ pub mod iam {
 pub const ACTIVE_INDEX: &str = "active-by-idle-check";
 /// The index's sort key (also in template.yaml).
 pub const IDLE_CHECK: &str = "idle_check";
-/// Key of a lease item: `#lease#` and the lease's name.
-const LEASE_KEY_PREFIX: &str = "#lease#";
+/// Key of the lease item of `name`: `#lease#` and the name (session ids hold no `#`).
+fn lease_key(name: &str) -> AttributeValue {
+    AttributeValue::S(format!("#lease#{name}"))
+}
 /// The TTL attribute (also in template.yaml).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
@@ -360,10 +362,7 @@ impl JobLease for DynamoSessionStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key(
-                "session_id",
-                AttributeValue::S(format!("{LEASE_KEY_PREFIX}{name}")),
-            )
+            .key("session_id", lease_key(name))
             .update_expression("SET lease_owner = :owner, lease_until = :until")
             .condition_expression(
                 "attribute_not_exists(session_id) OR lease_owner = :owner OR lease_until < :now",
@@ -381,10 +380,7 @@ impl JobLease for DynamoSessionStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key(
-                "session_id",
-                AttributeValue::S(format!("{LEASE_KEY_PREFIX}{name}")),
-            )
+            .key("session_id", lease_key(name))
             .update_expression("SET lease_until = :zero")
             .condition_expression("lease_owner = :owner")
             .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))

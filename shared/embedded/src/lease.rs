@@ -1,17 +1,12 @@
-//! Job leases on SQLite, in the session store's database: `reco serve` and a
-//! `reco deadpool` started beside it on the same folder take turns.
+//! Job leases on SQLite, in the session store's table `job_leases` (created with the
+//! store's schema): `reco serve` and a `reco deadpool` started beside it on the same
+//! folder take turns.
 
 use async_trait::async_trait;
 use reco_core::{JobLease, StoreError, Timestamp};
 use rusqlite::params;
 
 use crate::SqliteSessionStore;
-
-const TABLE: &str = "CREATE TABLE IF NOT EXISTS job_leases (
-    name  TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    until INTEGER NOT NULL
-)";
 
 fn db_error(e: rusqlite::Error) -> StoreError {
     StoreError::Other(format!("lease: {e}"))
@@ -28,7 +23,6 @@ impl JobLease for SqliteSessionStore {
     ) -> Result<bool, StoreError> {
         let (name, owner) = (name.to_string(), owner.to_string());
         self.with_conn(move |conn| {
-            conn.execute_batch(TABLE).map_err(db_error)?;
             // One statement: the row is taken only if free, expired or already ours.
             let changed = conn
                 .execute(
@@ -46,7 +40,6 @@ impl JobLease for SqliteSessionStore {
     async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
         let (name, owner) = (name.to_string(), owner.to_string());
         self.with_conn(move |conn| {
-            conn.execute_batch(TABLE).map_err(db_error)?;
             conn.execute(
                 "UPDATE job_leases SET until = 0 WHERE name = ?1 AND owner = ?2",
                 params![name, owner],

@@ -81,6 +81,13 @@ CREATE TABLE IF NOT EXISTS session_doc_impressions (
     shown_at          INTEGER NOT NULL,
     PRIMARY KEY (session_id, seq)
 );
+-- Job leases (lease.rs): who holds each, until when (epoch ms). A binary that knows no
+-- lease leaves the table alone.
+CREATE TABLE IF NOT EXISTS job_leases (
+    name  TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until INTEGER NOT NULL
+);
 ";
 
 #[derive(Clone)]
