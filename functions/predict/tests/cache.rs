@@ -33,32 +33,17 @@ struct Stack {
 
 impl Stack {
     async fn new() -> Stack {
-        service_env("AWS_ENDPOINT_URL_DYNAMODB", "moto server (DynamoDB)");
-        service_env("AWS_ENDPOINT_URL_S3", "moto server (S3)");
         let redis_url = service_env("RECO_TEST_REDIS_URL", "Redis");
-        let aws = aws_config::load_from_env().await;
-        let prefix = run_prefix();
-        let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-        let table = format!("cache-{prefix}");
-        reco_dynamodb::create_sessions_table(&dynamodb, &table)
-            .await
-            .expect("table");
-        let s3 = reco_s3::client(&aws, true);
-        let bucket = format!("cache-{prefix}");
-        s3.create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .expect("bucket");
+        let (dynamodb, table, artifacts) = common::moto_storage("cache").await;
         Stack {
             config: Config {
                 sessions_table: table,
                 model_refresh_secs: 0,
-                cache_namespace: prefix,
+                cache_namespace: run_prefix(),
                 ..Config::default()
             },
             dynamodb,
-            artifacts: Arc::new(reco_s3::S3ArtifactStore::new(s3, bucket, "")),
+            artifacts,
             redis_url,
         }
     }

@@ -8,9 +8,8 @@ use std::sync::Arc;
 use lambda_http::Body;
 use reco_core::ports::AppendRequest;
 use reco_core::{Config, SessionStore, SystemClock, TokenKeys, View};
-use reco_dynamodb::{create_sessions_table, DynamoSessionStore};
+use reco_dynamodb::DynamoSessionStore;
 use reco_pipeline::train::{Pipeline, TrainOptions};
-use reco_testkit::{run_prefix, service_env};
 
 mod common;
 
@@ -51,34 +50,14 @@ fn dev_secret() -> String {
 
 #[tokio::test]
 async fn every_event_gets_its_expected_answer() {
-    service_env("AWS_ENDPOINT_URL_DYNAMODB", "moto server (DynamoDB)");
-    service_env("AWS_ENDPOINT_URL_S3", "moto server (S3)");
-    let aws = aws_config::load_from_env().await;
-    let prefix = run_prefix();
-    let client = aws_sdk_dynamodb::Client::new(&aws);
-    let table = format!("predict-events-{prefix}");
-    create_sessions_table(&client, &table).await.expect("table");
+    // A model of the generated shop, and a deployment with nothing published.
+    let (client, table, models) = common::moto_storage("predict-events").await;
+    let (_, _, empty) = common::moto_storage("predict-empty").await;
+    let stores = [models, empty];
     let config = Config {
         sessions_table: table.clone(),
         ..Config::default()
     };
-
-    // A model of the generated shop, and a bucket with nothing in it.
-    let s3 = reco_s3::client(&aws, true);
-    let mut stores = Vec::new();
-    for name in ["models", "empty"] {
-        let bucket = format!("predict-{name}-{prefix}");
-        s3.create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .expect("bucket");
-        stores.push(Arc::new(reco_s3::S3ArtifactStore::new(
-            s3.clone(),
-            bucket,
-            "",
-        )));
-    }
     let dir = tempfile::tempdir().expect("temp dir");
     let warehouse = common::shop_warehouse(dir.path(), Default::default()).await;
     let options = TrainOptions {

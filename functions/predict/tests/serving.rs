@@ -17,7 +17,7 @@ use reco_pipeline::dataset::Features;
 use reco_pipeline::train::{Pipeline, TrainOptions};
 use reco_serving::model::Source;
 use reco_serving::registry;
-use reco_testkit::{run_prefix, service_env};
+
 use serde_json::Value;
 
 mod common;
@@ -161,24 +161,7 @@ fn loaded_source(api: &Api) -> Option<(String, Source, bool)> {
 
 #[tokio::test]
 async fn every_strategy_and_failure_on_real_services() {
-    service_env("AWS_ENDPOINT_URL_DYNAMODB", "moto server (DynamoDB)");
-    service_env("AWS_ENDPOINT_URL_S3", "moto server (S3)");
-    let aws = aws_config::load_from_env().await;
-    let prefix = run_prefix();
-
-    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-    let table = format!("predict-{prefix}");
-    reco_dynamodb::create_sessions_table(&dynamodb, &table)
-        .await
-        .expect("table");
-    let s3 = reco_s3::client(&aws, true);
-    let bucket = format!("predict-{prefix}");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("bucket");
-    let artifacts = Arc::new(reco_s3::S3ArtifactStore::new(s3, bucket, ""));
+    let (dynamodb, table, artifacts) = common::moto_storage("predict").await;
     let setup = Setup {
         config: Config {
             sessions_table: table,

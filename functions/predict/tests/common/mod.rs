@@ -24,3 +24,30 @@ pub async fn shop_warehouse(dir: &Path, extra: ImportBatch) -> SqliteWarehouse {
         .expect("loaded");
     warehouse
 }
+
+/// A deployment's storage on moto server: a fresh sessions table and artifact bucket,
+/// both named `<kind>-<run prefix>`, with the DynamoDB client.
+pub async fn moto_storage(
+    kind: &str,
+) -> (
+    aws_sdk_dynamodb::Client,
+    String,
+    std::sync::Arc<reco_s3::S3ArtifactStore>,
+) {
+    reco_testkit::service_env("AWS_ENDPOINT_URL_DYNAMODB", "moto server (DynamoDB)");
+    reco_testkit::service_env("AWS_ENDPOINT_URL_S3", "moto server (S3)");
+    let aws = aws_config::load_from_env().await;
+    let name = format!("{kind}-{}", reco_testkit::run_prefix());
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    reco_dynamodb::create_sessions_table(&dynamodb, &name)
+        .await
+        .expect("table");
+    let s3 = reco_s3::client(&aws, true);
+    s3.create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("bucket");
+    let artifacts = std::sync::Arc::new(reco_s3::S3ArtifactStore::new(s3, name.clone(), ""));
+    (dynamodb, name, artifacts)
+}
