@@ -8,6 +8,14 @@ use rusqlite::params;
 
 use crate::SqliteSessionStore;
 
+/// Who holds each lease, until when (epoch ms); created with the session store's
+/// tables. A binary that knows no lease leaves the table alone.
+pub(crate) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS job_leases (
+    name  TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until INTEGER NOT NULL
+)";
+
 fn db_error(e: rusqlite::Error) -> StoreError {
     StoreError::Other(format!("lease: {e}"))
 }

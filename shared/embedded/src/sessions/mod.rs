@@ -81,13 +81,6 @@ CREATE TABLE IF NOT EXISTS session_doc_impressions (
     shown_at          INTEGER NOT NULL,
     PRIMARY KEY (session_id, seq)
 );
--- Job leases (lease.rs): who holds each, until when (epoch ms). A binary that knows no
--- lease leaves the table alone.
-CREATE TABLE IF NOT EXISTS job_leases (
-    name  TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    until INTEGER NOT NULL
-);
 ";
 
 #[derive(Clone)]
@@ -295,6 +288,7 @@ impl SqliteSessionStore {
         conn.pragma_update(None, "cache_size", -32_768)
             .map_err(db_error)?;
         conn.execute_batch(SCHEMA).map_err(db_error)?;
+        conn.execute_batch(crate::lease::SCHEMA).map_err(db_error)?;
         // Columns added after the first release, for data folders made before them.
         for (table, column, definition) in [
             ("session_docs", "byte_count", "INTEGER NOT NULL DEFAULT 0"),
