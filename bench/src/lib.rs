@@ -1,6 +1,8 @@
 //! Loading MovieLens-format splits the way `lightfm_ua.py` does: the universe is the
 //! sorted distinct user and item ids of both files, positives are ratings >= 4.
 
+pub mod sessions;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 

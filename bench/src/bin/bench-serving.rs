@@ -49,6 +49,7 @@ fn main() {
             popularity: (0..items).map(|_| (unit() + 0.5) * 100.0).collect(),
             user_feature_names: Vec::new(),
             user_feature_vectors: Vec::new(),
+            session: None,
         },
         users: Some(
             (0..users)

@@ -312,8 +312,9 @@ pub trait Warehouse: Send + Sync {
     /// by another client, which may outlive that client's call).
     async fn refresh_in_progress(&self) -> Result<bool, WarehouseError>;
 
-    /// The training set: interactions (from the view, or its materialized variant)
-    /// and the user and item features.
+    /// The training set: interactions (from the view, or its materialized variant),
+    /// the user and item features, and the newest archived sessions as ordered view
+    /// sequences (`training_sessions`).
     async fn training_set(
         &self,
         materialized: bool,

@@ -75,12 +75,46 @@ pub struct FeatureRow {
     pub weight: f64,
 }
 
+/// One archived session's views in order, as training reads them (`training_sessions`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionSequence {
+    pub session_id: String,
+    /// The viewed items, by the views' `seq`.
+    pub items: Vec<String>,
+}
+
+/// The newest archived sessions training reads as sequences.
+pub const MAX_TRAINING_SESSIONS: usize = 500_000;
+
+/// Groups `(session_id, item_id)` view rows, ordered by session and then by `seq`, into
+/// one sequence per session, in the order the sessions first appear.
+pub fn session_sequences<I>(views: I) -> Vec<SessionSequence>
+where
+    I: IntoIterator<Item = (String, String)>,
+{
+    let mut out: Vec<SessionSequence> = Vec::new();
+    for (session_id, item_id) in views {
+        match out.last_mut() {
+            Some(last) if last.session_id == session_id => last.items.push(item_id),
+            _ => out.push(SessionSequence {
+                session_id,
+                items: vec![item_id],
+            }),
+        }
+    }
+    out
+}
+
 /// Everything training reads.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TrainingSet {
     pub interactions: Vec<InteractionRow>,
     pub user_features: Vec<FeatureRow>,
     pub item_features: Vec<FeatureRow>,
+    /// Every archived session with at least one view, anonymous or not (whatever
+    /// `include_anonymous_sessions` says): the newest [`MAX_TRAINING_SESSIONS`], oldest
+    /// first by (session_start, session_id), each with its views by `seq`.
+    pub sessions: Vec<SessionSequence>,
 }
 
 /// One row of `recommendation_performance`: how the lists of one model version and
@@ -97,4 +131,39 @@ pub struct ClickThrough {
     pub clicks: u64,
     /// `clicks / impressions`.
     pub click_through: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_views_of_a_session_make_one_sequence() {
+        let rows = [
+            ("s2", "b"),
+            ("s2", "a"),
+            ("s1", "c"),
+            ("s3", "d"),
+            ("s3", "d"),
+        ];
+        let got = session_sequences(rows.iter().map(|(s, i)| (s.to_string(), i.to_string())));
+        let got: Vec<(&str, Vec<&str>)> = got
+            .iter()
+            .map(|s| {
+                (
+                    s.session_id.as_str(),
+                    s.items.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("s2", vec!["b", "a"]),
+                ("s1", vec!["c"]),
+                ("s3", vec!["d", "d"])
+            ]
+        );
+        assert!(session_sequences(Vec::new()).is_empty());
+    }
 }

@@ -6,7 +6,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use reco_core::warehouse::{ClickThrough, FeatureRow, ImportBatch, InteractionRow, TrainingSet};
+use reco_core::warehouse::{
+    session_sequences, ClickThrough, FeatureRow, ImportBatch, InteractionRow, SessionSequence,
+    TrainingSet, MAX_TRAINING_SESSIONS,
+};
 use reco_core::{SessionDoc, Timestamp, Warehouse, WarehouseError};
 use rusqlite::{params, Connection};
 
@@ -28,6 +31,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_impressions",
         include_str!("../../../migrations/sqlite/0004_impressions.sql"),
     ),
+    (
+        "0005_session_sequences",
+        include_str!("../../../migrations/sqlite/0005_session_sequences.sql"),
+    ),
 ];
 
 /// The version of the layout this build writes, recorded in the file's
@@ -38,6 +45,33 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 #[derive(Clone)]
 pub struct SqliteWarehouse {
     conn: Arc<Mutex<Connection>>,
+}
+
+/// The newest [`MAX_TRAINING_SESSIONS`] archived sessions with views
+/// (`training_sessions`), oldest first by (session_start, session_id), each with its
+/// views by seq.
+fn training_sessions(conn: &Connection) -> Result<Vec<SessionSequence>, WarehouseError> {
+    let mut s = conn
+        .prepare_cached(
+            "WITH newest AS (
+                 SELECT session_start, session_id FROM sessions s
+                 WHERE EXISTS (SELECT 1 FROM session_views v WHERE v.session_id = s.session_id)
+                 ORDER BY session_start DESC, session_id DESC LIMIT ?1
+             )
+             SELECT t.session_id, t.item_id FROM training_sessions t
+             WHERE (t.session_start, t.session_id) >= (
+                 SELECT session_start, session_id FROM newest
+                 ORDER BY session_start, session_id LIMIT 1)
+             ORDER BY t.session_start, t.session_id, t.seq",
+        )
+        .map_err(error)?;
+    let limit = i64::try_from(MAX_TRAINING_SESSIONS).unwrap_or(i64::MAX);
+    let views = s
+        .query_map(params![limit], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(error)?
+        .collect::<Result<Vec<(String, String)>, _>>()
+        .map_err(error)?;
+    Ok(session_sequences(views))
 }
 
 fn error(e: rusqlite::Error) -> WarehouseError {
@@ -365,6 +399,7 @@ impl Warehouse for SqliteWarehouse {
                 interactions,
                 user_features: features("SELECT user_key, feature, weight FROM user_features ORDER BY 1, 2")?,
                 item_features: features("SELECT item_id, feature, weight FROM item_features ORDER BY 1, 2")?,
+                sessions: training_sessions(conn)?,
             })
         })
         .await

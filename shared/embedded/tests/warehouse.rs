@@ -1,5 +1,6 @@
 //! The SQLite warehouse: training views on the hand-checked fixture, the materialized
-//! variant, and constraint violations that say what is wrong.
+//! variant, constraint violations that say what is wrong, the archived sessions as
+//! ordered sequences, and anonymous sessions under `include_anonymous_sessions`.
 
 use reco_embedded::SqliteWarehouse;
 use reco_testkit::fixture;
@@ -188,4 +189,121 @@ async fn archived_views_keep_their_recommendation_id() {
 async fn click_through_is_counted() {
     let w = SqliteWarehouse::in_memory().expect("opens");
     reco_testkit::click_through_is_counted(&w).await;
+}
+
+/// The SQL the training contracts need beyond the `Warehouse` port.
+struct Probe(SqliteWarehouse);
+
+#[async_trait::async_trait]
+impl reco_testkit::TrainingProbe for Probe {
+    async fn anonymous_setting(&self) -> String {
+        self.0
+            .with_conn(|c| {
+                c.query_row(
+                    "SELECT value FROM reco_settings WHERE key = 'include_anonymous_sessions'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|e| reco_core::WarehouseError::Other(e.to_string()))
+            })
+            .await
+            .expect("setting")
+    }
+    async fn set_anonymous_setting(&self, value: &str) {
+        let value = value.to_string();
+        self.0
+            .with_conn(move |c| {
+                c.execute(
+                    "UPDATE reco_settings SET value = ?1 WHERE key = 'include_anonymous_sessions'",
+                    [value],
+                )
+                .map_err(|e| reco_core::WarehouseError::Other(e.to_string()))
+            })
+            .await
+            .expect("switch");
+    }
+    async fn insert_view(&self, session_id: &str, seq: i64, item_id: &str) {
+        let (session_id, item_id) = (session_id.to_string(), item_id.to_string());
+        self.0
+            .with_conn(move |c| {
+                c.execute(
+                    "INSERT INTO session_views (session_id, seq, item_id, viewed_at)
+                     VALUES (?1, ?2, ?3, 1800000000000)",
+                    rusqlite::params![session_id, seq, item_id],
+                )
+                .map_err(|e| reco_core::WarehouseError::Other(e.to_string()))
+            })
+            .await
+            .expect("view inserted");
+    }
+}
+
+/// Archived sessions, anonymous or not, come back as ordered view sequences.
+#[tokio::test]
+async fn archived_sessions_come_back_as_sequences() {
+    let w = SqliteWarehouse::in_memory().expect("opens");
+    reco_testkit::archived_sessions_come_back_as_sequences(&w, &Probe(w.clone())).await;
+}
+
+/// With the default 'auto', anonymous sessions train until the warehouse has a
+/// customer: an archived session with one, a purchase or a rating.
+#[tokio::test]
+async fn anonymous_sessions_train_until_customers_appear() {
+    use reco_testkit::CustomerSignal;
+    for signal in [
+        CustomerSignal::Session,
+        CustomerSignal::Purchase,
+        CustomerSignal::Rating,
+    ] {
+        let w = SqliteWarehouse::in_memory().expect("opens");
+        reco_testkit::anonymous_sessions_train_until_customers_appear(
+            &w,
+            &Probe(w.clone()),
+            signal,
+        )
+        .await;
+    }
+}
+
+/// A file made before `auto` keeps an explicit 'true', and its 'false' (the old default)
+/// becomes 'auto'.
+#[test]
+fn the_old_default_becomes_auto() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (before, after) in [("false", "auto"), ("true", "true")] {
+        let path = dir.path().join(format!("{before}.sqlite"));
+        let c = rusqlite::Connection::open(&path).expect("opens");
+        c.execute_batch(
+            "CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .expect("migrations table");
+        for (name, sql) in reco_embedded::warehouse::MIGRATIONS
+            .iter()
+            .take_while(|(name, _)| *name != "0005_session_sequences")
+        {
+            c.execute_batch(sql).expect("older migration");
+            c.execute(
+                "INSERT INTO schema_migrations VALUES (?1, 0)",
+                rusqlite::params![name],
+            )
+            .expect("recorded");
+        }
+        c.execute(
+            "UPDATE reco_settings SET value = ?1 WHERE key = 'include_anonymous_sessions'",
+            [before],
+        )
+        .expect("set");
+        drop(c);
+        drop(SqliteWarehouse::open(&path).expect("migrates"));
+        let value: String = rusqlite::Connection::open(&path)
+            .and_then(|c| {
+                c.query_row(
+                    "SELECT value FROM reco_settings WHERE key = 'include_anonymous_sessions'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .expect("setting");
+        assert_eq!(value, after, "{before}");
+    }
 }

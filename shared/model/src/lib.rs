@@ -17,6 +17,7 @@ mod kernel;
 pub mod model;
 pub mod params;
 mod rng;
+pub mod session;
 mod side_params;
 mod simd;
 pub mod topk;

@@ -234,6 +234,7 @@ mod tests {
             interactions,
             user_features: vec![feature("u1", "age:25-34"), feature("u3", "age:18-24")],
             item_features: vec![feature("i0", "category:shoes")],
+            sessions: Vec::new(),
         }
     }
 

@@ -28,6 +28,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_impressions",
         include_str!("../../../migrations/postgres/0005_impressions.sql"),
     ),
+    (
+        "0006_session_sequences",
+        include_str!("../../../migrations/postgres/0006_session_sequences.sql"),
+    ),
 ];
 
 /// The functions' database roles (created by `0002_roles`).

@@ -3,7 +3,10 @@
 
 use async_trait::async_trait;
 use aws_sdk_rdsdata::types::{Field, SqlParameter};
-use reco_core::warehouse::{ClickThrough, FeatureRow, ImportBatch, InteractionRow, TrainingSet};
+use reco_core::warehouse::{
+    session_sequences, ClickThrough, FeatureRow, ImportBatch, InteractionRow, SessionSequence,
+    TrainingSet, MAX_TRAINING_SESSIONS,
+};
 use reco_core::{SessionDoc, Warehouse, WarehouseError};
 
 use crate::params::{double, long, text, text_or_null, timestamp, Record};
@@ -91,6 +94,68 @@ impl AuroraWarehouse {
             })
         })
         .await
+    }
+
+    /// The newest `max` archived sessions with views (`training_sessions`; training
+    /// reads [`MAX_TRAINING_SESSIONS`]), oldest first by (session_start, session_id),
+    /// each with its views by seq. The oldest of them is found first; from it on, the
+    /// views are read in keyset pages of `PAGE_ROWS` on (session_start, session_id,
+    /// seq), so a session may span pages but no response nears the 1 MiB limit. The
+    /// start travels as text (`session_start::text`, exact to the microsecond), so the
+    /// key is never rounded.
+    pub async fn sessions(&self, max: usize) -> Result<Vec<SessionSequence>, WarehouseError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let skip = i64::try_from(max - 1).unwrap_or(i64::MAX);
+        let oldest = self
+            .execute(
+                "SELECT session_start::text AS start_key, session_id FROM sessions s
+                 WHERE EXISTS (SELECT 1 FROM session_views v WHERE v.session_id = s.session_id)
+                 ORDER BY session_start DESC, session_id DESC OFFSET :skip LIMIT 1",
+                vec![long("skip", skip)],
+                None,
+            )
+            .await?;
+        // Fewer sessions than the limit: all of them, from the start of time.
+        let (mut start, mut session) = match oldest.records().first() {
+            Some(r) => (Record(r).text(0)?, Record(r).text(1)?),
+            None => ("-infinity".to_string(), String::new()),
+        };
+        let mut seq = -1;
+        let mut views = Vec::new();
+        loop {
+            let out = self
+                .execute(
+                    "SELECT session_start::text AS start_key, session_id, seq, item_id FROM training_sessions
+                     WHERE (session_start, session_id) >= (CAST(:start AS timestamptz), :session)
+                       AND (session_start, session_id, seq) > (CAST(:start AS timestamptz), :session, :seq)
+                     ORDER BY session_start, session_id, seq LIMIT :page",
+                    vec![
+                        text("start", &start),
+                        text("session", &session),
+                        long("seq", seq),
+                        long("page", PAGE_ROWS as i64),
+                    ],
+                    None,
+                )
+                .await?;
+            let records = out.records.unwrap_or_default();
+            for r in &records {
+                let r = Record(r);
+                views.push((r.text(1)?, r.text(3)?));
+            }
+            match records.last() {
+                Some(last) if records.len() == PAGE_ROWS => {
+                    let last = Record(last);
+                    start = last.text(0)?;
+                    session = last.text(1)?;
+                    seq = last.long(2)?;
+                }
+                _ => break,
+            }
+        }
+        Ok(session_sequences(views))
     }
 
     /// Recomputes the materialized training set without blocking readers.
@@ -336,6 +401,7 @@ impl Warehouse for AuroraWarehouse {
             interactions: self.interactions(materialized).await?,
             user_features: self.features(false).await?,
             item_features: self.features(true).await?,
+            sessions: self.sessions(MAX_TRAINING_SESSIONS).await?,
         })
     }
 }

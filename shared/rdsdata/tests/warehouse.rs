@@ -1,7 +1,8 @@
 //! The Data API warehouse against the emulator over real PostgreSQL, and the deadpool
 //! on DynamoDB (moto) + Aurora (emulator): migrations, the training views on the
-//! hand-checked fixture, constraint errors, keyset paging, and archiving that loses
-//! and duplicates nothing, also at 10,000 sessions in one run.
+//! hand-checked fixture, constraint errors, keyset paging, archiving that loses and
+//! duplicates nothing, also at 10,000 sessions in one run, the archived sessions as
+//! ordered sequences, and anonymous sessions under `include_anonymous_sessions`.
 
 use std::sync::Arc;
 
@@ -39,7 +40,8 @@ async fn warehouse() -> AuroraWarehouse {
             "0002_roles",
             "0003_session_reuse",
             "0004_click_attribution",
-            "0005_impressions"
+            "0005_impressions",
+            "0006_session_sequences"
         ]
     );
     assert!(reco_rdsdata::migrate::apply(&rds)
@@ -443,6 +445,7 @@ async fn function_roles_hold_only_what_they_need() {
     // Training reads the training set and refreshes its materialized copy...
     for sql in [
         "SELECT * FROM training_interactions",
+        "SELECT * FROM training_sessions",
         "SELECT * FROM user_features",
         "SELECT * FROM item_features",
         "SELECT * FROM recommendation_performance",
@@ -535,4 +538,161 @@ async fn archived_views_keep_their_recommendation_id() {
 async fn click_through_is_counted() {
     let rds = warehouse().await;
     reco_testkit::click_through_is_counted(&rds).await;
+}
+
+#[async_trait::async_trait]
+impl reco_testkit::TrainingProbe for Probe {
+    async fn anonymous_setting(&self) -> String {
+        let out = self
+            .0
+            .execute(
+                "SELECT value FROM reco_settings WHERE key = 'include_anonymous_sessions'",
+                vec![],
+                None,
+            )
+            .await
+            .expect("setting");
+        Record(&out.records.expect("rows")[0])
+            .text(0)
+            .expect("text")
+    }
+    async fn set_anonymous_setting(&self, value: &str) {
+        self.0
+            .execute(
+                "UPDATE reco_settings SET value = :v WHERE key = 'include_anonymous_sessions'",
+                vec![text("v", value)],
+                None,
+            )
+            .await
+            .expect("switch");
+    }
+    async fn insert_view(&self, session_id: &str, seq: i64, item_id: &str) {
+        self.0
+            .execute(
+                "INSERT INTO session_views (session_id, seq, item_id, viewed_at)
+                 VALUES (:id, :seq, :item, :at)",
+                vec![
+                    text("id", session_id),
+                    long("seq", seq),
+                    text("item", item_id),
+                    reco_rdsdata::timestamp("at", reco_core::Timestamp(1_800_000_000_000)),
+                ],
+                None,
+            )
+            .await
+            .expect("view inserted");
+    }
+}
+
+/// Archived sessions, anonymous or not, come back as ordered view sequences.
+#[tokio::test]
+async fn archived_sessions_come_back_as_sequences() {
+    let rds = warehouse().await;
+    reco_testkit::archived_sessions_come_back_as_sequences(&rds, &Probe(rds.clone())).await;
+}
+
+/// With the default 'auto', anonymous sessions train until the warehouse has a
+/// customer: an archived session with one, a purchase or a rating.
+#[tokio::test]
+async fn anonymous_sessions_train_until_customers_appear() {
+    use reco_testkit::CustomerSignal;
+    for signal in [
+        CustomerSignal::Session,
+        CustomerSignal::Purchase,
+        CustomerSignal::Rating,
+    ] {
+        let rds = warehouse().await;
+        reco_testkit::anonymous_sessions_train_until_customers_appear(
+            &rds,
+            &Probe(rds.clone()),
+            signal,
+        )
+        .await;
+    }
+}
+
+/// More sessions than asked for, and more views than one page: the newest `max` come
+/// back, oldest first, each whole and in order, also a session whose views span two
+/// pages and whose start carries microseconds; sessions without views do not count.
+#[tokio::test]
+async fn session_sequences_page_and_keep_the_newest() {
+    let rds = warehouse().await;
+    let page = reco_rdsdata::PAGE_ROWS;
+    // s<i> start i ms after 08:00, three views each, generated in the database.
+    let generated = page;
+    rds.execute(
+        "INSERT INTO sessions (session_id, session_start, last_update, view_count)
+         SELECT 's' || lpad(i::text, 7, '0'),
+                timestamptz '2027-01-15 08:00:00+00' + i * interval '1 millisecond', now(), 3
+         FROM generate_series(0, :n - 1) AS i",
+        vec![long("n", generated as i64)],
+        None,
+    )
+    .await
+    .expect("sessions");
+    rds.execute(
+        "INSERT INTO session_views (session_id, seq, item_id, viewed_at)
+         SELECT 's' || lpad(i::text, 7, '0'), seq, 'i' || ((i + seq) % 1000), now()
+         FROM generate_series(0, :n - 1) AS i, generate_series(0, 2) AS seq",
+        vec![long("n", generated as i64)],
+        None,
+    )
+    .await
+    .expect("views");
+    // Then, at microsecond-precise starts: u-0 (two views), u-a and u-b sharing one
+    // start (u-a's views stored out of order), and u-empty, newest, without views.
+    rds.execute(
+        "INSERT INTO sessions (session_id, session_start, last_update, view_count) VALUES
+             ('u-0', timestamptz '2027-01-15 09:00:00.000001+00', now(), 2),
+             ('u-a', timestamptz '2027-01-15 09:00:00.000002+00', now(), 2),
+             ('u-b', timestamptz '2027-01-15 09:00:00.000002+00', now(), 1),
+             ('u-empty', timestamptz '2027-01-15 10:00:00+00', now(), 0)",
+        vec![],
+        None,
+    )
+    .await
+    .expect("later sessions");
+    rds.execute(
+        "INSERT INTO session_views (session_id, seq, item_id, viewed_at) VALUES
+             ('u-0', 0, 'first', now()), ('u-0', 1, 'second', now()),
+             ('u-a', 1, 'late', now()), ('u-a', 0, 'early', now()), ('u-b', 0, 'only', now())",
+        vec![],
+        None,
+    )
+    .await
+    .expect("their views");
+    // The newest page + 2: u-0, u-a, u-b and the page - 1 newest generated, s1.. (s0
+    // left out). Before u-a come 3 (page - 1) + 2 views, so u-a's first view ends the
+    // third page and its second begins the fourth.
+    let max = page + 2;
+    let sessions = rds.sessions(max).await.expect("read");
+    assert_eq!(sessions.len(), max);
+    for (k, s) in sessions[..max - 3].iter().enumerate() {
+        let i = k + 1;
+        assert_eq!(s.session_id, format!("s{i:07}"));
+        let items: Vec<String> = (0..3).map(|seq| format!("i{}", (i + seq) % 1000)).collect();
+        assert_eq!(s.items, items, "{}", s.session_id);
+    }
+    let newest: Vec<(&str, Vec<&str>)> = sessions[max - 3..]
+        .iter()
+        .map(|s| {
+            (
+                s.session_id.as_str(),
+                s.items.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        newest,
+        vec![
+            ("u-0", vec!["first", "second"]),
+            ("u-a", vec!["early", "late"]),
+            ("u-b", vec!["only"])
+        ]
+    );
+    // Asked for more than there are: all of them; for none: none.
+    let all = rds.sessions(usize::MAX).await.expect("read");
+    assert_eq!(all.len(), generated + 3);
+    assert_eq!(all[0].session_id, "s0000000");
+    assert!(rds.sessions(0).await.expect("read").is_empty());
 }

@@ -30,6 +30,8 @@ use std::collections::HashMap;
 
 use safetensors::tensor::{Dtype, SafeTensors};
 
+use crate::session_tensors::SessionData;
+
 use crate::tensors::{
     err, f32_bytes, f32s, names_bytes, names_from, open, raw, serialize, u32_bytes, u32s, Owned,
 };
@@ -173,6 +175,8 @@ pub struct Items {
     pub user_feature_names: Vec<String>,
     /// Row-major, `user_feature_names.len() x dim`.
     pub user_feature_vectors: Vec<f32>,
+    /// The session model (absent in version-1 bundles).
+    pub session: Option<SessionData>,
 }
 
 /// A whole version: items, and the customers when read from the artifact store.
@@ -205,6 +209,9 @@ impl Items {
         {
             return Err(err("an item vector is not finite"));
         }
+        if let Some(session) = &self.session {
+            session.index(n)?;
+        }
         Ok(())
     }
 }
@@ -214,7 +221,7 @@ impl Items {
     pub(crate) fn tensors(&self) -> Result<Vec<Owned>, BundleError> {
         self.check()?;
         let n = self.ids.len();
-        Ok(vec![
+        let mut owned = vec![
             (
                 "item_ids",
                 Dtype::U8,
@@ -258,7 +265,11 @@ impl Items {
                 vec![self.user_feature_names.len(), self.dim],
                 f32_bytes(&self.user_feature_vectors),
             ),
-        ])
+        ];
+        if let Some(session) = &self.session {
+            owned.extend(session.tensors()?);
+        }
+        Ok(owned)
     }
 
     /// Reads the item tensors, refusing anything inconsistent.
@@ -282,6 +293,7 @@ impl Items {
                 "user features",
             )?,
             user_feature_vectors: f32s(st, "user_feature_vectors")?,
+            session: SessionData::read(st)?,
             ids,
             dim,
         };
@@ -473,6 +485,7 @@ mod tests {
                 popularity: vec![3.0, 1.0, 2.0],
                 user_feature_names: vec!["region:north".into()],
                 user_feature_vectors: vec![0.0, 2.0],
+                session: None,
             },
             users: Some(users),
         }

@@ -7,8 +7,10 @@ pub mod bundle;
 pub mod cached;
 pub mod loader;
 pub mod model;
+mod query;
 pub mod recommend;
 pub mod registry;
+pub mod session_tensors;
 mod tensors;
 
 pub use bundle::{Bundle, Items, UserKind, UserRecord};
@@ -20,3 +22,4 @@ pub use recommend::{
     Strategy, MAX_EXCLUDE, MAX_K,
 };
 pub use registry::{CacheDigest, Manifest, Pointer};
+pub use session_tensors::SessionData;

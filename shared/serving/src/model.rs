@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use reco_model::session::{SessionIndex, SessionParams};
 use reco_model::topk::{dot, Bitset, HalfMatrix, ItemMatrix, QuantizedItems};
 
 use crate::bundle::{Bundle, BundleError, Items as BundleItems, UserRecord, NO_CATEGORY};
@@ -57,6 +58,8 @@ pub struct ServingModel {
     /// When read from the cache: each customer's record digest, which a record read
     /// from the cache must match.
     user_digests: Option<UserDigests>,
+    /// The session model, when the version has one.
+    session: Option<(SessionIndex, SessionParams)>,
 }
 
 impl ServingModel {
@@ -107,6 +110,10 @@ impl ServingModel {
             .enumerate()
             .map(|(i, id)| (id.clone(), i as u32))
             .collect();
+        let session = match &it.session {
+            Some(data) => Some((data.index(n)?, data.params.clone())),
+            None => None,
+        };
         let category_index = it
             .category_names
             .iter()
@@ -131,6 +138,7 @@ impl ServingModel {
             user_feature_vectors: it.user_feature_vectors,
             users: bundle.users,
             user_digests: None,
+            session,
         })
     }
 
@@ -148,6 +156,11 @@ impl ServingModel {
 
     pub fn len(&self) -> usize {
         self.ids.len()
+    }
+
+    /// The session model and its scoring parameters, when the version has one.
+    pub fn session_model(&self) -> Option<(&SessionIndex, &SessionParams)> {
+        self.session.as_ref().map(|(i, p)| (i, p))
     }
 
     pub fn is_empty(&self) -> bool {

@@ -5,8 +5,12 @@
 //! - `hybrid`: a customer the model was trained on; the session's views are blended
 //!   in (half and half) when there are any;
 //! - `session`: views in the current session (read live from the session store) and
-//!   no trained customer: the recency-weighted mean of the viewed items' vectors
-//!   (blended half and half with the customer's features when the model has them);
+//!   no trained customer: first the session model's items (archived sessions like
+//!   this one and what followed its views: `reco_model::session`), each explained by
+//!   the viewed item that contributed most to its score; then, when filters or a
+//!   short history leave fewer than `k`, the recency-weighted mean of the viewed
+//!   items' vectors (blended half and half with the customer's features when the
+//!   model has them);
 //! - `features-only`: a customer known only by their features, no views yet;
 //! - `popular`: nothing known.
 //!
@@ -19,13 +23,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use reco_core::{SessionError, SessionService, TokenClaims};
-use reco_model::foldin::SESSION_HALF_LIFE;
-use reco_model::topk::{dot, Bitset};
+use reco_model::topk::Bitset;
 use serde::Serialize;
 
-use crate::bundle::{UserKind, UserRecord};
 use crate::loader::{ModelSource, ServeError};
 use crate::model::ServingModel;
+use crate::query::{build_query, explain};
+pub use crate::query::{Reason, Strategy};
 
 /// Most items a list may hold.
 pub const MAX_K: usize = 100;
@@ -33,32 +37,6 @@ pub const MAX_K: usize = 100;
 pub const MAX_EXCLUDE: usize = 100;
 /// The most recent views a session list is computed from.
 pub const SESSION_VIEWS_USED: usize = 50;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Strategy {
-    Hybrid,
-    Session,
-    FeaturesOnly,
-    Popular,
-    Similar,
-}
-
-/// Why an item is in a list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    /// This viewed item contributed most to the score.
-    BecauseViewed(String),
-    /// This customer feature contributed most.
-    BecauseFeature(String),
-    /// The customer's own trained taste contributed most.
-    BecauseHistory(bool),
-    /// Popular (the popular list, or a fill-in when filters left too few).
-    Popular(bool),
-    /// Similar to this item.
-    SimilarTo(String),
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Scored {
@@ -97,40 +75,6 @@ pub struct SimilarRequest {
 pub struct PopularRequest {
     pub k: usize,
     pub category: Option<String>,
-}
-
-/// What a score is made of.
-#[derive(Debug, Clone, Copy)]
-enum Part {
-    History,
-    Viewed(usize),
-    Feature(usize),
-}
-
-/// The query: `sum_c w_c x_c` and the components it came from.
-struct Query {
-    vector: Vec<f32>,
-    bias: f32,
-    /// Each part's weight, what it is, and its vector (kept for the reasons, so each
-    /// item's explanation reads no vector from the model but its own).
-    parts: Vec<(f32, Part, Vec<f32>)>,
-}
-
-impl Query {
-    fn new(dim: usize) -> Self {
-        Query {
-            vector: vec![0.0; dim],
-            bias: 0.0,
-            parts: Vec::new(),
-        }
-    }
-
-    fn add(&mut self, weight: f32, x: &[f32], part: Part) {
-        for (q, v) in self.vector.iter_mut().zip(x) {
-            *q += weight * v;
-        }
-        self.parts.push((weight, part, x.to_vec()));
-    }
 }
 
 /// Recommendations from the model a [`ModelSource`] keeps current.
@@ -215,9 +159,21 @@ impl Recommender {
         let (strategy, query) = build_query(&model, user.as_ref(), &viewed);
         let mut items = Vec::with_capacity(request.k);
         let mut chosen = HashSet::new();
-        if let Some(query) = &query {
-            let mut skip = skipped(&model, category, &exclude);
-            for (i, score) in model.top_k(&query.vector, query.bias, request.k, &skip) {
+        let mut skip = skipped(&model, category, &exclude);
+        if strategy == Strategy::Session {
+            for (i, score, because) in session_model_top_k(&model, &viewed, request.k, &skip) {
+                chosen.insert(i);
+                skip.insert(i);
+                items.push(Scored {
+                    item_id: model.item_id(i).to_string(),
+                    score,
+                    reason: Reason::BecauseViewed(model.item_id(because).to_string()),
+                });
+            }
+        }
+        if let (Some(query), true) = (&query, items.len() < request.k) {
+            let wanted = request.k - items.len();
+            for (i, score) in model.top_k(&query.vector, query.bias, wanted, &skip) {
                 chosen.insert(i);
                 skip.insert(i);
                 items.push(Scored {
@@ -354,111 +310,52 @@ fn answer(model: &ServingModel, strategy: Strategy, items: Vec<Scored>) -> Recom
 
 /// The `session` strategy's top k for views `viewed` (item indices, oldest first),
 /// skipping `exclude`: what `/v1/recommendations` answers for an anonymous visitor,
-/// before popular fill-ins. Empty without views.
+/// before popular fill-ins. The session model's items first, then the fold-in's.
+/// Empty without views.
 pub fn session_top_k(
     model: &ServingModel,
     viewed: &[usize],
     k: usize,
     exclude: &Bitset,
 ) -> Vec<(usize, f32)> {
-    match build_query(model, None, viewed) {
-        (_, Some(q)) => model.top_k(&q.vector, q.bias, k, exclude),
-        (_, None) => Vec::new(),
-    }
-}
-
-/// The strategy and, unless it is `popular`, the query.
-fn build_query(
-    model: &ServingModel,
-    user: Option<&UserRecord>,
-    viewed: &[usize],
-) -> (Strategy, Option<Query>) {
-    let dim = model.dim();
-    // Recency weights of the views, newest 1, halving every SESSION_HALF_LIFE views.
-    let weights: Vec<f32> = (0..viewed.len())
-        .map(|j| {
-            let age = (viewed.len() - 1 - j) as f32;
-            0.5f32.powf(age / SESSION_HALF_LIFE)
+    let mut skip = exclude.clone();
+    let mut list: Vec<(usize, f32)> = session_model_top_k(model, viewed, k, exclude)
+        .into_iter()
+        .map(|(i, score, _)| {
+            skip.insert(i);
+            (i, score)
         })
         .collect();
-    let total: f32 = weights.iter().sum();
-    let add_views = |q: &mut Query, share: f32| {
-        for (&i, &w) in viewed.iter().zip(&weights) {
-            q.add(share * w / total, &model.vector(i), Part::Viewed(i));
+    if list.len() < k {
+        if let (_, Some(q)) = build_query(model, None, viewed) {
+            list.extend(model.top_k(&q.vector, q.bias, k - list.len(), &skip));
         }
-    };
-    let add_features = |q: &mut Query, user: &UserRecord, share: f32| {
-        for &(f, w) in &user.features {
-            if let Some(x) = model.user_feature_vector(f as usize) {
-                q.add(share * w, x, Part::Feature(f as usize));
-            }
-        }
-        q.bias += share * user.bias;
-    };
-    let session_share = if viewed.is_empty() { 0.0 } else { 0.5 };
-    match user {
-        Some(u) if u.kind == UserKind::Trained && u.vector.len() == dim => {
-            let mut q = Query::new(dim);
-            q.add(1.0 - session_share, &u.vector, Part::History);
-            q.bias = (1.0 - session_share) * u.bias;
-            add_views(&mut q, session_share);
-            (Strategy::Hybrid, Some(q))
-        }
-        Some(u) if u.kind == UserKind::FeaturesOnly && !u.features.is_empty() => {
-            let mut q = Query::new(dim);
-            add_features(&mut q, u, 1.0 - session_share);
-            if viewed.is_empty() {
-                (Strategy::FeaturesOnly, Some(q))
-            } else {
-                add_views(&mut q, session_share);
-                (Strategy::Session, Some(q))
-            }
-        }
-        _ if !viewed.is_empty() => {
-            let mut q = Query::new(dim);
-            add_views(&mut q, 1.0);
-            (Strategy::Session, Some(q))
-        }
-        _ => (Strategy::Popular, None),
     }
+    list
 }
 
-/// The component with the largest share of item `i`'s score.
-fn explain(model: &ServingModel, query: &Query, i: usize) -> Reason {
-    let v = model.vector(i);
-    let mut best: Option<(f32, Part)> = None;
-    let mut explained = 0.0f32;
-    let mut history = false;
-    for &(w, part, ref x) in &query.parts {
-        if matches!(part, Part::History) {
-            history = true;
-            continue;
-        }
-        let share = w * dot(x, &v);
-        explained += share;
-        if best.is_none_or(|(s, _)| share > s) {
-            best = Some((share, part));
-        }
-    }
-    if history {
-        // The trained vector's share: what is left of q . v after the other parts.
-        let share = dot(&query.vector, &v) - explained;
-        if best.is_none_or(|(s, _)| share > s) {
-            best = Some((share, Part::History));
-        }
-    }
-    reason_of(model, best.map(|b| b.1))
-}
-
-fn reason_of(model: &ServingModel, part: Option<Part>) -> Reason {
-    match part {
-        Some(Part::Viewed(j)) => Reason::BecauseViewed(model.item_id(j).to_string()),
-        Some(Part::Feature(f)) => {
-            Reason::BecauseFeature(model.user_feature_name(f).unwrap_or_default().to_string())
-        }
-        Some(Part::History) => Reason::BecauseHistory(true),
-        None => Reason::Popular(true),
-    }
+/// The session model's best `k` items not in `skip`, each with the viewed item that
+/// contributed most to its score. Empty when the version has no session model or the
+/// views point nowhere.
+fn session_model_top_k(
+    model: &ServingModel,
+    viewed: &[usize],
+    k: usize,
+    skip: &Bitset,
+) -> Vec<(usize, f32, usize)> {
+    let Some((index, params)) = model.session_model() else {
+        return Vec::new();
+    };
+    let views: Vec<u32> = viewed.iter().map(|&i| i as u32).collect();
+    let scores = index.score(params, &views);
+    scores
+        .top_k(k, |i| skip.contains(i as usize))
+        .into_iter()
+        .filter_map(|(i, score)| {
+            let because = scores.because(i)?;
+            Some((i as usize, score, because as usize))
+        })
+        .collect()
 }
 
 /// Tops `items` up to `k` with the most popular items not excluded nor chosen: first
@@ -510,8 +407,9 @@ pub fn new_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::{Bundle, Items};
+    use crate::bundle::{Bundle, Items, UserKind, UserRecord};
     use crate::model::Source;
+    use crate::query::Query;
 
     /// Items a=(1,0) b=(0,1) c=(.9,.1) d=(.1,.9) e=(-1,0); a, c in "left", the rest in
     /// "right"; popularity e > d > c > b > a. User features region:north=(1,0),
@@ -528,6 +426,7 @@ mod tests {
                 popularity: vec![1.0, 2.0, 3.0, 4.0, 5.0],
                 user_feature_names: vec!["region:north".into(), "gender:f".into()],
                 user_feature_vectors: vec![1.0, 0.0, 0.0, 1.0],
+                session: None,
             },
             users: None,
         };
@@ -543,6 +442,56 @@ mod tests {
             .into_iter()
             .map(|(i, _)| (m.item_id(i).to_string(), explain(m, q, i)))
             .collect()
+    }
+
+    /// `model()` with a session model: a then d twice, b then e once.
+    fn with_sessions() -> ServingModel {
+        let m = model();
+        let params = reco_model::session::SessionParams::default();
+        let index = reco_model::session::SessionIndex::fit(
+            5,
+            &[vec![0, 3], vec![1, 4], vec![0, 3]],
+            &params,
+        )
+        .expect("fits");
+        let mut bundle = Bundle {
+            items: Items {
+                ids: ["a", "b", "c", "d", "e"].map(String::from).to_vec(),
+                dim: 2,
+                vectors: vec![1.0, 0.0, 0.0, 1.0, 0.9, 0.1, 0.1, 0.9, -1.0, 0.0],
+                biases: vec![0.0; 5],
+                categories: vec![0, 1, 0, 1, 1],
+                category_names: vec!["left".into(), "right".into()],
+                popularity: vec![1.0, 2.0, 3.0, 4.0, 5.0],
+                ..Default::default()
+            },
+            users: None,
+        };
+        bundle.items.session = Some(crate::SessionData::from_index(&index, &params));
+        assert_eq!(m.len(), 5);
+        ServingModel::new("v2", bundle, Source::Artifacts).expect("valid")
+    }
+
+    #[test]
+    fn the_session_model_leads_and_the_fold_in_tops_up() {
+        let m = with_sessions();
+        let mut seen = Bitset::new(m.len());
+        seen.insert(0);
+        // a's sessions lead to d; then the fold-in (a's vector) ranks c, then b (d taken).
+        let got: Vec<&str> = session_top_k(&m, &[0], 3, &seen)
+            .iter()
+            .map(|&(i, _)| m.item_id(i))
+            .collect();
+        assert_eq!(got, vec!["d", "c", "b"]);
+        let led = session_model_top_k(&m, &[0], 3, &seen);
+        assert_eq!(led.len(), 1, "only d follows a in the archived sessions");
+        assert_eq!((led[0].0, led[0].2), (3, 0), "d, because a was viewed");
+        // Without the model (a version-1 bundle) the fold-in alone answers.
+        let got: Vec<&str> = session_top_k(&model(), &[0], 3, &seen)
+            .iter()
+            .map(|&(i, _)| m.item_id(i))
+            .collect();
+        assert_eq!(got, vec!["c", "d", "b"]);
     }
 
     #[test]

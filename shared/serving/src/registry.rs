@@ -221,6 +221,29 @@ pub struct Manifest {
     pub fit_seconds: f64,
     /// File name -> SHA-256 (lower-case hex) of its bytes.
     pub files: BTreeMap<String, String>,
+    /// The session model on the newest archived sessions, held out (absent when there
+    /// were too few sessions, and in manifests written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionScores>,
+}
+
+/// The session model on the newest archived sessions, held out: each prefix predicts
+/// the view after it (`reco_model::session::tune`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionScores {
+    pub held_out_sessions: usize,
+    /// Prefixes scored.
+    pub predictions: u64,
+    /// Share of next views in the chosen parameters' top 20.
+    pub hr_at_20: f64,
+    /// Mean reciprocal rank of the next view within the top 20 (0 when outside).
+    pub mrr_at_20: f64,
+    /// Share of next views among the 20 most popular items.
+    pub popular_hr_at_20: f64,
+    /// The parameters served.
+    pub params: reco_model::session::SessionParams,
+    /// Every candidate tried.
+    pub trials: Vec<reco_model::session::tune::Trial>,
 }
 
 /// Why a file does not match its manifest.
@@ -371,6 +394,7 @@ mod tests {
             learning_curve: vec![],
             fit_seconds: 0.0,
             files,
+            session: None,
         };
         assert!(m.verify("a", b"bytes").is_ok());
         assert_eq!(

@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 pub const FORMAT: &str = "reco-serving";
-pub const FORMAT_VERSION: &str = "1";
+/// The version written. Version 2 added the session model's tensors.
+pub const FORMAT_VERSION: &str = "2";
+/// Versions read: a version-1 bundle serves without a session model.
+pub const FORMAT_VERSIONS_READ: [&str; 2] = ["1", "2"];
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("serving bundle: {0}")]
 pub struct BundleError(pub String);
@@ -93,10 +96,15 @@ pub(crate) fn open(bytes: &[u8]) -> Result<SafeTensors<'_>, BundleError> {
     let (_, meta) =
         SafeTensors::read_metadata(bytes).map_err(|e| err(format!("not safetensors: {e}")))?;
     let meta = meta.metadata().clone().unwrap_or_default();
+    let version = meta.get("format_version").map(String::as_str);
     if meta.get("format").map(String::as_str) != Some(FORMAT)
-        || meta.get("format_version").map(String::as_str) != Some(FORMAT_VERSION)
+        || !version.is_some_and(|v| FORMAT_VERSIONS_READ.contains(&v))
     {
-        return Err(err(format!("not a {FORMAT} version {FORMAT_VERSION} file")));
+        return Err(err(format!(
+            "not a {FORMAT} file of version {} (found {}); train a new version",
+            FORMAT_VERSIONS_READ.join(" or "),
+            version.unwrap_or("none")
+        )));
     }
     SafeTensors::deserialize(bytes).map_err(|e| err(e.to_string()))
 }

@@ -7,6 +7,8 @@
 //!   with the faults it must survive;
 //! - [`warehouse_contract`]: what every warehouse adapter must do with archived
 //!   sessions;
+//! - [`training_contract`]: what every warehouse adapter must give training (session
+//!   sequences, anonymous sessions under `include_anonymous_sessions`);
 //! - [`fixture`]: a hand-checked warehouse fixture; [`shop`]: a generated shop;
 //! - [`events`], [`iam`]: checks of events/ and of template.yaml's policies.
 
@@ -20,6 +22,7 @@ pub mod services;
 pub mod session_contract;
 pub mod shop;
 mod support;
+pub mod training_contract;
 pub mod warehouse_contract;
 
 pub use clock::ManualClock;
@@ -30,6 +33,10 @@ pub use deadpool_contract::{
 pub use lease_contract::deadpool_runs_one_at_a_time;
 pub use services::{run_prefix, service_env};
 pub use session_contract::{archive_rules, customer_rules, session_store_contract};
+pub use training_contract::{
+    anonymous_sessions_train_until_customers_appear, archived_sessions_come_back_as_sequences,
+    CustomerSignal, TrainingProbe,
+};
 pub use warehouse_contract::{
     click_through_is_counted, session_with_click, warehouse_keeps_a_reused_session_id_apart,
 };

@@ -124,6 +124,7 @@ pub fn bundle() -> Bundle {
             popularity: vec![1.0, 2.0, 3.0],
             user_feature_names: Vec::new(),
             user_feature_vectors: Vec::new(),
+            session: None,
         },
         users: Some(HashMap::new()),
     }
@@ -146,6 +147,7 @@ pub fn write_version(store: &MemoryArtifacts, version: &str, damaged: bool) {
         users: 3,
     };
     let manifest = Manifest {
+        session: None,
         version: version.into(),
         created_at: "2027-01-15T08:00:00Z".into(),
         data: Counts {

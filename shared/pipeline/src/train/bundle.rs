@@ -123,6 +123,7 @@ pub(crate) fn serving_bundle(
                 data.user_feature_names.clone()
             },
             user_feature_vectors,
+            session: None,
         },
         users: Some(users),
     })

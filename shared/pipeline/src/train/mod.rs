@@ -9,6 +9,7 @@
 //! - [`gate`]: whether a candidate may replace the current model;
 //! - [`registry`]: published versions in the artifact store (load, publish, roll back);
 //! - [`bundle`]: what predict serves, built from the fitted model;
+//! - [`session`]: the session model, fitted on archived sessions and measured on the newest;
 //! - [`report`]: the learning-curve picture.
 
 pub mod bundle;
@@ -19,6 +20,7 @@ pub mod options;
 pub mod registry;
 pub mod report;
 pub mod run;
+pub mod session;
 
 pub use error::TrainError;
 pub use evaluation::scores;

@@ -1,5 +1,6 @@
 //! What a training run is asked to do.
 
+use reco_model::session::SessionParams;
 use reco_model::{Loss, ModelError, Params};
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +36,11 @@ pub struct TrainOptions {
     /// Publish when the gate passes (the state machine sets false and publishes in
     /// a step of its own).
     pub publish: bool,
+    /// How the session model scores (`reco_model::session`) ...
+    pub session: SessionParams,
+    /// ... with its view decay and transition weight chosen on the newest sessions
+    /// (`reco_model::session::tune`) unless this is false.
+    pub session_choose: bool,
 }
 
 impl Default for TrainOptions {
@@ -56,6 +62,8 @@ impl Default for TrainOptions {
             force: false,
             tolerance: 0.01,
             publish: true,
+            session: SessionParams::default(),
+            session_choose: true,
         }
     }
 }
@@ -63,6 +71,7 @@ impl Default for TrainOptions {
 impl TrainOptions {
     /// Refuses options no run could train with, before any data is read.
     pub fn validate(&self) -> Result<(), ModelError> {
+        self.session.validate()?;
         self.params(0.0).map(|_| ())
     }
 

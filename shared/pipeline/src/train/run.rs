@@ -7,7 +7,8 @@ use reco_model::artifact::{self, Catalog};
 use reco_model::eval::evaluate_with;
 use reco_model::{evaluate, ModelError};
 use reco_serving::registry::{
-    self, sha256_hex, Baseline, Compared, EpochPoint, Manifest, Scores, MODEL_FILE, SERVING_FILE,
+    self, sha256_hex, Baseline, Compared, EpochPoint, Manifest, Scores, SessionScores, MODEL_FILE,
+    SERVING_FILE,
 };
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,7 @@ use super::evaluation::{current_scorer, popularity, sample_rows, scores};
 use super::gate::{verdict, Policy};
 use super::registry::{current_pointer, load_version, publish, rfc3339};
 use super::report::report_svg;
+use super::session::session_model;
 use super::{TrainError, TrainOptions};
 use crate::dataset::{Counts, Dataset, Features};
 
@@ -33,6 +35,8 @@ pub struct Outcome {
     pub counts: Counts,
     pub fit_seconds: f64,
     pub curve: Vec<EpochPoint>,
+    /// The session model on held-out sessions.
+    pub session: Option<SessionScores>,
 }
 
 /// The pipeline's ports.
@@ -172,7 +176,16 @@ impl Pipeline<'_> {
             what: "the popular list",
             source,
         })?;
-        let serving = serving_bundle(&model, &data, &set)?.to_bytes()?;
+        let (session, session_scores) = session_model(
+            &data,
+            &set,
+            &options.session,
+            options.session_choose,
+            options.threads,
+        )?;
+        let mut bundle = serving_bundle(&model, &data, &set)?;
+        bundle.items.session = Some(session);
+        let serving = bundle.to_bytes()?;
         let files = [
             (MODEL_FILE, bytes, "application/octet-stream"),
             (SERVING_FILE, serving, "application/octet-stream"),
@@ -201,6 +214,7 @@ impl Pipeline<'_> {
                 .iter()
                 .map(|(name, bytes, _)| (name.to_string(), sha256_hex(bytes)))
                 .collect(),
+            session: session_scores.clone(),
         };
         for (name, bytes, content_type) in files {
             self.artifacts
@@ -245,6 +259,7 @@ impl Pipeline<'_> {
             counts: data.counts,
             fit_seconds,
             curve,
+            session: session_scores,
         })
     }
 }

@@ -52,8 +52,48 @@ impl Hits {
     }
 }
 
+mod split;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--split") {
+        let usage = "usage: bench-session --split DIR [--seeds N] [--params JSON] [--fixed]";
+        let Some(dir) = args.get(1) else {
+            eprintln!("{usage}");
+            std::process::exit(2);
+        };
+        let mut options = split::Args {
+            seeds: 3,
+            overrides: None,
+            fixed: false,
+        };
+        let mut rest = args[2..].iter();
+        while let Some(flag) = rest.next() {
+            match (flag.as_str(), rest.clone().next()) {
+                ("--seeds", Some(v)) if v.parse::<u64>().is_ok_and(|n| n > 0) => {
+                    options.seeds = v.parse().unwrap_or(3);
+                    rest.next();
+                }
+                ("--params", Some(v)) => {
+                    options.overrides = Some(v.as_str());
+                    rest.next();
+                }
+                ("--fixed", _) => options.fixed = true,
+                _ => {
+                    eprintln!("{usage}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        match split::run(std::path::Path::new(dir), &options) {
+            Ok(v) => println!("{v}"),
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let Some(path) = args.first() else {
         eprintln!("usage: bench-session CSV [COMPONENTS EPOCHS SEED]");
         std::process::exit(2);
@@ -179,6 +219,7 @@ fn main() {
             popularity: popularity.clone(),
             user_feature_names: Vec::new(),
             user_feature_vectors: Vec::new(),
+            session: None,
         },
         users: None,
     };

@@ -1,0 +1,81 @@
+use super::*;
+
+fn index(sessions: &[Vec<u32>], params: &SessionParams) -> SessionIndex {
+    SessionIndex::fit(6, sessions, params).expect("fits")
+}
+
+#[test]
+fn postings_list_each_session_once_newest_first() {
+    let idx = index(
+        &[vec![0, 1, 0], vec![1, 2], vec![3], vec![0, 2]],
+        &SessionParams::default(),
+    );
+    // The one-view session is left out: sessions are [0,1,0], [1,2], [0,2].
+    assert_eq!(idx.len(), 3);
+    assert_eq!(idx.postings.row(0), &[2, 0]);
+    assert_eq!(idx.postings.row(1), &[1, 0]);
+    assert_eq!(idx.postings.row(2), &[2, 1]);
+    assert!(idx.postings.row(3).is_empty());
+}
+
+#[test]
+fn transitions_weigh_one_over_the_gap() {
+    let params = SessionParams {
+        transition_steps: 2,
+        ..SessionParams::default()
+    };
+    let idx = index(&[vec![0, 1, 2], vec![0, 2]], &params);
+    // 0 -> 1 once at gap 1; 0 -> 2 at gap 2 and gap 1: 1.5.
+    assert_eq!(idx.followers(0), &[(2, 1.5), (1, 1.0)]);
+    assert_eq!(idx.followers(1), &[(2, 1.0)]);
+    assert!(idx.followers(2).is_empty());
+}
+
+#[test]
+fn the_next_item_of_similar_sessions_ranks_first_and_is_explained_by_the_shared_view() {
+    let sessions = vec![
+        vec![0, 1, 2],
+        vec![0, 1, 2],
+        vec![3, 4, 5],
+        vec![3, 4, 5],
+        vec![0, 1, 2],
+    ];
+    let params = SessionParams::default();
+    let idx = index(&sessions, &params);
+    let scores = idx.score(&params, &[3, 4]);
+    // The views themselves lead (what the neighbours share); after them, what followed.
+    let top = scores.top_k(3, |_| false);
+    assert_eq!(top.len(), 3);
+    let top = scores.top_k(3, |i| i == 3 || i == 4);
+    assert_eq!(top[0].0, 5);
+    assert_eq!(scores.because(5), Some(4));
+    // Nothing of the other cluster.
+    assert!(scores.items().iter().all(|&(i, _)| i >= 3));
+    // Skipped items are left out.
+    assert!(scores.top_k(3, |i| i == 5).iter().all(|&(i, _)| i != 5));
+}
+
+#[test]
+fn an_unknown_or_empty_session_scores_nothing() {
+    let params = SessionParams::default();
+    let idx = index(&[vec![0, 1]], &params);
+    assert!(idx.score(&params, &[]).is_empty());
+    assert!(idx.score(&params, &[99]).is_empty());
+    assert!(SessionIndex::empty(6).score(&params, &[0]).is_empty());
+}
+
+#[test]
+fn bad_input_is_refused() {
+    let params = SessionParams::default();
+    assert!(SessionIndex::fit(2, &[vec![0, 5]], &params).is_err());
+    let bad = SessionParams {
+        neighbours: 0,
+        ..SessionParams::default()
+    };
+    assert!(SessionIndex::fit(2, &[vec![0, 1]], &bad).is_err());
+    let rows = Rows {
+        offsets: vec![0, 3],
+        values: vec![0, 1],
+    };
+    assert!(SessionIndex::new(2, rows, Rows::default()).is_err());
+}
