@@ -351,6 +351,22 @@ pub fn print_summary(o: &reco_pipeline::train::Outcome, dir: &DataDir) {
     );
     row("current", o.current_metrics.as_ref());
     row("popularity", Some(&o.baseline_popular));
+    match &o.session {
+        Some(s) => println!(
+            "session model: next view in the top 20 for {:.1}% of {} held-out views \
+             (MRR@20 {:.1}%; popular items {:.1}%); view decay {}, transitions {}, repeats {}, \
+             viewed items in neighbours {}",
+            100.0 * s.hr_at_20,
+            s.predictions,
+            100.0 * s.mrr_at_20,
+            100.0 * s.popular_hr_at_20,
+            s.params.position_decay,
+            s.params.transition_weight,
+            s.params.repeat_weight,
+            s.params.shared_weight
+        ),
+        None => println!("session model: too few archived sessions to hold any out"),
+    }
     println!(
         "{} {}: {}",
         if o.published {

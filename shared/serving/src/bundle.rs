@@ -492,6 +492,51 @@ mod tests {
     }
 
     #[test]
+    fn a_session_model_round_trips_and_a_version_1_bundle_still_loads() {
+        let params = reco_model::session::SessionParams {
+            transition_weight: 2.0,
+            ..Default::default()
+        };
+        let index =
+            reco_model::session::SessionIndex::fit(3, &[vec![0, 2, 1], vec![2, 1]], &params)
+                .unwrap();
+        let mut b = sample();
+        b.items.session = Some(SessionData::from_index(&index, &params));
+        let back = Bundle::from_bytes(&b.to_bytes().unwrap()).unwrap();
+        assert_eq!(back, b);
+        let served = back.items.session.unwrap().index(3).unwrap();
+        assert_eq!(served, index);
+
+        // A session pointing past the catalogue is refused.
+        let mut bad = b.clone();
+        if let Some(s) = bad.items.session.as_mut() {
+            s.sessions.values[0] = 7;
+        }
+        assert!(bad.to_bytes().is_err());
+
+        // Version 1 (before session models): the same tensors without the session part.
+        let v1 = Bundle {
+            items: Items {
+                session: None,
+                ..b.items.clone()
+            },
+            users: b.users.clone(),
+        };
+        let bytes = v1.to_bytes().unwrap();
+        let header = br#""format_version":"2""#;
+        let at = bytes
+            .windows(header.len())
+            .position(|w| w == header)
+            .unwrap();
+        let mut old = bytes.clone();
+        old[at + header.len() - 2] = b'1';
+        assert_eq!(Bundle::from_bytes(&old).unwrap(), v1);
+        old[at + header.len() - 2] = b'3';
+        let refused = Bundle::from_bytes(&old).unwrap_err().to_string();
+        assert!(refused.contains("found 3"), "{refused}");
+    }
+
+    #[test]
     fn a_bundle_round_trips_with_and_without_users() {
         let b = sample();
         let back = Bundle::from_bytes(&b.to_bytes().unwrap()).unwrap();

@@ -8,7 +8,8 @@
 //! `v_1..v_L`:
 //!
 //! 1. **Neighbours.** Each distinct viewed item weighs `exp(-age / position_decay)`
-//!    (age 0 for the latest view). The candidates are the `sample` most recent
+//!    (age 0 for the latest view), times `1 + idf_weight * ln(S / S_i)` for an item
+//!    held by `S_i` of the `S` sessions. The candidates are the `sample` most recent
 //!    sessions holding each viewed item; a candidate's similarity is the sum of the
 //!    weights of the items it shares with the session, divided by
 //!    `sqrt(distinct viewed items x candidate length)`, times
@@ -59,6 +60,10 @@ pub struct SessionParams {
     pub match_decay: f32,
     /// Weight of neighbour items before the shared item, relative to those after it.
     pub before_weight: f32,
+    /// Weight of how rare a shared item is in a neighbour's similarity: each shared
+    /// item counts `1 + idf_weight * ln(sessions / sessions holding it)` times its view
+    /// weight (0: rarity does not count).
+    pub idf_weight: f32,
     /// Weight, in a neighbour, of the items this session viewed (repeats are then
     /// `repeat_weight`'s to score), relative to the others.
     pub shared_weight: f32,
@@ -86,6 +91,7 @@ impl Default for SessionParams {
             match_decay: 2.0,
             before_weight: 0.5,
             shared_weight: 1.0,
+            idf_weight: 0.0,
             transition_weight: 0.5,
             transition_steps: 3,
             transition_keep: 100,
@@ -121,6 +127,7 @@ impl SessionParams {
         for (name, v) in [
             ("transition_weight", self.transition_weight),
             ("repeat_weight", self.repeat_weight),
+            ("idf_weight", self.idf_weight),
         ] {
             if !(v >= 0.0 && v.is_finite()) {
                 return Err(ModelError::Input(format!(

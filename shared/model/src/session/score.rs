@@ -119,6 +119,7 @@ impl SessionIndex {
         let mut shared: Vec<(u32, f32)> = Vec::new();
         for &(i, w) in distinct {
             let row = self.postings.row(i as usize);
+            let w = w * self.idf(params, i);
             shared.extend(row.iter().take(params.sample).map(|&s| (s, w)));
         }
         let shared = merge(shared);
@@ -157,6 +158,17 @@ impl SessionIndex {
                 .unwrap_or(0);
         }
         found
+    }
+
+    /// How much sharing `item` says: `1 + idf_weight * ln(sessions / sessions holding it)`.
+    fn idf(&self, params: &SessionParams, item: u32) -> f32 {
+        if params.idf_weight > 0.0 {
+            let holding = self.postings.row(item as usize).len().max(1) as f32;
+            let all = self.sessions.len().max(1) as f32;
+            1.0 + params.idf_weight * (all / holding).ln().max(0.0)
+        } else {
+            1.0
+        }
     }
 
     /// Weight of the item at position `q` of a neighbour whose shared item is at `anchor`.
@@ -217,7 +229,7 @@ impl Scores<'_> {
                     .map(|(q, _)| index.position_weight(self.params, n.anchor, q))
                     .fold(0.0f32, f32::max)
                     * shared(self.params, &self.viewed, item);
-                share += w * n.factor * weight * self.knn_scale;
+                share += w * index.idf(self.params, source) * n.factor * weight * self.knn_scale;
             }
             if let Some(&total) = self.follower_totals.get(v) {
                 if total > 0.0 {

@@ -79,3 +79,52 @@ fn bad_input_is_refused() {
     };
     assert!(SessionIndex::new(2, rows, Rows::default()).is_err());
 }
+
+#[test]
+fn weights_are_chosen_on_the_newest_sessions() {
+    // Click streams: each session walks a fixed chain a -> a+1 -> a+2 from a random
+    // start, so the last view's followers predict the next view and nothing else does
+    // as well.
+    let mut seed = 7u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let sessions: Vec<Vec<Option<u32>>> = (0..2000)
+        .map(|_| {
+            let start = (next() % 200) as u32;
+            (0..4).map(|k| Some((start + k * 7) % 200)).collect()
+        })
+        .collect();
+    let tuned = tune::tune(200, &sessions, &SessionParams::default(), 2).expect("tunes");
+    assert_eq!(tuned.held_out_sessions, 200);
+    assert!(tuned.trials.len() > 20);
+    let best = tuned
+        .trials
+        .iter()
+        .map(|t| t.scores.hr_at_20 + t.scores.mrr_at_20)
+        .fold(f64::MIN, f64::max);
+    let chosen = tuned
+        .trials
+        .iter()
+        .find(|t| {
+            t.position_decay == tuned.params.position_decay
+                && t.transition_weight == tuned.params.transition_weight
+                && t.repeat_weight == tuned.params.repeat_weight
+                && t.shared_weight == tuned.params.shared_weight
+                && t.idf_weight == tuned.params.idf_weight
+        })
+        .expect("the chosen parameters were tried");
+    assert_eq!(chosen.scores.hr_at_20 + chosen.scores.mrr_at_20, best);
+    // Every next view follows its predecessor: the chosen model ranks it first.
+    assert!(chosen.scores.mrr_at_20 > 0.9, "{chosen:?}");
+    assert_eq!(chosen.scores.predictions, 600);
+
+    // Too few sessions to hold any out: the given parameters stay.
+    let few = &sessions[..100];
+    let kept = tune::tune(200, few, &SessionParams::default(), 2).expect("tunes");
+    assert!(kept.trials.is_empty());
+    assert_eq!(kept.params, SessionParams::default());
+}

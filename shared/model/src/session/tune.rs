@@ -20,13 +20,15 @@ pub const MAX_HOLDOUT: usize = 10_000;
 pub const MIN_HOLDOUT: usize = 50;
 
 /// View weight decays tried (0: none).
-pub const POSITION_DECAYS: [f32; 4] = [1.0, 2.0, 4.0, 0.0];
+pub const POSITION_DECAYS: [f32; 5] = [0.5, 1.0, 2.0, 4.0, 0.0];
 /// Transition weights tried.
-pub const TRANSITION_WEIGHTS: [f32; 4] = [0.0, 0.5, 1.0, 2.0];
+pub const TRANSITION_WEIGHTS: [f32; 6] = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0];
 /// Repeat weights tried, with the best of the grid above ...
 pub const REPEAT_WEIGHTS: [f32; 3] = [0.25, 0.5, 1.0];
-/// ... then the weight of viewed items within neighbours.
+/// ... then the weight of viewed items within neighbours ...
 pub const SHARED_WEIGHTS: [f32; 2] = [0.0, 0.5];
+/// ... then the weight of a shared item's rarity.
+pub const IDF_WEIGHTS: [f32; 2] = [0.25, 1.0];
 
 /// Next-view prediction over every prefix of some sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -49,6 +51,7 @@ pub struct Trial {
     pub transition_weight: f32,
     pub repeat_weight: f32,
     pub shared_weight: f32,
+    pub idf_weight: f32,
     pub scores: NextViewScores,
 }
 
@@ -114,8 +117,8 @@ fn count_hits(
 
 /// Chooses `position_decay` and `transition_weight` for `sessions` (oldest first) on
 /// their grid, then `repeat_weight` (0 or one of [`REPEAT_WEIGHTS`]) with the best of
-/// them, then `shared_weight` (1 or one of [`SHARED_WEIGHTS`]); the rest of `base`
-/// unchanged.
+/// them, then `shared_weight` (1 or one of [`SHARED_WEIGHTS`]), then `idf_weight` (0 or
+/// one of [`IDF_WEIGHTS`]); the rest of `base` unchanged.
 pub fn tune(
     n_items: usize,
     sessions: &[Vec<Option<u32>>],
@@ -145,6 +148,7 @@ pub fn tune(
             transition_weight: params.transition_weight,
             repeat_weight: params.repeat_weight,
             shared_weight: params.shared_weight,
+            idf_weight: params.idf_weight,
             scores,
         };
         trials.push((trial, params));
@@ -175,6 +179,13 @@ pub fn tune(
             // Without the neighbours' copies, repeats need their own score.
             repeat_weight: with_repeats.repeat_weight.max(REPEAT_WEIGHTS[0]),
             ..with_repeats.clone()
+        });
+    }
+    let shared = best.clone();
+    for &idf_weight in &IDF_WEIGHTS {
+        best = run(SessionParams {
+            idf_weight,
+            ..shared.clone()
         });
     }
     Ok(Tuned {

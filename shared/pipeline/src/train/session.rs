@@ -50,6 +50,7 @@ pub fn session_model(
                 && t.transition_weight == tuned.params.transition_weight
                 && t.repeat_weight == tuned.params.repeat_weight
                 && t.shared_weight == tuned.params.shared_weight
+                && t.idf_weight == tuned.params.idf_weight
         });
         if let Some(best) = best {
             let held = &sessions[sessions.len() - tuned.held_out_sessions..];
