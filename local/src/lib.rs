@@ -355,7 +355,7 @@ pub fn print_summary(o: &reco_pipeline::train::Outcome, dir: &DataDir) {
         Some(s) => println!(
             "session model: next view in the top 20 for {:.1}% of {} held-out views \
              (MRR@20 {:.1}%; popular items {:.1}%); view decay {}, transitions {}, repeats {}, \
-             viewed items in neighbours {}",
+             viewed items in neighbours {}, rarity {}",
             100.0 * s.hr_at_20,
             s.predictions,
             100.0 * s.mrr_at_20,
@@ -363,7 +363,8 @@ pub fn print_summary(o: &reco_pipeline::train::Outcome, dir: &DataDir) {
             s.params.position_decay,
             s.params.transition_weight,
             s.params.repeat_weight,
-            s.params.shared_weight
+            s.params.shared_weight,
+            s.params.idf_weight
         ),
         None => println!("session model: too few archived sessions to hold any out"),
     }

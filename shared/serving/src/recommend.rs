@@ -348,13 +348,11 @@ fn session_model_top_k(
     };
     let views: Vec<u32> = viewed.iter().map(|&i| i as u32).collect();
     let scores = index.score(params, &views);
-    scores
-        .top_k(k, |i| skip.contains(i as usize))
-        .into_iter()
-        .filter_map(|(i, score)| {
-            let because = scores.because(i)?;
-            Some((i as usize, score, because as usize))
-        })
+    let top = scores.top_k(k, |i| skip.contains(i as usize));
+    let items: Vec<u32> = top.iter().map(|e| e.0).collect();
+    top.into_iter()
+        .zip(scores.because_each(&items))
+        .filter_map(|((i, score), because)| Some((i as usize, score, because? as usize)))
         .collect()
 }
 

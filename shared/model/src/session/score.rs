@@ -254,6 +254,81 @@ impl Scores<'_> {
     }
 }
 
+impl Scores<'_> {
+    /// [`Scores::because`] for each of `items` (distinct), in one pass over the
+    /// neighbours and transitions instead of one per item.
+    pub fn because_each(&self, items: &[u32]) -> Vec<Option<u32>> {
+        let index = self.index;
+        let params = self.params;
+        let nv = self.viewed.len();
+        let mut share = vec![0f32; items.len() * nv];
+        let mut slots: Vec<(u32, usize)> = items.iter().enumerate().map(|(s, &i)| (i, s)).collect();
+        slots.sort_unstable();
+        let slot_of = |j: u32| {
+            slots
+                .binary_search_by_key(&j, |e| e.0)
+                .ok()
+                .map(|p| slots[p].1)
+        };
+        let mut shared_views: Vec<usize> = Vec::new();
+        let mut weights: Vec<(usize, f32)> = Vec::new();
+        for n in &self.neighbours {
+            let row = index.sessions.row(n.session as usize);
+            shared_views.clear();
+            shared_views.extend((0..nv).filter(|&v| row.contains(&self.viewed[v].0)));
+            if shared_views.is_empty() {
+                continue;
+            }
+            weights.clear();
+            for (q, &j) in row.iter().enumerate() {
+                let Some(slot) = slot_of(j) else { continue };
+                let w =
+                    index.position_weight(params, n.anchor, q) * shared(params, &self.viewed, j);
+                match weights.iter_mut().find(|e| e.0 == slot) {
+                    Some(e) => e.1 = e.1.max(w),
+                    None => weights.push((slot, w)),
+                }
+            }
+            for &(slot, w) in &weights {
+                for &v in &shared_views {
+                    let (source, vw) = self.viewed[v];
+                    share[slot * nv + v] +=
+                        vw * index.idf(params, source) * n.factor * w * self.knn_scale;
+                }
+            }
+        }
+        for (v, &total) in self.follower_totals.iter().enumerate() {
+            if total > 0.0 {
+                let (source, vw) = self.viewed[v];
+                for &(b, t) in index.followers(source) {
+                    if let Some(slot) = slot_of(b) {
+                        share[slot * nv + v] += vw * t / total * self.transition_scale;
+                    }
+                }
+            }
+        }
+        for (slot, &item) in items.iter().enumerate() {
+            if let Some(v) = self.viewed.iter().position(|e| e.0 == item) {
+                if let Ok(r) = self.repeats.binary_search_by_key(&item, |e| e.0) {
+                    share[slot * nv + v] += self.repeats[r].1;
+                }
+            }
+        }
+        (0..items.len())
+            .map(|slot| {
+                let mut best: Option<(f32, u32)> = None;
+                for v in 0..nv {
+                    let s = share[slot * nv + v];
+                    if s > 0.0 && best.is_none_or(|(b, _)| s > b) {
+                        best = Some((s, self.viewed[v].0));
+                    }
+                }
+                best.map(|b| b.1)
+            })
+            .collect()
+    }
+}
+
 /// `shared_weight` for an item the session viewed, else 1.
 fn shared(params: &SessionParams, viewed: &[(u32, f32)], item: u32) -> f32 {
     if viewed.iter().any(|v| v.0 == item) {

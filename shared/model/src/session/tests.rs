@@ -128,3 +128,39 @@ fn weights_are_chosen_on_the_newest_sessions() {
     assert!(kept.trials.is_empty());
     assert_eq!(kept.params, SessionParams::default());
 }
+
+#[test]
+fn explaining_a_whole_list_at_once_agrees_with_one_item_at_a_time() {
+    let mut seed = 11u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let sessions: Vec<Vec<u32>> = (0..400)
+        .map(|_| (0..2 + next() % 6).map(|_| (next() % 40) as u32).collect())
+        .collect();
+    for params in [
+        SessionParams::default(),
+        SessionParams {
+            repeat_weight: 0.5,
+            shared_weight: 0.5,
+            idf_weight: 1.0,
+            transition_weight: 2.0,
+            ..SessionParams::default()
+        },
+    ] {
+        let index = SessionIndex::fit(40, &sessions, &params).expect("fits");
+        for viewed in [vec![3, 9, 3, 17], vec![5], vec![1, 2, 4, 8, 16, 32]] {
+            let scores = index.score(&params, &viewed);
+            let items: Vec<u32> = scores.top_k(20, |_| false).iter().map(|e| e.0).collect();
+            assert!(!items.is_empty());
+            let one_by_one: Vec<Option<u32>> = items.iter().map(|&i| scores.because(i)).collect();
+            assert_eq!(scores.because_each(&items), one_by_one, "{viewed:?}");
+            assert!(one_by_one
+                .iter()
+                .all(|b| b.is_some_and(|v| viewed.contains(&v))));
+        }
+    }
+}
