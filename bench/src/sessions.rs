@@ -6,6 +6,9 @@
 
 use std::path::Path;
 
+use reco_serving::bundle::{Bundle, Items, NO_CATEGORY};
+use reco_serving::SessionData;
+
 /// One benchmark split, item ids as in the files.
 pub struct SessionSplit {
     /// Training sessions in file order (chronological), each whole.
@@ -52,6 +55,30 @@ pub fn recover_sessions(prefixes: &[Vec<u64>], targets: &[u64]) -> Vec<Vec<u64>>
         previous = Some(prefix);
     }
     sessions
+}
+
+/// A bundle for anonymous sessions: the model's item vectors (sessions as users, no
+/// customers), the items' popularity, and the session model when given.
+pub fn sessions_bundle(
+    ids: &[String],
+    model: &reco_model::Model,
+    popularity: &[f32],
+    session: Option<SessionData>,
+) -> Bundle {
+    let (vectors, biases) = model.item_representations();
+    Bundle {
+        items: Items {
+            ids: ids.to_vec(),
+            dim: vectors.ncols(),
+            vectors: vectors.iter().copied().collect(),
+            biases: biases.to_vec(),
+            categories: vec![NO_CATEGORY; ids.len()],
+            popularity: popularity.to_vec(),
+            session,
+            ..Items::default()
+        },
+        users: None,
+    }
 }
 
 pub fn load_session_split(dir: &Path) -> Result<SessionSplit, String> {

@@ -413,7 +413,11 @@ mod tests {
     /// "right"; popularity e > d > c > b > a. User features region:north=(1,0),
     /// gender:f=(0,1).
     fn model() -> ServingModel {
-        let bundle = Bundle {
+        ServingModel::new("v1", bundle(), Source::Artifacts).expect("valid")
+    }
+
+    fn bundle() -> Bundle {
+        Bundle {
             items: Items {
                 ids: ["a", "b", "c", "d", "e"].map(String::from).to_vec(),
                 dim: 2,
@@ -427,8 +431,7 @@ mod tests {
                 session: None,
             },
             users: None,
-        };
-        ServingModel::new("v1", bundle, Source::Artifacts).expect("valid")
+        }
     }
 
     fn ranked(m: &ServingModel, q: &Query, seen: &[usize], k: usize) -> Vec<(String, Reason)> {
@@ -444,7 +447,6 @@ mod tests {
 
     /// `model()` with a session model: a then d twice, b then e once.
     fn with_sessions() -> ServingModel {
-        let m = model();
         let params = reco_model::session::SessionParams::default();
         let index = reco_model::session::SessionIndex::fit(
             5,
@@ -452,21 +454,8 @@ mod tests {
             &params,
         )
         .expect("fits");
-        let mut bundle = Bundle {
-            items: Items {
-                ids: ["a", "b", "c", "d", "e"].map(String::from).to_vec(),
-                dim: 2,
-                vectors: vec![1.0, 0.0, 0.0, 1.0, 0.9, 0.1, 0.1, 0.9, -1.0, 0.0],
-                biases: vec![0.0; 5],
-                categories: vec![0, 1, 0, 1, 1],
-                category_names: vec!["left".into(), "right".into()],
-                popularity: vec![1.0, 2.0, 3.0, 4.0, 5.0],
-                ..Default::default()
-            },
-            users: None,
-        };
+        let mut bundle = bundle();
         bundle.items.session = Some(crate::SessionData::from_index(&index, &params));
-        assert_eq!(m.len(), 5);
         ServingModel::new("v2", bundle, Source::Artifacts).expect("valid")
     }
 

@@ -17,9 +17,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
+use reco_bench::sessions::sessions_bundle;
 use reco_model::topk::Bitset;
 use reco_model::{Interactions, Loss, Params, Schedule};
-use reco_serving::bundle::{Bundle, Items, NO_CATEGORY};
 use reco_serving::model::{ServingModel, Source};
 use reco_serving::recommend::session_top_k;
 
@@ -207,22 +207,7 @@ fn main() {
         }
     };
     let fit_s = started.elapsed().as_secs_f64();
-    let (vectors, biases) = model.item_representations();
-    let bundle = Bundle {
-        items: Items {
-            ids: ids.clone(),
-            dim: components,
-            vectors: vectors.iter().copied().collect(),
-            biases: biases.to_vec(),
-            categories: vec![NO_CATEGORY; n],
-            category_names: Vec::new(),
-            popularity: popularity.clone(),
-            user_feature_names: Vec::new(),
-            user_feature_vectors: Vec::new(),
-            session: None,
-        },
-        users: None,
-    };
+    let bundle = sessions_bundle(&ids, &model, &popularity, None);
     let serving = match ServingModel::new("bench", bundle, Source::Artifacts) {
         Ok(m) => m,
         Err(e) => {

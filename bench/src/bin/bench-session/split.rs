@@ -15,13 +15,13 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use reco_bench::sessions::load_session_split;
+use reco_bench::sessions::{load_session_split, sessions_bundle};
 use reco_model::session::tune::tune;
 use reco_model::session::{SessionIndex, SessionParams};
 use reco_model::topk::Bitset;
 use reco_model::{Csr, Interactions};
 use reco_pipeline::train::TrainOptions;
-use reco_serving::bundle::{Bundle, Items, NO_CATEGORY};
+use reco_serving::bundle::Bundle;
 use reco_serving::model::{ServingModel, Source};
 use reco_serving::recommend::session_top_k;
 use reco_serving::SessionData;
@@ -154,22 +154,7 @@ pub fn run(dir: &Path, args: &Args) -> Result<serde_json::Value, String> {
             )
             .map_err(|e| e.to_string())?;
         mf_fit.push(started.elapsed().as_secs_f64());
-        let (vectors, biases) = model.item_representations();
-        let bundle = Bundle {
-            items: Items {
-                ids: ids.clone(),
-                dim: options.components,
-                vectors: vectors.iter().copied().collect(),
-                biases: biases.to_vec(),
-                categories: vec![NO_CATEGORY; n],
-                category_names: Vec::new(),
-                popularity: popularity.clone(),
-                user_feature_names: Vec::new(),
-                user_feature_vectors: Vec::new(),
-                session: Some(session.clone()),
-            },
-            users: None,
-        };
+        let bundle = sessions_bundle(&ids, &model, &popularity, Some(session.clone()));
         // Through the bytes predict reads.
         let bytes = bundle.to_bytes().map_err(|e| e.to_string())?;
         let bundle = Bundle::from_bytes(&bytes).map_err(|e| e.to_string())?;

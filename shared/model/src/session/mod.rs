@@ -107,6 +107,9 @@ impl SessionParams {
             ("position_decay", self.position_decay),
             ("recency_decay", self.recency_decay),
             ("match_decay", self.match_decay),
+            ("transition_weight", self.transition_weight),
+            ("repeat_weight", self.repeat_weight),
+            ("idf_weight", self.idf_weight),
         ] {
             if !(v >= 0.0 && v.is_finite()) {
                 return Err(ModelError::Input(format!(
@@ -121,17 +124,6 @@ impl SessionParams {
             if !(0.0..=1.0).contains(&v) {
                 return Err(ModelError::Input(format!(
                     "session {name} must be within 0..=1"
-                )));
-            }
-        }
-        for (name, v) in [
-            ("transition_weight", self.transition_weight),
-            ("repeat_weight", self.repeat_weight),
-            ("idf_weight", self.idf_weight),
-        ] {
-            if !(v >= 0.0 && v.is_finite()) {
-                return Err(ModelError::Input(format!(
-                    "session {name} must be finite and >= 0"
                 )));
             }
         }

@@ -12,6 +12,7 @@ use reco_model::session::{SessionIndex, SessionParams};
 use reco_serving::registry::SessionScores;
 use reco_serving::SessionData;
 
+use super::evaluation::popularity;
 use super::TrainError;
 use crate::dataset::Dataset;
 
@@ -76,12 +77,13 @@ pub fn session_model(
 
 /// Share of the next views of `sessions` among the most popular items.
 fn popular_hits(data: &Dataset, sessions: &[Vec<Option<u32>>]) -> f64 {
-    let mut count = vec![0u32; data.item_ids.len()];
-    for &i in &data.all.items {
-        count[i as usize] += 1;
-    }
+    let count = popularity(&data.all.items, data.item_ids.len());
     let mut order: Vec<u32> = (0..count.len() as u32).collect();
-    order.sort_by(|&a, &b| count[b as usize].cmp(&count[a as usize]).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        count[b as usize]
+            .total_cmp(&count[a as usize])
+            .then(a.cmp(&b))
+    });
     order.truncate(CUTOFF);
     let (mut n, mut hits) = (0u64, 0u64);
     for s in sessions {
