@@ -146,6 +146,27 @@ mod tests {
     }
 
     #[test]
+    fn bad_session_options_are_refused_naming_the_field() {
+        let options: TrainOptions =
+            serde_json::from_str(r#"{"session": {"neighbours": 0}}"#).expect("parses");
+        let e = options.validate().expect_err("refused").to_string();
+        assert!(e.contains("session neighbours"), "{e}");
+        let options: TrainOptions =
+            serde_json::from_str(r#"{"session": {"shared_weight": 2.0}}"#).expect("parses");
+        let e = options.validate().expect_err("refused").to_string();
+        assert!(e.contains("session shared_weight"), "{e}");
+        // Unset fields keep their defaults.
+        let options: TrainOptions =
+            serde_json::from_str(r#"{"session": {"sample": 50}}"#).expect("parses");
+        assert_eq!(options.session.sample, 50);
+        assert_eq!(
+            options.session.neighbours,
+            SessionParams::default().neighbours
+        );
+        assert!(options.session_choose);
+    }
+
+    #[test]
     fn the_rate_is_the_recommended_one_unless_given() {
         let default = TrainOptions::default();
         assert_eq!(rate(&default), Params::recommended_learning_rate(32, 30.0));
