@@ -210,7 +210,7 @@ impl Items {
             return Err(err("an item vector is not finite"));
         }
         if let Some(session) = &self.session {
-            session.index(n)?;
+            session.check(n)?;
         }
         Ok(())
     }
@@ -504,8 +504,8 @@ mod tests {
         b.items.session = Some(SessionData::from_index(&index, &params));
         let back = Bundle::from_bytes(&b.to_bytes().unwrap()).unwrap();
         assert_eq!(back, b);
-        let served = back.items.session.unwrap().index(3).unwrap();
-        assert_eq!(served, index);
+        let (served, served_params) = back.items.session.unwrap().into_index(3).unwrap();
+        assert_eq!((served, served_params), (index, params));
 
         // A session pointing past the catalogue is refused.
         let mut bad = b.clone();

@@ -110,8 +110,8 @@ impl ServingModel {
             .enumerate()
             .map(|(i, id)| (id.clone(), i as u32))
             .collect();
-        let session = match &it.session {
-            Some(data) => Some((data.index(n)?, data.params.clone())),
+        let session = match it.session {
+            Some(data) => Some(data.into_index(n)?),
             None => None,
         };
         let category_index = it

@@ -33,13 +33,22 @@ impl SessionData {
         }
     }
 
-    /// The index serving scores from, checked against a catalogue of `n_items`.
-    pub fn index(&self, n_items: usize) -> Result<SessionIndex, BundleError> {
+    /// Whether the parts and parameters make a model over a catalogue of `n_items`.
+    pub fn check(&self, n_items: usize) -> Result<(), BundleError> {
         self.params
             .validate()
             .map_err(|e| err(format!("session_params: {e}")))?;
-        SessionIndex::new(n_items, self.sessions.clone(), self.transitions.clone())
+        SessionIndex::check_parts(n_items, &self.sessions, &self.transitions)
             .map_err(|e| err(e.to_string()))
+    }
+
+    /// The index serving scores from, and its parameters, checked against a catalogue
+    /// of `n_items`.
+    pub fn into_index(self, n_items: usize) -> Result<(SessionIndex, SessionParams), BundleError> {
+        self.check(n_items)?;
+        let index = SessionIndex::new(n_items, self.sessions, self.transitions)
+            .map_err(|e| err(e.to_string()))?;
+        Ok((index, self.params))
     }
 
     pub(crate) fn tensors(&self) -> Result<Vec<Owned>, BundleError> {

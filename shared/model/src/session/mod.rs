@@ -240,6 +240,23 @@ impl SessionIndex {
         sessions: Rows<u32>,
         transitions: Rows<(u32, f32)>,
     ) -> Result<Self, ModelError> {
+        Self::check_parts(n_items, &sessions, &transitions)?;
+        let postings = postings(n_items, &sessions);
+        Ok(SessionIndex {
+            n_items,
+            sessions,
+            transitions,
+            postings,
+        })
+    }
+
+    /// Whether stored parts make an index over `n_items` items (what [`Self::new`]
+    /// checks, without building it).
+    pub fn check_parts(
+        n_items: usize,
+        sessions: &Rows<u32>,
+        transitions: &Rows<(u32, f32)>,
+    ) -> Result<(), ModelError> {
         sessions.check("session rows")?;
         transitions.check("transition rows")?;
         if sessions.values.iter().any(|&i| i as usize >= n_items) {
@@ -260,13 +277,7 @@ impl SessionIndex {
                 "transition item out of range or weight not finite".into(),
             ));
         }
-        let postings = postings(n_items, &sessions);
-        Ok(SessionIndex {
-            n_items,
-            sessions,
-            transitions,
-            postings,
-        })
+        Ok(())
     }
 
     /// An index with no sessions: every score is empty.

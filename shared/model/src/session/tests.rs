@@ -106,17 +106,7 @@ fn weights_are_chosen_on_the_newest_sessions() {
         .iter()
         .map(|t| t.scores.hr_at_20 + t.scores.mrr_at_20)
         .fold(f64::MIN, f64::max);
-    let chosen = tuned
-        .trials
-        .iter()
-        .find(|t| {
-            t.position_decay == tuned.params.position_decay
-                && t.transition_weight == tuned.params.transition_weight
-                && t.repeat_weight == tuned.params.repeat_weight
-                && t.shared_weight == tuned.params.shared_weight
-                && t.idf_weight == tuned.params.idf_weight
-        })
-        .expect("the chosen parameters were tried");
+    let chosen = tuned.chosen().expect("the chosen parameters were tried");
     assert_eq!(chosen.scores.hr_at_20 + chosen.scores.mrr_at_20, best);
     // Every next view follows its predecessor: the chosen model ranks it first.
     assert!(chosen.scores.mrr_at_20 > 0.9, "{chosen:?}");

@@ -64,6 +64,20 @@ pub struct Tuned {
     pub held_out_sessions: usize,
 }
 
+impl Tuned {
+    /// The trial of the parameters chosen (none when nothing was tried).
+    pub fn chosen(&self) -> Option<&Trial> {
+        let p = &self.params;
+        self.trials.iter().find(|t| {
+            t.position_decay == p.position_decay
+                && t.transition_weight == p.transition_weight
+                && t.repeat_weight == p.repeat_weight
+                && t.shared_weight == p.shared_weight
+                && t.idf_weight == p.idf_weight
+        })
+    }
+}
+
 /// Scores `index` on every prefix of `sessions` (`None`: a view of an item outside
 /// the catalogue, a miss when it is the next view), on `threads` threads.
 pub fn next_view_scores(

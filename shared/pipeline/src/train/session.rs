@@ -46,14 +46,7 @@ pub fn session_model(
     let mut chosen = params.clone();
     if choose {
         let tuned = tune(n_items, &sessions, params, threads)?;
-        let best = tuned.trials.iter().find(|t| {
-            t.position_decay == tuned.params.position_decay
-                && t.transition_weight == tuned.params.transition_weight
-                && t.repeat_weight == tuned.params.repeat_weight
-                && t.shared_weight == tuned.params.shared_weight
-                && t.idf_weight == tuned.params.idf_weight
-        });
-        if let Some(best) = best {
+        if let Some(best) = tuned.chosen() {
             let held = &sessions[sessions.len() - tuned.held_out_sessions..];
             scores = Some(SessionScores {
                 held_out_sessions: tuned.held_out_sessions,
